@@ -1,0 +1,201 @@
+"""Hydra composition and validation: :func:`compose` and :func:`validate`.
+
+``compose`` uses Hydra's compose API over the same config tree as the ``s3sim`` CLI, so a list of overrides means
+the same thing in a test, a notebook and the shell. Every way an override can be wrong (unknown key, wrong type,
+value out of bounds, unknown config-group option) becomes a :class:`~s3sim.errors.ConfigError` whose one-line
+message names the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from ..errors import ConfigError
+from .parameters import PARAMETERS
+from .schema import S3SimConfig
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONFIG_NAME = "config"
+
+
+@functools.cache
+def register_configs() -> None:
+    """Register the structured config in Hydra's ConfigStore (idempotent)."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="s3sim_schema", node=S3SimConfig)
+
+
+def group_options(group: str) -> list[str]:
+    """Options of a config group, e.g. ``group_options("world") == ["alpine", "synthetic"]``."""
+    d = CONFIG_DIR / group
+    return sorted(p.stem for p in d.glob("*.yaml")) if d.is_dir() else []
+
+
+def _schema_node(key: str) -> Any:
+    node: Any = OmegaConf.structured(S3SimConfig)
+    for part in key.split("."):
+        if not isinstance(node, DictConfig) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+_MISSING = object()
+
+
+def check_overrides(overrides: Sequence[str]) -> None:
+    """Reject overrides that name no key or no group option, with a one-line message."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser = OverridesParser.create()
+    for text in overrides:
+        try:
+            (ov,) = parser.parse_overrides([text])
+        except OverrideParseException as exc:
+            raise ConfigError(text.split("=")[0], text, f"an override of the form key=value ({_first_line(exc)})")
+        key = ov.key_or_group
+        if key.startswith("hydra") or key.startswith("+") or ov.is_delete():
+            continue
+        if key in _groups():
+            opts = group_options(key)
+            if ov.is_sweep_override():
+                values = [str(v) for v in ov.sweep_iterator()]
+            else:
+                values = [str(ov.value())]
+            for v in values:
+                if v not in opts:
+                    raise ConfigError(key, v, f"one of {', '.join(opts)}")
+            continue
+        if _schema_node(key) is _MISSING:
+            parent, _, leaf = key.rpartition(".")
+            node = _schema_node(parent) if parent else OmegaConf.structured(S3SimConfig)
+            if isinstance(node, DictConfig):
+                allowed = f"a key of {parent or 'the root config'}: {', '.join(sorted(node.keys()))}"
+            else:
+                allowed = "a key of the config (run `s3sim --cfg job` to list them)"
+            raise ConfigError(key, ov.value() if not ov.is_sweep_override() else text.split("=", 1)[1], allowed)
+
+
+@functools.cache
+def _groups() -> tuple[str, ...]:
+    return tuple(sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir()))
+
+
+def _first_line(exc: BaseException) -> str:
+    msg = str(exc).strip().splitlines()
+    return msg[0] if msg else type(exc).__name__
+
+
+def compose(overrides: Sequence[str] = (), *, validate_config: bool = True) -> DictConfig:
+    """Compose and validate a config, with Hydra's compose semantics.
+
+    >>> cfg = compose(["seed=3", "model.n_agents=500"])
+    >>> cfg.model.n_agents
+    500
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    overrides = list(overrides)
+    register_configs()
+    check_overrides(overrides)
+    was_initialized = GlobalHydra.instance().is_initialized()
+    if was_initialized:  # inside a running Hydra app: compose with the app's own search path
+        try:
+            cfg = hydra_compose(config_name=CONFIG_NAME, overrides=overrides)
+        except Exception as exc:  # noqa: BLE001 - translated into one user-facing line
+            raise _translate(exc, overrides) from None
+    else:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            try:
+                cfg = hydra_compose(config_name=CONFIG_NAME, overrides=overrides)
+            except Exception as exc:  # noqa: BLE001
+                raise _translate(exc, overrides) from None
+    if "hydra" in cfg:
+        with _open(cfg):
+            del cfg["hydra"]
+    if validate_config:
+        validate(cfg)
+    return cfg
+
+
+class _open:
+    def __init__(self, cfg: DictConfig):
+        self.cfg = cfg
+
+    def __enter__(self):
+        OmegaConf.set_struct(self.cfg, False)
+
+    def __exit__(self, *a):
+        OmegaConf.set_struct(self.cfg, True)
+
+
+def _translate(exc: Exception, overrides: Sequence[str]) -> ConfigError:
+    """Turn a Hydra/OmegaConf composition error into a one-line ConfigError."""
+    from omegaconf.errors import ValidationError
+
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, ValidationError):
+        cause = cause.__cause__ or cause.__context__
+    text = _first_line(exc)
+    for ov in overrides:
+        key, _, value = ov.partition("=")
+        if key and key.lstrip("+~") in str(exc):
+            if cause is not None:
+                p = PARAMETERS.get(key.split(".")[-1]) if key.startswith("model.") else None
+                want = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+                allowed = want.get(p.kind, "a value of the declared type") if p else _first_line(cause)
+                return ConfigError(key, value, allowed)
+            return ConfigError(key, value, text)
+    return ConfigError("config", ", ".join(overrides), text)
+
+
+def validate(cfg: DictConfig | S3SimConfig) -> DictConfig:
+    """Check every parameter against its bounds and choices, and the cross-field rules.
+
+    Raises :class:`~s3sim.errors.ConfigError` naming the first offending field. Returns the config.
+    """
+    if not isinstance(cfg, DictConfig):
+        cfg = OmegaConf.structured(cfg)
+    seed = cfg.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError("seed", seed, "a non-negative integer")
+    for p in PARAMETERS.values():
+        value = OmegaConf.select(cfg, p.key)
+        if p.kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ConfigError(p.key, value, "an integer" if p.kind is int else "a number")
+        if p.kind is int and not isinstance(value, int):
+            raise ConfigError(p.key, value, "an integer")
+        lo, hi = p.bounds
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise ConfigError(p.key, value, f"a value in [{'-inf' if lo is None else lo}, "
+                                            f"{'inf' if hi is None else hi}] ({p.unit}: {p.meaning})")
+        if p.choices is not None and value not in p.choices:
+            raise ConfigError(p.key, value, f"one of {', '.join(p.choices)}")
+    m = cfg.model
+    if m.burn_in + m.horizon < 1:
+        raise ConfigError("model.horizon", m.horizon, "burn_in + horizon >= 1")
+    if m.ih_len_max > m.kene_sme:
+        raise ConfigError("model.ih_len_max", m.ih_len_max, f"at most model.kene_sme ({m.kene_sme})")
+    return cfg
+
+
+def to_object(cfg: DictConfig | S3SimConfig) -> S3SimConfig:
+    """The config as a plain :class:`S3SimConfig` dataclass (fast attribute access in the model)."""
+    if isinstance(cfg, S3SimConfig):
+        return cfg
+    obj = OmegaConf.to_object(cfg)
+    if not isinstance(obj, S3SimConfig):  # composed without the schema (should not happen)
+        raise ConfigError("config", type(obj).__name__, "a config composed by s3sim.compose()")
+    return obj
+
+

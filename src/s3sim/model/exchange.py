@@ -1,0 +1,104 @@
+"""S7 Knowledge exchange between partners (SKIN/INFSO-SKIN rule with an inverted-U absorption; model-spec S7).
+
+Each side of a partnership learns from the triples of the *other's* innovation hypothesis only (SKIN: only
+knowledge in active use is learnable), using a snapshot taken before either side changes:
+
+* a capability it already holds: it adopts the partner's ability and expertise if the partner's expertise is
+  higher;
+* a new capability: it is absorbed with probability a0 x max(g_floor, g(d)), where d = 1 - cos(w_i, w_j) is the
+  cognitive distance between the two expertise-weighted domain profiles and g(d) = (d/d*)(2 - d/d*), clipped to
+  [0, 1], is Nooteboom et al.'s (2007) inverted U (zero at d = 0 and d = 2 d*, one at d*). It enters with
+  expertise E - e_penalty_new, floored at 2, evicting the weakest non-IH triple if the kene is full.
+
+Each adoption or absorption is one knowledge flow. After learning, a side draws a new IH (a new product with a
+fresh appeal) with probability 1 / (1 + exp((L_mid - L_i) / (0.25 L_mid))) where L_i is its kene length
+(SKIN's logistic rule, midpoint rescaled to bounded kenes).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from ._jit import kernel
+
+from .knowledge import add_triple, draw_ih, find_capability, product_and_quality
+
+
+@kernel
+def learning_gain(d, d_star):
+    """Nooteboom's inverted U: g(d) = (d/d*)(2 - d/d*) clipped to [0, 1]."""
+    x = d / d_star
+    g = x * (2.0 - x)
+    return min(max(g, 0.0), 1.0)
+
+
+@kernel
+def _learn(rng, i, src_c, src_a, src_e, m, p_abs, e_penalty_new, klen, kcap, cap, abil, expt, ih):
+    flows = 0
+    for s in range(m):
+        c = src_c[s]
+        k = find_capability(i, c, klen, cap)
+        if k >= 0:
+            if src_e[s] > expt[i, k]:
+                abil[i, k] = src_a[s]
+                expt[i, k] = src_e[s]
+                flows += 1
+        elif rng.random() < p_abs:
+            e = max(src_e[s] - e_penalty_new, 2)
+            if add_triple(i, c, src_a[s], e, klen, kcap, cap, abil, expt, ih) >= 0:
+                flows += 1
+    return flows
+
+
+@kernel
+def exchange(rng, pair_a, pair_b, n_pairs, profile, klen, kcap, cap, abil, expt, ih, appeal, product_domain,
+             quality, flows_in, a0, d_star, g_floor, e_penalty_new, l_mid, sigma_v, cap_shift, ih_len_max):
+    """Knowledge exchange for every pair formed this step. Returns the number of knowledge flows."""
+    n_domains = profile.shape[1]
+    width = cap.shape[1]
+    ac = np.empty(width, dtype=cap.dtype)
+    aa = np.empty(width, dtype=abil.dtype)
+    ae = np.empty(width, dtype=expt.dtype)
+    bc = np.empty(width, dtype=cap.dtype)
+    ba = np.empty(width, dtype=abil.dtype)
+    be = np.empty(width, dtype=expt.dtype)
+    total = 0
+    scale = 0.25 * l_mid
+    for p in range(n_pairs):
+        i = pair_a[p]
+        j = pair_b[p]
+        dot = 0.0
+        ni = 0.0
+        nj = 0.0
+        for d in range(n_domains):
+            dot += profile[i, d] * profile[j, d]
+            ni += profile[i, d] * profile[i, d]
+            nj += profile[j, d] * profile[j, d]
+        cos = dot / math.sqrt(ni * nj) if ni > 0 and nj > 0 else 0.0
+        p_abs = a0 * max(g_floor, learning_gain(1.0 - cos, d_star))
+        ma = 0
+        for k in range(klen[i]):
+            if ih[i, k]:
+                ac[ma] = cap[i, k]
+                aa[ma] = abil[i, k]
+                ae[ma] = expt[i, k]
+                ma += 1
+        mb = 0
+        for k in range(klen[j]):
+            if ih[j, k]:
+                bc[mb] = cap[j, k]
+                ba[mb] = abil[j, k]
+                be[mb] = expt[j, k]
+                mb += 1
+        fi = _learn(rng, i, bc, ba, be, mb, p_abs, e_penalty_new, klen, kcap, cap, abil, expt, ih)
+        fj = _learn(rng, j, ac, aa, ae, ma, p_abs, e_penalty_new, klen, kcap, cap, abil, expt, ih)
+        flows_in[i] += fi
+        flows_in[j] += fj
+        total += fi + fj
+        for x in (i, j):
+            if rng.random() < 1.0 / (1.0 + math.exp((l_mid - klen[x]) / scale)):
+                draw_ih(rng, x, klen, ih, ih_len_max)
+                appeal[x] = math.exp(sigma_v * rng.standard_normal())
+            product_and_quality(x, klen, cap, abil, expt, ih, cap_shift, n_domains, product_domain, quality)
+    return total

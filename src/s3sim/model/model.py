@@ -1,0 +1,494 @@
+"""The S3 model: :class:`S3Model`, a ``mesa.Model`` over struct-of-arrays state.
+
+One step is one quarter. The schedule (ODD: process overview and scheduling) is
+
+1. policy (after the burn-in): the policy sets transfers, priority tilts, brokerage and critical-mass links;
+2. S3 domain market: demand moves, firms earn revenue;
+3. S6 partner search and S7 knowledge exchange (if ``partnering``);
+4. S5/S12 research (critical-mass multiplier S11 from last step's masses);
+5. S10 spillovers;
+6. S9 learning by doing and forgetting;
+7. S4 accounting;
+8. S13 demography (exit, spin-offs, entrants, cluster membership);
+9. S11 masses, S14 regional evidence and the indicators (network metrics every ``network_every`` steps).
+
+Updates within a phase are synchronous where order cannot matter and sequential in a random order (drawn from
+the phase's own random stream) where it can (partner capacity). Every phase draws from its own
+``numpy.random.Generator`` spawned from the run's ``SeedSequence``, so a change in one subsystem (a policy)
+does not shift the draws of another (common random numbers between scenarios).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import mesa
+import numpy as np
+from ._jit import kernel
+
+from ..config import S3SimConfig, to_object, validate
+from ..indicators import Recorder, gini
+from ..world import World, build_world
+from . import critical_mass as cm
+from .accounting import settle
+from .agents import ClusterOrganisation, Firm, RegionalAuthority, ResearchInstitute
+from .demography import exits, init_newborns, join_clusters, plan_births
+from .evidence import expertise_mass, rca, relatedness_density
+from .exchange import exchange
+from .knowledge import draw_kene, refresh_products, refresh_profiles
+from .learning import learn_and_forget
+from .market import clear_market, update_demand
+from .network import metrics_from_ties
+from .partnering import build_csr, search_partners
+from .research import do_research
+from .spillovers import spill, spillover_field
+from .state import LARGE, RI, SME, ActorState, ClusterState, RegionState
+
+STREAMS = ("world", "init", "market", "partnering", "exchange", "research", "spillovers", "demography", "policy",
+           "mesa")
+
+
+class S3Model(mesa.Model):
+    """Regional innovation clusters under S3 policy.
+
+    Parameters
+    ----------
+    config:
+        A config from :func:`s3sim.compose` (or an :class:`~s3sim.config.S3SimConfig`).
+    seed:
+        Run seed; defaults to ``config.seed``. All randomness flows from ``SeedSequence(seed)``.
+    policy:
+        Optional policy object (see :mod:`s3sim.policy`); ``None`` runs without public support.
+    world:
+        Optional prebuilt :class:`~s3sim.world.World` (to share one world across runs).
+    """
+
+    def __init__(self, config: Any = None, seed: int | None = None, *, policy: Any = None,
+                 world: World | None = None):
+        t0 = time.perf_counter()
+        if config is None:
+            from ..config import compose
+
+            config = compose()
+        validate(config)
+        cfg = to_object(config)
+        self.config: S3SimConfig = cfg
+        self.seed = int(cfg.seed if seed is None else seed)
+        if self.seed < 0:
+            from ..errors import ConfigError
+
+            raise ConfigError("seed", seed, "a non-negative integer")
+        self.seed_sequence = np.random.SeedSequence(self.seed)
+        self.streams = dict(zip(STREAMS, (np.random.Generator(np.random.PCG64(s))
+                                          for s in self.seed_sequence.spawn(len(STREAMS)))))
+        super().__init__(rng=self.streams["mesa"])
+        self.p = cfg.model
+        self.world = world if world is not None else build_world(cfg.world, self.streams["world"])
+        self.policy = policy
+        self.n_steps_total = self.p.burn_in + self.p.horizon
+        self._setup()
+        self.recorder = Recorder(self.n_steps_total, self.world.regions.ids)
+        self.init_seconds = 0.0
+        if self.p.materialize_agents:
+            self._materialize()
+        if self.policy is not None and hasattr(self.policy, "setup"):
+            self.policy.setup(self)
+        self.init_seconds = time.perf_counter() - t0
+
+    # ------------------------------------------------------------------------------------------------------------
+    # initialisation (ODD: initialisation)
+    # ------------------------------------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        p, w = self.p, self.world
+        rng = self.streams["init"]
+        R, D = w.n_regions, w.n_domains
+        self.caps_per_domain = w.caps_per_domain
+        self.cap_shift = max(int(self.caps_per_domain - 1).bit_length(), 1)  # capability code = d << shift | j
+        self.relatedness = np.ascontiguousarray(w.domains.relatedness, dtype=np.float64)
+        regions = w.regions
+        dist = regions.distance_km
+        diff_country = regions.country_index[:, None] != regions.country_index[None, :]
+        geo = np.exp(-dist / p.lambda_km)
+        self.region_factor = geo ** p.w_geo * np.where(diff_country, p.border_penalty ** p.w_inst, 1.0)
+        self.kernel = geo * np.where(diff_country, p.border_penalty, 1.0)
+
+        # region specialisation profiles (seeded on stated priorities, spread to related domains)
+        pri = w.priority_mask.astype(np.float64)
+        pri[pri.sum(axis=1) == 0] = 1.0
+        phi0 = self.relatedness - np.eye(D)
+        h = pri + 0.5 * pri @ phi0
+        h /= h.sum(axis=1, keepdims=True)
+        self.region_profile = h
+        self.region_profile_cdf = np.ascontiguousarray(np.cumsum(h, axis=1))
+        self.region_profile_cdf[:, -1] = 1.0
+
+        # how many of each kind per region
+        n_co = np.where(regions.cluster_count >= 0, np.minimum(regions.cluster_count, p.co_max_per_region),
+                        p.co_default).astype(np.int64)
+        n_co = np.minimum(n_co, D)
+        n_actors = p.n_agents - R - int(n_co.sum())
+        if n_actors < 5 * R:
+            from ..errors import ConfigError
+
+            raise ConfigError("model.n_agents", p.n_agents,
+                              f"at least {5 * R + R + int(n_co.sum())} for {R} regions "
+                              f"(5 actors per region plus authorities and cluster organisations)")
+        mass_share = regions.economic_mass / regions.economic_mass.sum()
+        self.region_cdf = np.cumsum(mass_share)
+        self.region_cdf[-1] = 1.0
+        per_region = _largest_remainder(mass_share, n_actors, minimum=5)
+        tilt = (1.0 - regions.berd_share) * regions.gerd_pct
+        tilt = tilt / tilt.mean() if tilt.mean() > 0 else np.ones(R)
+        n_ri = np.clip(np.rint(per_region * p.ri_per_100_firms / 100.0 * tilt), 1, per_region // 3).astype(int)
+        if p.ri_per_100_firms == 0:
+            n_ri[:] = 0
+        n_firm = per_region - n_ri
+
+        width = int(math.ceil(p.cap_growth * max(p.kene_sme, p.kene_large, p.kene_ri)))
+        a = self.actors = ActorState(int(n_actors * 1.25) + 16, width, D)
+        rows = a.add(n_actors)
+        region_col = np.repeat(np.arange(R), per_region)
+        kind_col = np.concatenate([np.r_[np.full(n_firm[r], SME), np.full(n_ri[r], RI)] for r in range(R)])
+        firms = np.flatnonzero(kind_col == SME)
+        n_large = int(round(p.large_share * firms.size))
+        kind_col[rng.choice(firms, size=n_large, replace=False)] = LARGE
+        a.region[rows] = region_col
+        a.kind[rows] = kind_col
+        a.alive[rows] = True
+        lengths = np.select([kind_col == LARGE, kind_col == RI], [p.kene_large, p.kene_ri], p.kene_sme)
+        a.kcap[rows] = np.ceil(p.cap_growth * lengths).astype(np.int32)
+        a.capital[rows] = np.where(kind_col == LARGE, p.initial_capital * p.large_capital_mult, p.initial_capital)
+        _init_kenes(rng, rows, lengths.astype(np.int64), region_col.astype(np.int64), self.region_profile_cdf,
+                    self.caps_per_domain, self.cap_shift, p.u0, a.klen, a.kcap, a.cap, a.abil, a.expt, a.ih,
+                    p.ih_len_max)
+        a.appeal[rows] = np.exp(p.sigma_v * rng.standard_normal(n_actors))
+        refresh_products(a.alive, a.n, a.klen, a.cap, a.abil, a.expt, a.ih, self.cap_shift, D,
+                         a.product_domain, a.quality)
+        self.l_mid = p.ih_regen_mid * float(np.median(lengths))
+
+        # cluster organisations: focal domains = stated priorities first, by initial expertise mass
+        x0 = expertise_mass(a.alive, a.region, a.n, a.klen, a.cap, a.expt, self.cap_shift, R, D)
+        co_region, co_domain = [], []
+        for r in range(R):
+            score = x0[r] + 1e9 * w.priority_mask[r]
+            top = np.argsort(-score, kind="stable")[: n_co[r]]
+            co_region += [r] * len(top)
+            co_domain += list(top)
+        self.clusters = ClusterState(np.array(co_region, dtype=np.int32), np.array(co_domain, dtype=np.int32))
+        self.co_start, self.co_rows = build_csr(self.clusters.region, np.ones(self.clusters.n, dtype=np.bool_),
+                                                self.clusters.n, R)
+        join_clusters(rng, rows, a.region, a.klen, a.cap, a.cluster, self.co_start, self.co_rows,
+                      self.clusters.domain, self.cap_shift, p.co_membership_rate, self.clusters.members)
+
+        pop_share = regions.population_m / regions.population_m.sum()
+        self.regions = RegionState(R, D, w.priority_mask, pop_share)
+
+        # market calibration (model-spec 5.5 step 4, restated for a heavy-tailed market): at t0 total firm
+        # revenue equals revenue_cost_ratio x the firms' running costs (depreciation + incremental research +
+        # one partnership), so money units follow SKIN's costs and the economy neither booms nor starves.
+        mrng = self.streams["market"]
+        self.demand = np.exp(p.sigma_M * mrng.standard_normal(D))
+        clear_market(a.alive, a.kind, a.region, a.product_domain, a.quality, a.appeal, a.n, p.beta_q, p.appeal_weight, self.demand,
+                     p.home_bias, pop_share, a.revenue)
+        n_firms = int((a.alive[: a.n] & (a.kind[: a.n] != RI)).sum())
+        total = float(a.revenue[: a.n].sum())
+        target = p.revenue_cost_ratio * n_firms * (p.depreciation + p.c_incr + p.c_collab)
+        self.demand *= target / max(total, 1e-12)
+        a.revenue[: a.n] = 0.0
+
+        # critical mass reference and masses
+        self.mass = cm.mass(a.alive[: a.n], a.region[: a.n], a.product_domain[: a.n], R, D)
+        pos = self.mass[self.mass > 0]
+        self.m_star = p.m_star_rel * (float(pos.mean()) if pos.size else 1.0)
+        self.G = cm.multiplier(self.mass, self.m_star, p.g_min, p.eta)
+
+        # evidence at t0
+        self.x = x0
+        self.rca = rca(x0)
+        self.specialised = self.rca >= 1.0
+        self.rd = relatedness_density(self.specialised, self.relatedness)
+        self._last_obs = (self.specialised.copy(), self.rd.copy())
+
+        # per-step scratch and ledgers
+        self.pair_a = np.empty(0, dtype=np.int64)
+        self.pair_b = np.empty(0, dtype=np.int64)
+        self.n_pairs = 0
+        self.innovation_log: list[np.ndarray] = []  # per step: (value, kind, region*D+domain) rows
+        self.ledger = {"revenue": 0.0, "transfers": 0.0, "costs": 0.0, "entered": 0.0, "exited": 0.0}
+        self.cum_innov_region = np.zeros(R)
+        self.panel_rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._innov_since_obs = np.zeros((R, D))
+        self.row_agent: list[Any] = []
+
+    def _materialize(self) -> None:
+        a = self.actors
+        self.row_agent = [None] * a.n
+        for i in range(a.n):
+            self.row_agent[i] = (ResearchInstitute if a.kind[i] == RI else Firm)(self, i)
+        self.cluster_agents = [ClusterOrganisation(self, k) for k in range(self.clusters.n)]
+        self.authorities = [RegionalAuthority(self, r) for r in range(self.world.n_regions)]
+
+    # ------------------------------------------------------------------------------------------------------------
+    @property
+    def in_burn_in(self) -> bool:
+        """True while the current step is part of the burn-in (no policy)."""
+        return self.steps <= self.p.burn_in
+
+    def step(self) -> None:
+        """Advance one quarter (see the module docstring for the schedule)."""
+        p, a, w = self.p, self.actors, self.world
+        t = self.steps
+        if t > self.n_steps_total:
+            self.recorder.grow(t)
+        R, D = w.n_regions, w.n_domains
+        n = a.n
+        a.costs[:n] = 0.0
+        a.transfers[:n] = 0.0
+        a.rd_spend[:n] = 0.0
+        a.flows_in[:n] = 0
+        policy_active = self.policy is not None and not self.in_burn_in
+        if policy_active:
+            self.policy.before_step(self)
+
+        # S3 market
+        update_demand(self.streams["market"], self.demand, p.mu_g, p.sigma_g)
+        clear_market(a.alive, a.kind, a.region, a.product_domain, a.quality, a.appeal, n, p.beta_q, p.appeal_weight, self.demand,
+                     p.home_bias, self.regions.population_share, a.revenue)
+        refresh_profiles(a.alive, n, a.klen, a.cap, a.expt, a.ih, self.cap_shift, a.profile, a.advert)
+
+        # S6 partner search, S7 knowledge exchange
+        flows = 0
+        self.n_pairs = 0
+        if p.partnering:
+            reg_start, reg_rows = build_csr(a.region, a.alive, n, R)
+            cl_start, cl_rows = build_csr(a.cluster, a.alive, n, self.clusters.n)
+            if self.pair_a.size < n:
+                self.pair_a = np.empty(2 * n, dtype=np.int64)
+                self.pair_b = np.empty(2 * n, dtype=np.int64)
+            self.n_pairs = search_partners(
+                self.streams["partnering"], t, a.alive, a.kind, a.region, a.cluster, n, a.profit,
+                p.success_threshold, a.advert, a.tie_partner, a.tie_step, a.tie_pos, a.n_partners, a.costs,
+                reg_start, reg_rows, cl_start, cl_rows, self.clusters.brokerage * p.cluster_brokerage,
+                self.region_factor, p.tie_memory, p.search_rate, p.n_candidates, p.max_partners, p.theta_attr, p.p_prev, p.p_tc,
+                p.p_cluster, p.p_local, p.w_soc, p.w_org, p.c_collab, self.pair_a, self.pair_b)
+            a.rd_spend[:n] += a.n_partners[:n] * p.c_collab
+            flows = exchange(self.streams["exchange"], self.pair_a, self.pair_b, self.n_pairs, a.profile, a.klen,
+                             a.kcap, a.cap, a.abil, a.expt, a.ih, a.appeal, a.product_domain, a.quality, a.flows_in,
+                             p.a0, p.d_star, p.g_floor, p.e_penalty_new, self.l_mid, p.sigma_v,
+                             self.cap_shift, p.ih_len_max)
+
+        # S11 critical mass multiplier, S5/S12 research
+        links = self.regions.links if policy_active else np.zeros((R, R))
+        self.G = cm.multiplier(cm.effective_mass(self.mass, links, p.omega), self.m_star, p.g_min, p.eta)
+        tilt = self.regions.search_tilt if policy_active else np.zeros((R, D))
+        out_value = np.empty(n)
+        out_kind = np.empty(n, dtype=np.int8)
+        out_cell = np.empty(n, dtype=np.int64)
+        n_innov = do_research(
+            self.streams["research"], a.alive, a.kind, a.region, n, a.capital, a.profit, a.prev_profit,
+            a.transfers, a.costs, a.rd_spend, a.klen, a.kcap, a.cap, a.abil, a.expt, a.ih, a.res_slot, a.res_dir,
+            a.product_domain, a.quality, a.appeal, a.profile, self.relatedness, tilt, self.G, a.innovations,
+            a.innov_incr, a.innov_rad, a.innov_value, out_value, out_kind, out_cell, p.success_threshold,
+            p.low_capital_threshold, p.c_incr, p.c_rad, p.s_incr, p.p_innov_incr, p.p_innov_rad,
+            p.relatedness_bias, p.p_radical_ri, p.sigma_v, self.caps_per_domain, self.cap_shift, p.ih_len_max)
+        innov = np.empty((n_innov, 3))
+        innov[:, 0] = out_value[:n_innov]
+        innov[:, 1] = out_kind[:n_innov]
+        innov[:, 2] = out_cell[:n_innov]
+        self.innovation_log.append(innov)
+
+        # S10 spillovers, S9 learning by doing
+        field = spillover_field(self.mass, self.kernel, self.relatedness)
+        spills = spill(self.streams["spillovers"], a.alive, a.region, n, a.profile, field, self.relatedness,
+                       p.sigma_s, self.caps_per_domain, self.cap_shift, a.klen, a.kcap, a.cap, a.abil, a.expt, a.ih)
+        learn_and_forget(a.alive, a.kind, n, t, a.klen, a.cap, a.abil, a.expt, a.ih, a.res_slot)
+
+        # S4 accounting
+        rev, tr, co = settle(a.alive, a.kind, n, a.revenue, a.transfers, a.costs, a.capital, a.profit,
+                             a.prev_profit, p.depreciation, p.ri_grant)
+        self.ledger["revenue"] += rev
+        self.ledger["transfers"] += tr
+        self.ledger["costs"] += co
+        if policy_active and hasattr(self.policy, "after_step"):
+            self.policy.after_step(self)
+
+        # S13 demography
+        births, gone = self._demography(t)
+
+        # S11 masses, S14 evidence, indicators
+        n = a.n
+        self.mass = cm.mass(a.alive[:n], a.region[:n], a.product_domain[:n], R, D)
+        self._observe(t, innov, births, gone, flows, spills)
+
+    def _demography(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        p, a = self.p, self.actors
+        R = self.world.n_regions
+        drng = self.streams["demography"]
+        n = a.n
+        gone = exits(a.alive, a.kind, a.capital, n)
+        self.ledger["exited"] += float(a.capital[gone].sum())
+        firms_r = np.bincount(a.region[:n][a.alive[:n] & (a.kind[:n] != RI)], minlength=R)
+        entrants = drng.poisson(p.entrant_rate * firms_r).astype(np.int64)
+        parent, reg, origin, source = plan_births(drng, a.alive, a.kind, a.region, a.profit, n, p.start_up_trigger,
+                                                  p.spinoff_rate, p.spinoff_local_prob, p.ri_spinoff_rate,
+                                                  self.region_cdf, entrants)
+        rows = a.add(parent.size)
+        if rows.size:
+            init_newborns(drng, rows, parent, reg, origin, source, t, a.alive, a.kind, a.origin, a.region,
+                          a.capital, a.appeal, a.birth, a.parent, a.klen, a.kcap, a.cap, a.abil, a.expt, a.ih,
+                          a.product_domain, a.quality, self.region_profile_cdf, p.kene_sme,
+                          int(math.ceil(p.cap_growth * p.kene_sme)), p.u0, p.startup_expertise_cap,
+                          p.initial_capital, p.sigma_v, self.caps_per_domain, self.cap_shift, p.ih_len_max)
+            join_clusters(drng, rows, a.region, a.klen, a.cap, a.cluster, self.co_start, self.co_rows,
+                          self.clusters.domain, self.cap_shift, p.co_membership_rate, self.clusters.members)
+            self.ledger["entered"] += p.initial_capital * rows.size
+        for i in gone:
+            co = a.cluster[i]
+            if co >= 0:
+                self.clusters.members[co] -= 1
+        if self.p.materialize_agents:
+            for i in gone:
+                self.row_agent[i].remove()
+            for i in rows:
+                self.row_agent.append(Firm(self, int(i)))
+        return rows, gone
+
+    # ------------------------------------------------------------------------------------------------------------
+    # observation (S14, S17)
+    # ------------------------------------------------------------------------------------------------------------
+    def _observe(self, t: int, innov: np.ndarray, births: np.ndarray, gone: np.ndarray, flows: int,
+                 spills: int) -> None:
+        p, a, w = self.p, self.actors, self.world
+        R, D = w.n_regions, w.n_domains
+        n = a.n
+        rec = self.recorder
+        sums = _region_sums(a.alive, a.kind, a.region, a.cluster, a.revenue, a.rd_spend, a.transfers, a.capital,
+                            a.flows_in, n, R, p.depreciation)
+        for k, name in enumerate(_SUM_COLUMNS):
+            rec.set(t, name, sums[:, k])
+        rec.set(t, "entries", np.bincount(a.region[births], minlength=R))
+        rec.set(t, "exits", np.bincount(a.region[gone], minlength=R))
+        cell = innov[:, 2].astype(np.int64)
+        cell_region = cell // D
+        is_incr = innov[:, 1] == 1
+        inn = np.bincount(cell_region, minlength=R)
+        rec.set(t, "innovations", inn)
+        rec.set(t, "innovations_incremental", np.bincount(cell_region[is_incr], minlength=R))
+        rec.set(t, "innovations_radical", inn - np.bincount(cell_region[is_incr], minlength=R))
+        rec.set(t, "innovation_value", np.bincount(cell_region, weights=innov[:, 0], minlength=R))
+        ra = a.region[self.pair_a[: self.n_pairs]]
+        rb = a.region[self.pair_b[: self.n_pairs]]
+        same = ra == rb
+        rec.set(t, "collaborations_intra", np.bincount(ra[same], minlength=R))
+        rec.set(t, "collaborations_inter", np.bincount(ra[~same], minlength=R) + np.bincount(rb[~same], minlength=R),
+                total=float((~same).sum()))
+        rec.set_total(t, "spillover_events", float(spills))
+        self.cum_innov_region += inn
+        rec.set_total(t, "gini_innovation_per_capita", gini(self.cum_innov_region / w.regions.population_m))
+        self._innov_since_obs += np.bincount(cell, minlength=R * D).reshape(R, D)
+
+        if t % p.evidence_every == 0 or t == self.n_steps_total:
+            self.observe_evidence(t)
+        if t % p.network_every == 0:
+            for name, values in metrics_from_ties(a.alive, a.region, a.tie_partner, a.tie_step, t, p.tie_memory, n,
+                                                  R).items():
+                rec.set_all(t, name, values)
+
+    def observe_evidence(self, t: int) -> None:
+        """S14 regional evidence at step ``t``: RCA, specialisation, relatedness density, the panel row, and the
+        specialisation entries and exits since the previous observation."""
+        p, a, w = self.p, self.actors, self.world
+        R, D = w.n_regions, w.n_domains
+        n = a.n
+        rec = self.recorder
+        self.x = expertise_mass(a.alive, a.region, n, a.klen, a.cap, a.expt, self.cap_shift, R, D)
+        self.rca = rca(self.x)
+        self.specialised = self.rca >= 1.0
+        self.rd = relatedness_density(self.specialised, self.relatedness)
+        rec.set(t, "specialised_domains", self.specialised.sum(axis=1))
+        prev_spec, prev_rd = self._last_obs
+        entry = self.specialised & ~prev_spec
+        exit_ = prev_spec & ~self.specialised
+        rec.set(t, "specialisation_entries", entry.sum(axis=1))
+        rec.set(t, "specialisation_exits", exit_.sum(axis=1))
+        rec.set_all(t, "entry_relatedness_density", _masked_mean(prev_rd, entry))
+        rec.set_all(t, "exit_relatedness_density", _masked_mean(prev_rd, exit_))
+        self._last_obs = (self.specialised.copy(), self.rd.copy())
+        firm = a.alive[:n] & (a.kind[:n] != RI)
+        firms_rd = np.bincount(a.region[:n][firm].astype(np.int64) * D + a.product_domain[:n][firm],
+                               minlength=R * D).reshape(R, D)
+        self.panel_rows.append((t, firms_rd, self._innov_since_obs.copy(), self.rca.copy(),
+                                self.specialised.copy(), self.rd.copy()))
+        self._innov_since_obs[:] = 0
+
+    # ------------------------------------------------------------------------------------------------------------
+    def run(self, steps: int | None = None) -> "S3Model":
+        """Run ``steps`` quarters (default: burn-in + horizon minus the steps already taken)."""
+        todo = self.n_steps_total - self.steps if steps is None else int(steps)
+        for _ in range(max(todo, 0)):
+            self.step()
+        return self
+
+    def agent_of(self, row: int):
+        """The Mesa agent of an actor row (materialised models only)."""
+        return self.row_agent[row]
+
+
+_SUM_COLUMNS = ("firms", "research_institutes", "revenue", "value_added", "rd_spending", "public_transfers",
+                "capital", "knowledge_flows", "cluster_members")
+
+
+@kernel
+def _region_sums(alive, kind, region, cluster, revenue, rd_spend, transfers, capital, flows_in, n, n_regions,
+                 depreciation):
+    """Per-region sums of the step indicators in one pass (columns as in ``_SUM_COLUMNS``)."""
+    out = np.zeros((n_regions, 9))
+    for i in range(n):
+        r = region[i]
+        out[r, 4] += rd_spend[i]
+        out[r, 5] += transfers[i]
+        out[r, 7] += flows_in[i]
+        if not alive[i]:
+            continue
+        if kind[i] == RI:
+            out[r, 1] += 1
+        else:
+            out[r, 0] += 1
+            out[r, 2] += revenue[i]
+            out[r, 3] += revenue[i] - depreciation
+        out[r, 6] += capital[i]
+        if cluster[i] >= 0:
+            out[r, 8] += 1
+    return out
+
+
+def _masked_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    cnt = mask.sum(axis=1)
+    s = np.where(mask, values, 0.0).sum(axis=1)
+    per = np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan)
+    tot = s.sum() / cnt.sum() if cnt.sum() > 0 else np.nan
+    return np.append(per, tot)
+
+
+def _largest_remainder(shares: np.ndarray, total: int, minimum: int = 0) -> np.ndarray:
+    """Integer split of ``total`` proportional to ``shares`` with at least ``minimum`` each."""
+    k = shares.size
+    base = np.full(k, minimum, dtype=np.int64)
+    rest = total - base.sum()
+    raw = shares / shares.sum() * rest
+    out = np.floor(raw).astype(np.int64)
+    left = rest - out.sum()
+    order = np.argsort(-(raw - out), kind="stable")
+    out[order[:left]] += 1
+    return base + out
+
+
+@kernel
+def _init_kenes(rng, rows, lengths, region_col, cdf, caps_per_domain, cap_shift, u0, klen, kcap, cap, abil, expt, ih,
+                ih_len_max):
+    """S1 initial kenes of ``rows``, each drawn from its region's specialisation profile."""
+    for b in range(rows.shape[0]):
+        draw_kene(rng, rows[b], lengths[b], cdf[region_col[b]], caps_per_domain, cap_shift, u0, klen, kcap, cap,
+                  abil, expt, ih, ih_len_max)

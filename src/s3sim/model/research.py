@@ -1,0 +1,167 @@
+"""S5 Firm research and S12 research-institute research (SKIN rules, re-implemented; model-spec 1.4, 5.7).
+
+Decision (SKIN): a firm whose last profit exceeds ``success_threshold`` does no research. Otherwise it does
+*radical* research when its capital (plus this step's subsidy) is at or below ``low_capital_threshold`` and
+*incremental* research when it is not. Research institutes do incremental research every step and radical
+research with probability ``p_radical_ri``.
+
+* Incremental: SKIN hill-climbing on one IH ability, A <- clip(A +- s_incr A / (1 + j)), j the capability's index in its domain,
+  keeping the slot and direction while profit improves. With probability p_innov_incr x G (critical mass, S11)
+  the step yields an incremental innovation: a new variant whose appeal v ~ LogNormal(0, sigma_v) replaces the
+  product's appeal if higher.
+* Radical: a target domain d' is drawn with probability proportional to
+  relatedness_bias x (profile_i . Phi)[d'] / sum + (1 - relatedness_bias) / D, times (1 + tilt[r, d'])
+  (a policy's priority tilt); a capability of d' not yet held is added, copying A and E from a random existing
+  triple (SKIN). With probability p_innov_rad x G it becomes a radical innovation: a new IH containing it and a
+  new product with appeal v.
+
+Innovation values v are heavy-tailed by construction of the lognormal (Scherer & Harhoff 2000); which firms
+draw them, and so how value accumulates, is emergent.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from ._jit import kernel
+
+from .knowledge import add_triple, draw_ih, find_capability, product_and_quality
+from .state import RI
+
+NONE, INCREMENTAL, RADICAL = 0, 1, 2
+
+
+@kernel
+def radical_step(rng, i, r, profile, relatedness, tilt, relatedness_bias, caps_per_domain, cap_shift, klen, kcap, cap, abil,
+                 expt, ih):
+    """Add one capability in a relatedness-drawn domain. Returns (slot or -1, target domain)."""
+    n_domains = relatedness.shape[0]
+    weights = np.zeros(n_domains)
+    tot = 0.0
+    for d2 in range(n_domains):
+        s = 0.0
+        for d in range(n_domains):
+            s += profile[i, d] * relatedness[d, d2]
+        weights[d2] = s
+        tot += s
+    acc = 0.0
+    for d in range(n_domains):
+        base = weights[d] / tot if tot > 0 else 1.0 / n_domains
+        weights[d] = (relatedness_bias * base + (1.0 - relatedness_bias) / n_domains) * (1.0 + tilt[r, d])
+        acc += weights[d]
+    u = rng.random() * acc
+    d = 0
+    run = weights[0]
+    while run < u and d < n_domains - 1:
+        d += 1
+        run += weights[d]
+    c = -1
+    for _ in range(20):
+        cand = (d << cap_shift) + int(rng.random() * caps_per_domain)
+        if find_capability(i, cand, klen, cap) < 0:
+            c = cand
+            break
+    if c < 0 or klen[i] == 0:
+        return -1, d
+    src = int(rng.random() * klen[i])
+    k = add_triple(i, c, abil[i, src], expt[i, src], klen, kcap, cap, abil, expt, ih)
+    return k, d
+
+
+@kernel
+def incremental_step(rng, i, klen, cap, abil, ih, res_slot, res_dir, improved, s_incr, cap_shift):
+    """SKIN hill-climbing on one IH ability; keeps slot and direction while profit improves."""
+    k = res_slot[i]
+    if k < 0 or k >= klen[i] or not ih[i, k] or not improved:
+        m = 0
+        for s in range(klen[i]):
+            if ih[i, s]:
+                m += 1
+        if m == 0:
+            return
+        pick = int(rng.random() * m)
+        for s in range(klen[i]):
+            if ih[i, s]:
+                if pick == 0:
+                    k = s
+                    break
+                pick -= 1
+        res_dir[i] = 1 if rng.random() < 0.5 else -1
+        res_slot[i] = k
+    a = abil[i, k]
+    a = a + res_dir[i] * s_incr * a / (1.0 + (cap[i, k] & ((1 << cap_shift) - 1)))
+    if a <= 0.0 or a >= 10.0:
+        a = min(max(a, 0.0), 10.0)
+        res_slot[i] = -1
+    abil[i, k] = a
+
+
+@kernel
+def do_research(rng, alive, kind, region, n, capital, profit, prev_profit, transfers, costs, rd_spend, klen, kcap,
+                cap, abil, expt, ih, res_slot, res_dir, product_domain, quality, appeal, profile, relatedness,
+                tilt, G, innovations, innov_incr, innov_rad, innov_value, out_value, out_kind, out_domain,
+                success_threshold, low_capital_threshold, c_incr, c_rad, s_incr, p_innov_incr, p_innov_rad,
+                relatedness_bias, p_radical_ri, sigma_v, caps_per_domain, cap_shift, ih_len_max):
+    """One research round over all actors. Innovations are appended to ``out_*``; returns their count."""
+    n_domains = relatedness.shape[0]
+    n_out = 0
+    for i in range(n):
+        if not alive[i]:
+            continue
+        r = region[i]
+        is_ri = kind[i] == RI
+        if is_ri:
+            mode = INCREMENTAL
+        elif profit[i] > success_threshold:
+            continue
+        elif capital[i] + transfers[i] <= low_capital_threshold:
+            mode = RADICAL
+        else:
+            mode = INCREMENTAL
+        if mode == INCREMENTAL:
+            incremental_step(rng, i, klen, cap, abil, ih, res_slot, res_dir, profit[i] > prev_profit[i], s_incr,
+                             cap_shift)
+            costs[i] += c_incr
+            rd_spend[i] += c_incr
+            d = product_domain[i]
+            if rng.random() < p_innov_incr * G[r, d]:
+                v = math.exp(sigma_v * rng.standard_normal())
+                if v > appeal[i]:
+                    appeal[i] = v
+                innovations[i] += 1
+                innov_incr[i] += 1
+                innov_value[i] += v
+                out_value[n_out] = v
+                out_kind[n_out] = INCREMENTAL
+                out_domain[n_out] = r * n_domains + d
+                n_out += 1
+            if not (is_ri and rng.random() < p_radical_ri):
+                product_and_quality(i, klen, cap, abil, expt, ih, cap_shift, n_domains, product_domain,
+                                    quality)
+                continue
+        # radical research
+        k, d = radical_step(rng, i, r, profile, relatedness, tilt, relatedness_bias, caps_per_domain, cap_shift, klen, kcap,
+                            cap, abil, expt, ih)
+        costs[i] += c_rad
+        rd_spend[i] += c_rad
+        if k >= 0 and rng.random() < p_innov_rad * G[r, d]:
+            draw_ih(rng, i, klen, ih, ih_len_max)
+            if not ih[i, k]:  # the new capability must be part of the new hypothesis
+                for s in range(klen[i]):
+                    if ih[i, s] and s != k:
+                        ih[i, s] = False
+                        break
+                ih[i, k] = True
+            v = math.exp(sigma_v * rng.standard_normal())
+            appeal[i] = v
+            res_slot[i] = -1
+            innovations[i] += 1
+            innov_rad[i] += 1
+            innov_value[i] += v
+            out_value[n_out] = v
+            out_kind[n_out] = RADICAL
+            out_domain[n_out] = r * n_domains + d
+            n_out += 1
+        product_and_quality(i, klen, cap, abil, expt, ih, cap_shift, n_domains, product_domain, quality)
+    return n_out
