@@ -44,7 +44,7 @@ from .network import metrics_from_ties
 from .partnering import build_csr, search_partners
 from .research import do_research
 from .spillovers import spill, spillover_field
-from .state import LARGE, RI, SME, ActorState, ClusterState, RegionState
+from .state import KIND_NAMES, LARGE, ORIGIN_NAMES, RI, SME, ActorState, ClusterState, RegionState
 
 STREAMS = ("world", "init", "market", "partnering", "exchange", "research", "spillovers", "demography", "policy",
            "mesa")
@@ -430,6 +430,64 @@ class S3Model(mesa.Model):
         for _ in range(max(todo, 0)):
             self.step()
         return self
+
+    def tables(self) -> dict[str, "pd.DataFrame"]:
+        """The run's tidy tables: timeseries, panel, firms (alive at the end) and innovations."""
+        import pandas as pd
+
+        w, a = self.world, self.actors
+        R, D = w.n_regions, w.n_domains
+        region_ids = np.array(w.regions.ids, dtype=object)
+        domain_names = np.array(w.domains.names, dtype=object)
+        reg_cat = pd.CategoricalDtype(list(w.regions.ids))
+        dom_cat = pd.CategoricalDtype(list(w.domains.names))
+        if self.panel_rows:
+            steps = np.repeat([r[0] for r in self.panel_rows], R * D).astype(np.int32)
+            panel = pd.DataFrame({
+                "step": steps,
+                "region": pd.Categorical(np.tile(np.repeat(region_ids, D), len(self.panel_rows)), dtype=reg_cat),
+                "domain": pd.Categorical(np.tile(np.tile(domain_names, R), len(self.panel_rows)), dtype=dom_cat),
+                "firms": np.concatenate([r[1].ravel() for r in self.panel_rows]).astype(np.int64),
+                "innovations": np.concatenate([r[2].ravel() for r in self.panel_rows]).astype(np.int64),
+                "rca": np.concatenate([r[3].ravel() for r in self.panel_rows]),
+                "specialised": np.concatenate([r[4].ravel() for r in self.panel_rows]),
+                "relatedness_density": np.concatenate([r[5].ravel() for r in self.panel_rows]),
+            })
+        else:
+            panel = pd.DataFrame({c: [] for c in ("step", "region", "domain", "firms", "innovations", "rca",
+                                                  "specialised", "relatedness_density")})
+        n = a.n
+        rows = np.flatnonzero(a.alive[:n] & (a.kind[:n] != RI))
+        kind_names = np.array(KIND_NAMES, dtype=object)
+        origin_names = np.array(ORIGIN_NAMES, dtype=object)
+        firms = pd.DataFrame({
+            "firm_id": rows.astype(np.int64),
+            "kind": pd.Categorical(kind_names[a.kind[rows]], categories=list(KIND_NAMES[:3])),
+            "region": pd.Categorical(region_ids[a.region[rows]], dtype=reg_cat),
+            "domain": pd.Categorical(domain_names[a.product_domain[rows]], dtype=dom_cat),
+            "size": a.capital[rows].copy(),
+            "revenue": a.revenue[rows].copy(),
+            "innovations": a.innovations[rows].astype(np.int64),
+            "cluster_member": a.cluster[rows] >= 0,
+            "origin": pd.Categorical(origin_names[a.origin[rows]], categories=list(ORIGIN_NAMES)),
+            "birth_step": a.birth[rows].astype(np.int64),
+        })
+        log = [(t + 1, x) for t, x in enumerate(self.innovation_log)]
+        if log:
+            steps = np.concatenate([np.full(len(x), t, dtype=np.int32) for t, x in log])
+            allx = np.concatenate([x for _, x in log])
+        else:
+            steps, allx = np.zeros(0, dtype=np.int32), np.zeros((0, 3))
+        cell = allx[:, 2].astype(np.int64)
+        innovations = pd.DataFrame({
+            "step": steps,
+            "region": pd.Categorical(region_ids[cell // D], dtype=reg_cat),
+            "domain": pd.Categorical(domain_names[cell % D], dtype=dom_cat),
+            "kind": pd.Categorical(np.where(allx[:, 1] == 1, "incremental", "radical"),
+                                   categories=["incremental", "radical"]),
+            "value": allx[:, 0],
+        })
+        return {"timeseries": self.recorder.tidy(), "panel": panel, "firms": firms, "innovations": innovations}
 
     def agent_of(self, row: int):
         """The Mesa agent of an actor row (materialised models only)."""
