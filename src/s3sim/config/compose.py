@@ -147,16 +147,30 @@ def _translate(exc: Exception, overrides: Sequence[str]) -> ConfigError:
     while cause is not None and not isinstance(cause, ValidationError):
         cause = cause.__cause__ or cause.__context__
     text = _first_line(exc)
-    for ov in overrides:
+    # Hydra names the failing override ("Error merging override key=value"): try that one first, so that with
+    # repeated keys (model.n_agents=300 model.n_agents=abc) the message names the value that failed
+    named = [ov for ov in overrides if text.endswith(f" {ov}")]
+    for ov in named[-1:] + list(overrides):
         key, _, value = ov.partition("=")
         if key and key.lstrip("+~") in str(exc):
             if cause is not None:
-                p = PARAMETERS.get(key.split(".")[-1]) if key.startswith("model.") else None
-                want = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-                allowed = want.get(p.kind, "a value of the declared type") if p else _first_line(cause)
+                kind = _kind_of(key.lstrip("+~"))
+                allowed = _WANT[kind] if kind in _WANT else _first_line(cause)
                 return ConfigError(key, value, allowed)
             return ConfigError(key, value, text)
     return ConfigError("config", ", ".join(overrides), text)
+
+
+_WANT = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _kind_of(key: str) -> type | None:
+    """Declared type of a config key (``model.a0`` -> float), or None if unknown."""
+    for p in PARAMETERS.values():
+        if p.key == key:
+            return p.kind
+    node = _schema_node(key)
+    return None if node is _MISSING or isinstance(node, DictConfig) else type(node)
 
 
 def validate(cfg: DictConfig | S3SimConfig) -> DictConfig:
@@ -165,7 +179,15 @@ def validate(cfg: DictConfig | S3SimConfig) -> DictConfig:
     Raises :class:`~s3sim.errors.ConfigError` naming the first offending field. Returns the config.
     """
     if not isinstance(cfg, DictConfig):
-        cfg = OmegaConf.structured(cfg)
+        from omegaconf.errors import ValidationError
+
+        try:
+            cfg = OmegaConf.structured(cfg)
+        except ValidationError as exc:  # a dataclass holding a value of the wrong type
+            section = {"ModelConfig": "model.", "WorldConfig": "world.", "OutputConfig": "output."}.get(
+                getattr(exc, "object_type_str", None) or "", "")
+            key = f"{section}{exc.full_key}" if exc.full_key else "config"
+            raise ConfigError(key, exc.value, _WANT.get(_kind_of(key), "a value of the declared type")) from None
     seed = cfg.get("seed")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError("seed", seed, "a non-negative integer")
@@ -175,6 +197,8 @@ def validate(cfg: DictConfig | S3SimConfig) -> DictConfig:
             raise ConfigError(p.key, value, "an integer" if p.kind is int else "a number")
         if p.kind is int and not isinstance(value, int):
             raise ConfigError(p.key, value, "an integer")
+        if p.kind is bool and not isinstance(value, bool):
+            raise ConfigError(p.key, value, "true or false")
         lo, hi = p.bounds
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise ConfigError(p.key, value, f"a value in [{'-inf' if lo is None else lo}, "

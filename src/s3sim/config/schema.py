@@ -85,8 +85,8 @@ class ModelConfig:
         source="model-spec 5.5 (40 proposed; 20 suffices for the indicators to settle) [I]",
         bounds=(0, 10_000), group="scale")
     horizon: int = param(
-        80, range=None, unit="quarters", meaning="policy horizon (steps after burn-in); 80 = two programming "
-        "periods", source="[I]", bounds=(1, 100_000), group="scale")
+        80, range=None, unit="quarters", meaning="policy horizon (steps after burn-in); 80 quarters = 20 years, "
+        "about three 7-year programming periods", source="[I]", bounds=(1, 100_000), group="scale")
     large_share: float = param(
         0.05, range=(0.01, 0.15), unit="share", meaning="share of large firms among initial firms",
         source="SKIN MNE option; SMEs 99.8% of enterprises but innovators are skewed [I]", bounds=(0.0, 1.0),

@@ -39,9 +39,9 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("collaborations_intra", "partnerships/quarter", "new partnerships within the region this step"),
     Indicator("collaborations_inter", "partnerships/quarter", "new partnerships across regions this step"),
     Indicator("knowledge_flows", "triples/quarter", "triples adopted or absorbed from partners this step"),
-    Indicator("spillover_events", "events/quarter", "spillover events this step"),
+    Indicator("spillover_events", "events/quarter", "spillover events this step", total_only=True),
     Indicator("cluster_members", "actors", "actors that are members of a cluster organisation"),
-    Indicator("specialised_domains", "domains", "domains with RCA >= 1"),
+    Indicator("specialised_domains", "domains", "domains with RCA >= 1", every="evidence"),
     Indicator("specialisation_entries", "domains", "domains that became specialised since the last observation",
               every="evidence"),
     Indicator("specialisation_exits", "domains", "domains that stopped being specialised since the last "

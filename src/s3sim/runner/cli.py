@@ -60,6 +60,17 @@ def _task(cfg: DictConfig) -> None:
     print(f"s3sim: results written to {out}")
 
 
+def _run_dir_override(overrides: list[str]) -> str | None:
+    """The value of the last ``hydra.run.dir=...`` override, or None."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    run_dir = None
+    for ov in OverridesParser.create().parse_overrides(overrides):
+        if ov.key_or_group == "hydra.run.dir" and not ov.is_delete():
+            run_dir = str(ov.value())
+    return run_dir
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: validate overrides up front (one-line errors, exit 2), then run the Hydra app."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -81,7 +92,17 @@ def main(argv: list[str] | None = None) -> None:
     try:
         check_overrides(overrides)
         if not multirun:
-            compose([o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/"))])
+            cfg = compose([o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/"))])
+            # Hydra writes .hydra/ and the log into the run directory before the task starts, so a stored run
+            # must be detected here, or its .hydra/ files would be replaced by those of the refused command.
+            run_dir = _run_dir_override(overrides)
+            runs_task = not any(a in ("--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help") for a in argv)
+            if runs_task and run_dir is not None:
+                from .result import MANIFEST
+
+                for out in (Path(run_dir).absolute(), Path(run_dir).absolute() / cfg.output.dir):
+                    if (out / MANIFEST).exists():
+                        fail(f"{out} already holds a stored run; choose another hydra.run.dir")
     except S3SimError as exc:
         fail(str(exc))
     sys.argv = [sys.argv[0]] + argv

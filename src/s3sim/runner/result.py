@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pyarrow import ArrowException
 
 from ..errors import ConfigError
 
@@ -100,8 +101,10 @@ def load_result(directory: str | os.PathLike) -> RunResult:
         raise ConfigError("directory", str(d), f"a stored s3sim run (no {MANIFEST} found)")
     try:
         manifest = json.loads(mpath.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError covers JSONDecodeError and UnicodeDecodeError
         raise ConfigError(str(mpath), "unreadable", f"a JSON manifest written by s3sim ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise ConfigError(str(mpath), type(manifest).__name__, "a JSON object written by s3sim")
     if manifest.get("status") != "completed":
         raise ConfigError(str(mpath), manifest.get("status"), "a completed run (status 'completed')")
     tables = {}
@@ -109,7 +112,12 @@ def load_result(directory: str | os.PathLike) -> RunResult:
         path = d / f"{name}.parquet"
         if not path.is_file():
             raise ConfigError("directory", str(d), f"a complete stored run ({path.name} is missing)")
-        tables[name] = pd.read_parquet(path)
+        try:
+            tables[name] = pd.read_parquet(path)
+        except (OSError, ValueError, ArrowException) as exc:
+            msg = str(exc).strip().splitlines()
+            raise ConfigError(str(path), "unreadable", f"a Parquet table written by s3sim "
+                                                       f"({msg[0] if msg else type(exc).__name__})") from None
     return RunResult(manifest=manifest, **tables)
 
 

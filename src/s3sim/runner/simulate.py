@@ -8,6 +8,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from ..config import PARAMETERS, S3SimConfig, to_object, validate
@@ -58,6 +59,13 @@ def simulate(config: Any = None, seed: int | None = None, *, policy: Any = None,
 
 
 _FIELDS = {f.name for f in dataclasses.fields(S3SimConfig)}
+_KIND_WANTED = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _has_kind(value: Any, kind: type) -> bool:
+    if kind is bool or isinstance(value, bool):
+        return kind is bool and isinstance(value, bool)
+    return isinstance(value, kind)
 
 
 def config_from_params(base: Any = None, **params: Any) -> S3SimConfig:
@@ -75,10 +83,14 @@ def config_from_params(base: Any = None, **params: Any) -> S3SimConfig:
             raise ConfigError(name, value, f"a parameter name from s3sim.PARAMETERS ({', '.join(PARAMETERS)})")
         p = PARAMETERS[name]
         section, _, field = p.key.partition(".")
+        if isinstance(value, np.generic):  # numpy scalars from samplers (SALib, EMA Workbench)
+            value = value.item()
         if p.kind is int and isinstance(value, float) and float(value).is_integer():
             value = int(value)
         if p.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if not _has_kind(value, p.kind):
+            raise ConfigError(p.key, value, _KIND_WANTED[p.kind])
         (model_changes if section == "model" else world_changes)[field] = value
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **model_changes),
                               world=dataclasses.replace(cfg.world, **world_changes))

@@ -1,0 +1,207 @@
+"""Tests of the ``s3sim`` command line, through real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from omegaconf import OmegaConf
+from pandas.testing import assert_frame_equal
+
+import s3sim
+from s3sim.runner.result import MANIFEST, TABLES
+
+SMALL = ["model.n_agents=300", "model.horizon=8", "model.burn_in=2"]
+RUN_ARGS = ["seed=3", *SMALL]
+TIMEOUT = 180
+
+
+def _script() -> list[str]:
+    exe = shutil.which("s3sim", path=str(Path(sys.executable).parent))
+    if exe is None:  # pragma: no cover - installed without the console script
+        return [sys.executable, "-m", "s3sim.runner.cli"]
+    return [exe]
+
+
+MODULE = [sys.executable, "-m", "s3sim.runner.cli"]
+
+
+def run_cli(args: list[str], cwd: Path, *, entry: list[str] | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1", HYDRA_FULL_ERROR="0")
+    return subprocess.run([*(entry or _script()), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT)
+
+
+def snapshot(d: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess]]:
+    """The same small run twice, in separate processes: once by the console script, once by ``python -m``."""
+    out = {}
+    for label, entry in (("script", _script()), ("module", MODULE)):
+        cwd = tmp_path_factory.mktemp(f"cli_{label}")
+        run_dir = cwd / "run"
+        proc = run_cli([*RUN_ARGS, f"hydra.run.dir={run_dir}"], cwd, entry=entry)
+        out[label] = (run_dir, proc)
+    return out
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("s3sim", path=str(Path(sys.executable).parent))
+    assert exe is not None, "the s3sim console script is not installed next to the interpreter"
+
+
+@pytest.mark.parametrize("label", ["script", "module"])
+def test_run_exits_zero_and_writes_the_store(runs, label):
+    run_dir, proc = runs[label]
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for name in TABLES:
+        assert (run_dir / f"{name}.parquet").is_file(), name
+    assert (run_dir / MANIFEST).is_file()
+    assert str(run_dir) in proc.stdout
+
+
+@pytest.mark.parametrize("label", ["script", "module"])
+def test_manifest_records_seed_and_overrides(runs, label):
+    run_dir, proc = runs[label]
+    assert proc.returncode == 0, proc.stderr
+    m = json.loads((run_dir / MANIFEST).read_text())
+    assert m["status"] == "completed"
+    assert m["seed"] == 3
+    assert m["overrides"] == RUN_ARGS  # hydra.* overrides are not task overrides
+    assert m["config"]["seed"] == 3
+    assert m["config"]["model"]["n_agents"] == 300
+    assert m["config"]["model"]["horizon"] == 8 and m["config"]["model"]["burn_in"] == 2
+    assert m["steps"] == 10
+    assert Path(m["output_dir"]) == run_dir
+    assert m["timings"]["total_seconds"] >= m["timings"]["run_seconds"] >= 0
+    assert m["versions"]["s3sim"] == s3sim.__version__
+    assert "revision" in m["git"]
+    # the manifest's config is the composed config for the same overrides
+    assert m["config"] == OmegaConf.to_container(s3sim.compose(RUN_ARGS), resolve=True)
+
+
+def test_load_result_reads_cli_run(runs):
+    run_dir, proc = runs["script"]
+    assert proc.returncode == 0, proc.stderr
+    res = s3sim.load_result(run_dir)
+    assert res.seed == 3
+    assert res.timeseries["step"].max() == 10
+    assert len(res.firms) == res.indicator("firms").iloc[-1]
+
+
+def test_cli_runs_are_reproducible_across_processes(runs):
+    (a_dir, a), (b_dir, b) = runs["script"], runs["module"]
+    assert a.returncode == 0 and b.returncode == 0, (a.stderr, b.stderr)
+    ra, rb = s3sim.load_result(a_dir), s3sim.load_result(b_dir)
+    for name in TABLES:
+        assert_frame_equal(getattr(ra, name), getattr(rb, name), check_exact=True)
+    assert ra.outcomes() == rb.outcomes()
+
+
+def test_cli_run_matches_in_process_simulate(runs):
+    run_dir, proc = runs["script"]
+    assert proc.returncode == 0, proc.stderr
+    stored = s3sim.load_result(run_dir)
+    here = s3sim.simulate(s3sim.compose(RUN_ARGS))
+    for name in TABLES:
+        assert_frame_equal(getattr(stored, name), getattr(here, name), check_exact=True)
+
+
+BAD = [
+    ("model.foo=1", "model.foo"),
+    ("foo=1", "foo"),
+    ("model.n_agents=abc", "model.n_agents"),
+    ("model.partnering=maybe", "model.partnering"),
+    ("model.n_agents=-5", "model.n_agents"),
+    ("model.a0=2", "model.a0"),
+    ("seed=-1", "seed"),
+    ("world=mars", "world"),
+    ("model.ih_len_max=12", "model.ih_len_max"),
+]
+
+
+@pytest.mark.parametrize("override,field", BAD, ids=[b[0] for b in BAD])
+def test_bad_override_exits_2_with_one_line(tmp_path, override, field):
+    run_dir = tmp_path / "run"
+    proc = run_cli([*SMALL, override, f"hydra.run.dir={run_dir}"], tmp_path)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    line = lines[0]
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    assert f"{field}=" in line
+    assert override.split("=", 1)[1] in line
+    assert "is not allowed" in line
+    assert not run_dir.exists()  # nothing written
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_existing_run_dir_is_refused_and_untouched(runs, tmp_path):
+    src, proc = runs["script"]
+    assert proc.returncode == 0, proc.stderr
+    run_dir = tmp_path / "existing"
+    shutil.copytree(src, run_dir)
+    before = snapshot(run_dir)
+    assert ".hydra/config.yaml" in before
+    proc = run_cli(["seed=4", *SMALL, f"hydra.run.dir={run_dir}"], tmp_path)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert str(run_dir) in lines[0] and "Traceback" not in proc.stderr
+    assert snapshot(run_dir) == before  # including Hydra's .hydra/ files and the log
+    assert s3sim.load_result(run_dir).seed == 3
+
+
+def test_existing_run_dir_relative_path(runs, tmp_path):
+    src, proc = runs["script"]
+    assert proc.returncode == 0, proc.stderr
+    shutil.copytree(src, tmp_path / "rel")
+    before = snapshot(tmp_path / "rel")
+    proc = run_cli(["seed=4", *SMALL, "hydra.run.dir=rel"], tmp_path)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert snapshot(tmp_path / "rel") == before
+
+
+def test_cfg_job_prints_the_composed_config(tmp_path):
+    overrides = ["world=synthetic", "world.n_regions=20", "seed=7", "model.a0=0.3"]
+    proc = run_cli(["--cfg", "job", *overrides], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    printed = yaml.safe_load(proc.stdout)
+    assert printed == OmegaConf.to_container(s3sim.compose(overrides), resolve=True)
+    assert printed["world"]["kind"] == "synthetic" and printed["world"]["n_regions"] == 20
+    assert not (tmp_path / "outputs").exists()  # printing the config runs nothing
+
+
+def test_cfg_job_defaults(tmp_path):
+    proc = run_cli(["--cfg", "job"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert yaml.safe_load(proc.stdout) == OmegaConf.to_container(s3sim.compose([]), resolve=True)
+
+
+def test_cfg_job_with_bad_override_exits_2(tmp_path):
+    proc = run_cli(["--cfg", "job", "model.n_agents=abc"], tmp_path)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "model.n_agents" in proc.stderr
+
+
+def test_cfg_job_into_existing_run_dir_only_prints(runs, tmp_path):
+    src, proc = runs["script"]
+    assert proc.returncode == 0, proc.stderr
+    run_dir = tmp_path / "existing"
+    shutil.copytree(src, run_dir)
+    before = snapshot(run_dir)
+    proc = run_cli(["--cfg", "job", "seed=9", f"hydra.run.dir={run_dir}"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert yaml.safe_load(proc.stdout)["seed"] == 9
+    assert snapshot(run_dir) == before
