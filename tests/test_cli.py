@@ -126,7 +126,7 @@ BAD = [
     ("model.a0=2", "model.a0"),
     ("seed=-1", "seed"),
     ("world=mars", "world"),
-    ("model.ih_len_max=12", "model.ih_len_max"),
+    ("model.ih_len_max=1", "model.ih_len_max"),
 ]
 
 

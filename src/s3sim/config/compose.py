@@ -208,8 +208,6 @@ def validate(cfg: DictConfig | S3SimConfig) -> DictConfig:
     m = cfg.model
     if m.burn_in + m.horizon < 1:
         raise ConfigError("model.horizon", m.horizon, "burn_in + horizon >= 1")
-    if m.ih_len_max > m.kene_sme:
-        raise ConfigError("model.ih_len_max", m.ih_len_max, f"at most model.kene_sme ({m.kene_sme})")
     return cfg
 
 

@@ -29,10 +29,10 @@ def learn_and_forget(alive, kind, n, t, klen, cap, abil, expt, ih, res_slot):
             elif forget:
                 expt[i, k] -= 1
                 if expt[i, k] <= 0:
-                    if res_slot[i] == klen[i] - 1:
-                        res_slot[i] = k
-                    elif res_slot[i] == k:
+                    if res_slot[i] == k:  # the researched triple is forgotten (also when it is the last slot)
                         res_slot[i] = -1
+                    elif res_slot[i] == klen[i] - 1:  # the last triple moves into slot k
+                        res_slot[i] = k
                     remove_slot(i, k, klen, cap, abil, expt, ih)
                     forgotten += 1
                     continue  # the slot now holds the former last triple
