@@ -5,10 +5,12 @@
 * regions enter domains of higher relatedness density (the principle of relatedness; Hidalgo et al. 2018):
   among (region, domain) cells not specialised at one evidence observation, the share that is specialised at
   the next is higher above the median relatedness density than below it (median within each region and
-  observation; the split at the pooled median is an expected failure, see its reason);
+  observation, as region fixed effects do in the empirical work; at default parameters the split at one pooled
+  median does not show it, because regions observed with many specialisations have a high density everywhere
+  but mean-revert, see docs/ODD.md);
 * the collaboration network is far more clustered than a random graph of the same density.
 
-Scale: 1,000 agents, an 8-quarter burn-in and a 40-quarter horizon, 5 seeds (about a second in all).
+Scale: 1,000 agents, an 8-quarter burn-in and a 40-quarter horizon, 10 seeds (a few seconds in all).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from s3sim.indicators.outcomes import top_share
 
 from conftest import small_config, total_wide
 
-SEEDS = (0, 1, 2, 3, 4)
+SEEDS = tuple(range(10))
 PATTERN_SCALE = dict(n_agents=1000, burn_in=8, horizon=40)
 
 
@@ -91,7 +93,7 @@ def test_pattern_collaboration_network_clustering_far_above_random_graph(default
 
 def test_pattern_entry_more_likely_at_higher_relatedness_density(default_runs):
     """Within a region and observation, cells of above-median relatedness density enter specialisation more
-    often (pooled over 5 seeds: about 0.098 vs 0.073, z ~ 3.4)."""
+    often (pooled over 10 seeds: about 0.095 vs 0.080, z ~ 2.9)."""
     stats = entry_by_relatedness_density(default_runs, within_region=True)
     assert stats["n_high"] > 1000 and stats["n_low"] > 1000
     assert stats["high"] > stats["low"] and stats["z"] >= 2.0, stats

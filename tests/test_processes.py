@@ -82,7 +82,7 @@ def pool_steps(seeds, params, inspect):
             n = a.n
             before = {name: getattr(a, name)[:n].copy() for name in
                       ("alive", "kind", "region", "product_domain", "profit", "capital", "innovations",
-                       "innov_rad", "cluster")}
+                       "innov_rad", "cluster", "profile")}
             before["n"] = n
             before["mass"] = m.mass.copy()
             m.step()
@@ -130,7 +130,7 @@ def test_s2_product_domain_and_bounded_monotone_quality():
     pdom, q = np.zeros(3, dtype=np.int32), np.zeros(3)
 
     def pq(i):
-        product_and_quality(i, a.klen, a.cap, a.abil, a.expt, a.ih, SHIFT, 4, pdom, q)
+        product_and_quality(i, a.klen, a.cap, a.abil, a.expt, a.ih, SHIFT, np.zeros(4), pdom, q)
         return int(pdom[i]), float(q[i])
 
     d0, q0 = pq(0)
@@ -363,7 +363,7 @@ def test_s5_research_stronger_relatedness_bias_gives_more_related_radical_entrie
             assert rows.size == len(rad)
             D = m.world.n_domains
             for i, cell in zip(rows, rad[:, 2].astype(np.int64)):
-                score = a.profile[i].astype(np.float64) @ m.relatedness  # the profile research used
+                score = b["profile"][i].astype(np.float64) @ m.relatedness  # the profile research used
                 hits.append(score[cell % D] > score.mean())
 
         # every researching firm goes radical; every radical step that adds a capability is an innovation
@@ -530,22 +530,27 @@ def test_s9_learning_raises_ih_expertise_and_forgets_non_ih_triples_at_zero():
                         (code(3, 0), 1.0, 3)], ih=[0, 1])
     a.alive[2] = False
     res_slot = np.array([4, 4, 4], dtype=np.int32)  # researching the last triple, which moves on removal
-    learn_and_forget(a.alive, a.kind, 3, 1, a.klen, a.cap, a.abil, a.expt, a.ih, res_slot)  # odd step
+    learn_and_forget(a.alive, a.kind, 3, 1, a.klen, a.cap, a.abil, a.expt, a.ih, res_slot, SHIFT, 4,
+                     a.product_domain, a.quality, a.profile, a.advert)  # odd step
     # firm: IH +1 capped at 10, others -1, the E=1 triple is forgotten
     assert kene_of(a, 0) == {code(0, 0): (1.0, 10), code(0, 1): (1.0, 10), code(2, 0): (1.0, 4),
                              code(3, 0): (1.0, 2)}
     assert a.cap[0, res_slot[0]] == code(3, 0)  # the research slot follows its triple
     assert a.ih[0, :2].all() and not a.ih[0, 2:].any()
+    # S2 follows in the same pass: the product is re-derived from the updated kene (IH all in domain 0, E = 10)
+    assert a.product_domain[0] == 0 and a.quality[0] == pytest.approx(0.1 * (1.0 - np.exp(-10.0)))
     # institute: learns every step, forgets only on even steps
     assert kene_of(a, 1) == {code(0, 0): (1.0, 10), code(0, 1): (1.0, 10), code(1, 0): (1.0, 1),
                              code(2, 0): (1.0, 5), code(3, 0): (1.0, 3)}
-    learn_and_forget(a.alive, a.kind, 3, 2, a.klen, a.cap, a.abil, a.expt, a.ih, res_slot)
+    learn_and_forget(a.alive, a.kind, 3, 2, a.klen, a.cap, a.abil, a.expt, a.ih, res_slot, SHIFT, 4,
+                     a.product_domain, a.quality, a.profile, a.advert)
     assert code(1, 0) not in kene_of(a, 1) and kene_of(a, 1)[code(2, 0)] == (1.0, 4)
     # dead rows are untouched
     assert kene_of(a, 2)[code(1, 0)] == (1.0, 1) and kene_of(a, 2)[code(0, 0)] == (1.0, 9)
     # repeated forgetting empties everything but the IH
     for t in range(3, 20):
-        learn_and_forget(a.alive, a.kind, 3, t, a.klen, a.cap, a.abil, a.expt, a.ih, res_slot)
+        learn_and_forget(a.alive, a.kind, 3, t, a.klen, a.cap, a.abil, a.expt, a.ih, res_slot, SHIFT, 4,
+                     a.product_domain, a.quality, a.profile, a.advert)
     assert a.klen[0] == 2 and a.ih[0, :2].all() and res_slot[0] == -1
 
 
@@ -553,11 +558,13 @@ def test_s9_forgetting_the_researched_last_triple_clears_the_research_slot():
     a = handmade(1)
     put_kene(a, 0, [(code(0, 0), 1.0, 5), (code(1, 0), 1.0, 4), (code(2, 0), 1.0, 1)], ih=[0])
     res_slot = np.array([2], dtype=np.int32)  # the last slot, which is forgotten now
-    learn_and_forget(a.alive, a.kind, 1, 1, a.klen, a.cap, a.abil, a.expt, a.ih, res_slot)
+    learn_and_forget(a.alive, a.kind, 1, 1, a.klen, a.cap, a.abil, a.expt, a.ih, res_slot, SHIFT, 4,
+                     a.product_domain, a.quality, a.profile, a.advert)
     assert a.klen[0] == 2 and res_slot[0] == -1
     put_kene(a, 0, [(code(0, 0), 1.0, 5), (code(1, 0), 1.0, 1), (code(2, 0), 1.0, 4)], ih=[0])
     res_slot[0] = 1  # a middle slot that is forgotten
-    learn_and_forget(a.alive, a.kind, 1, 1, a.klen, a.cap, a.abil, a.expt, a.ih, res_slot)
+    learn_and_forget(a.alive, a.kind, 1, 1, a.klen, a.cap, a.abil, a.expt, a.ih, res_slot, SHIFT, 4,
+                     a.product_domain, a.quality, a.profile, a.advert)
     assert a.klen[0] == 2 and res_slot[0] == -1
 
 
@@ -728,14 +735,16 @@ def test_s13_demography_newborn_kernel_clones_the_ih_and_caps_expertise():
     cdf = np.array([[0.0, 0.0, 0.0, 1.0]])  # non-local entrants draw from a profile all in domain 3 (u0 = 0)
     init_newborns(gen(0), rows, np.array([0, -1]), np.array([0, 0]), np.array([ORIGIN_SPINOFF, ORIGIN_NONLOCAL]),
                   np.array([0, 0]), 7, a.alive, a.kind, a.origin, a.region, a.capital, a.appeal, a.birth, a.parent,
-                  a.klen, a.kcap, a.cap, a.abil, a.expt, a.ih, a.product_domain, a.quality, cdf, 5, 12, 0.0, 3,
-                  4000.0, 1.0, 8, SHIFT, 8)
+                  a.klen, a.kcap, a.cap, a.abil, a.expt, a.ih, a.product_domain, a.quality, a.profile, a.advert, cdf,
+                  5, 12, 0.0, 3, 4000.0, 1.0, 8, SHIFT, 8)
     assert kene_of(a, 1) == {code(0, 0): (3.0, 3), code(1, 0): (4.0, 2), code(3, 1): (6.0, 3)}
     assert list(a.alive[1:3]) == [True, True] and list(a.birth[1:3]) == [7, 7]
     assert list(a.parent[1:3]) == [0, -1] and list(a.origin[1:3]) == [ORIGIN_SPINOFF, ORIGIN_NONLOCAL]
     assert (a.capital[1:3] == 4000.0).all() and (a.kind[1:3] == STARTUP).all() and list(a.kcap[1:3]) == [12, 12]
     assert 1 <= a.ih[1].sum() <= 3 and not a.ih[1, 3:].any()
     assert a.klen[2] == 5 and all(c >> SHIFT == 3 for c in kene_of(a, 2))
+    # newborns enter with their domain profiles (used by the next step's partner search)
+    assert a.profile[2, 3] == pytest.approx(1.0) and a.advert[2, 3] == pytest.approx(1.0)
 
 
 def test_s13_demography_no_entry_when_all_entry_rates_are_zero():

@@ -294,8 +294,9 @@ class Actor(mesa.Agent):
                 adv[d] += e
         if tot > 0:
             ss = 0.0
+            inv_tot = 1.0 / tot
             for d in range(D):
-                prof[d] = f32(prof[d] / tot)
+                prof[d] = f32(prof[d] * inv_tot)
                 ss += adv[d] * adv[d]
             if ss > 0:
                 inv = 1.0 / math.sqrt(ss)
@@ -432,7 +433,6 @@ class Actor(mesa.Agent):
         if rng.random() < 1.0 / (1.0 + math.exp((m.l_mid - len(self.capability)) / (0.25 * m.l_mid))):
             self.draw_ih(rng)
             self.appeal = math.exp(m.p.sigma_v * rng.standard_normal())
-        self.update_product()
 
     def exchange_with(self, other):
         m = self.model
@@ -539,7 +539,6 @@ class Actor(mesa.Agent):
                 self.innov_value += v
                 m.step_innovations.append((v, 1, r * m.n_domains + d))
             if not (is_ri and rng.random() < p.p_radical_ri):
-                self.update_product()
                 return
         k, d = self.radical_research(rng)
         self.costs += p.c_rad
@@ -559,7 +558,6 @@ class Actor(mesa.Agent):
             self.innov_rad += 1
             self.innov_value += v
             m.step_innovations.append((v, 2, r * m.n_domains + d))
-        self.update_product()
 
     # S10 spillovers
     def spillover(self):
@@ -613,10 +611,10 @@ class Actor(mesa.Agent):
             elif forget:
                 self.expertise[k] -= 1
                 if self.expertise[k] <= 0:
-                    if self.res_slot == len(self.capability) - 1:
-                        self.res_slot = k
-                    elif self.res_slot == k:
+                    if self.res_slot == k:
                         self.res_slot = -1
+                    elif self.res_slot == len(self.capability) - 1:
+                        self.res_slot = k
                     self.remove_slot(k)
                     continue
             k += 1
@@ -847,6 +845,7 @@ class NaiveS3Model(mesa.Model):
         if p.sigma_s > 0.0:
             self._act("spillover")
         self._act("learn_and_forget")
+        self._act("update_product")
 
         # S4 accounting
         self._act("settle")

@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._jit import kernel
 
-def mass(alive: np.ndarray, region: np.ndarray, domain: np.ndarray, n_regions: int, n_domains: int) -> np.ndarray:
+
+@kernel
+def mass(alive, region, domain, n, n_regions, n_domains):
     """Actors per (region, domain) as a float [R, D] matrix."""
-    idx = region[alive].astype(np.int64) * n_domains + domain[alive]
-    return np.bincount(idx, minlength=n_regions * n_domains).reshape(n_regions, n_domains).astype(np.float64)
+    m = np.zeros((n_regions, n_domains))
+    for i in range(n):
+        if alive[i]:
+            m[region[i], domain[i]] += 1.0
+    return m
 
 
 def effective_mass(m: np.ndarray, links: np.ndarray, omega: float) -> np.ndarray:

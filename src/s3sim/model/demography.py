@@ -26,7 +26,7 @@ import math
 import numpy as np
 from ._jit import kernel
 
-from .knowledge import add_triple, draw_ih, draw_kene, product_and_quality
+from .knowledge import add_triple, draw_ih, draw_kene, product_and_quality, profile_of
 from .state import ORIGIN_NONLOCAL, ORIGIN_RI_SPINOFF, ORIGIN_SPINOFF, RI, STARTUP
 
 
@@ -93,10 +93,11 @@ def plan_births(rng, alive, kind, region, profit, n, start_up_trigger, spinoff_r
 
 @kernel
 def init_newborns(rng, rows, parent, reg, origin, source, t, alive, kind, org, region, capital, appeal, birth,
-                  par, klen, kcap, cap, abil, expt, ih, product_domain, quality, region_profile_cdf,
+                  par, klen, kcap, cap, abil, expt, ih, product_domain, quality, profile, advert, region_profile_cdf,
                   kene_len, kene_cap, u0, startup_expertise_cap, initial_capital, sigma_v, caps_per_domain, cap_shift,
                   ih_len_max):
     n_domains = region_profile_cdf.shape[1]
+    scratch = np.zeros(n_domains)
     for b in range(rows.shape[0]):
         i = rows[b]
         alive[i] = True
@@ -119,7 +120,8 @@ def init_newborns(rng, rows, parent, reg, origin, source, t, alive, kind, org, r
             draw_kene(rng, i, kene_len, region_profile_cdf[source[b]], caps_per_domain, cap_shift, u0, klen, kcap, cap, abil,
                       expt, ih, ih_len_max)
         appeal[i] = math.exp(sigma_v * rng.standard_normal())
-        product_and_quality(i, klen, cap, abil, expt, ih, cap_shift, n_domains, product_domain, quality)
+        product_and_quality(i, klen, cap, abil, expt, ih, cap_shift, scratch, product_domain, quality)
+        profile_of(i, klen, cap, expt, ih, cap_shift, profile, advert)
 
 
 @kernel

@@ -22,7 +22,7 @@ import math
 import numpy as np
 from ._jit import kernel
 
-from .knowledge import add_triple, draw_ih, find_capability, product_and_quality
+from .knowledge import add_triple, draw_ih, find_capability
 
 
 @kernel
@@ -100,5 +100,4 @@ def exchange(rng, pair_a, pair_b, n_pairs, profile, klen, kcap, cap, abil, expt,
             if rng.random() < 1.0 / (1.0 + math.exp((l_mid - klen[x]) / scale)):
                 draw_ih(rng, x, klen, ih, ih_len_max)
                 appeal[x] = math.exp(sigma_v * rng.standard_normal())
-            product_and_quality(x, klen, cap, abil, expt, ih, cap_shift, n_domains, product_domain, quality)
     return total

@@ -99,65 +99,75 @@ EXPERTISE_WEIGHT = 1.0 - np.exp(-np.arange(11, dtype=np.float64))
 
 
 @kernel
-def product_and_quality(i, klen, cap, abil, expt, ih, cap_shift, n_domains, product_domain, quality):
-    """S2: product domain (argmax of IH expertise per domain) and bounded monotone quality of row ``i``."""
+def product_and_quality(i, klen, cap, abil, expt, ih, cap_shift, scratch, product_domain, quality):
+    """S2: product domain (argmax of IH expertise per domain; ties to the lowest index) and bounded monotone
+    quality of row ``i``. ``scratch`` is a zeroed float buffer of one entry per domain, left zeroed."""
     q = 0.0
     m = 0
-    best_d = 0
-    best_e = -1
     n = klen[i]
     for k in range(n):
-        if not ih[i, k]:
-            continue
-        e = expt[i, k]
-        q += abil[i, k] * EXPERTISE_WEIGHT[e]
-        m += 1
-        d = cap[i, k] >> cap_shift
-        tot = 0
-        for k2 in range(n):  # IH expertise in d (the IH is short: no scratch buffer needed)
-            if ih[i, k2] and (cap[i, k2] >> cap_shift) == d:
-                tot += expt[i, k2]
-        if tot > best_e or (tot == best_e and d < best_d):
-            best_e = tot
-            best_d = d
+        if ih[i, k]:
+            e = expt[i, k]
+            q += abil[i, k] * EXPERTISE_WEIGHT[e]
+            m += 1
+            scratch[cap[i, k] >> cap_shift] += e
+    best_d = 0
+    best_e = -1.0
+    for k in range(n):
+        if ih[i, k]:
+            d = cap[i, k] >> cap_shift
+            tot = scratch[d]
+            if tot > best_e or (tot == best_e and d < best_d):
+                best_e = tot
+                best_d = d
+    for k in range(n):
+        if ih[i, k]:
+            scratch[cap[i, k] >> cap_shift] = 0.0
     product_domain[i] = best_d
     quality[i] = q / (10.0 * m) if m > 0 else 0.0
 
 
 @kernel
 def refresh_products(alive, n, klen, cap, abil, expt, ih, cap_shift, n_domains, product_domain, quality):
+    scratch = np.zeros(n_domains)
     for i in range(n):
         if alive[i]:
-            product_and_quality(i, klen, cap, abil, expt, ih, cap_shift, n_domains, product_domain, quality)
+            product_and_quality(i, klen, cap, abil, expt, ih, cap_shift, scratch, product_domain, quality)
+
+
+@kernel
+def profile_of(i, klen, cap, expt, ih, cap_shift, profile, advert):
+    """Expertise-weighted domain profile (sums to 1) and L2-normalised advert (IH) profile of row ``i``."""
+    n_domains = profile.shape[1]
+    for d in range(n_domains):
+        profile[i, d] = 0.0
+        advert[i, d] = 0.0
+    tot = 0.0
+    for k in range(klen[i]):
+        d = (cap[i, k] >> cap_shift)
+        e = expt[i, k]
+        profile[i, d] += e
+        tot += e
+        if ih[i, k]:
+            advert[i, d] += e
+    if tot > 0:
+        ss = 0.0
+        inv_tot = 1.0 / tot
+        for d in range(n_domains):
+            profile[i, d] *= inv_tot
+            ss += advert[i, d] * advert[i, d]
+        if ss > 0:
+            inv = 1.0 / math.sqrt(ss)
+            for d in range(n_domains):
+                advert[i, d] *= inv
 
 
 @kernel
 def refresh_profiles(alive, n, klen, cap, expt, ih, cap_shift, profile, advert):
-    """Expertise-weighted domain profile (sums to 1) and L2-normalised advert (IH) profile of every row."""
-    n_domains = profile.shape[1]
+    """:func:`profile_of` for every alive row (rows of exited actors are never read again)."""
     for i in range(n):
-        for d in range(n_domains):
-            profile[i, d] = 0.0
-            advert[i, d] = 0.0
-        if not alive[i]:
-            continue
-        tot = 0.0
-        for k in range(klen[i]):
-            d = (cap[i, k] >> cap_shift)
-            e = expt[i, k]
-            profile[i, d] += e
-            tot += e
-            if ih[i, k]:
-                advert[i, d] += e
-        if tot > 0:
-            ss = 0.0
-            for d in range(n_domains):
-                profile[i, d] /= tot
-                ss += advert[i, d] * advert[i, d]
-            if ss > 0:
-                inv = 1.0 / math.sqrt(ss)
-                for d in range(n_domains):
-                    advert[i, d] *= inv
+        if alive[i]:
+            profile_of(i, klen, cap, expt, ih, cap_shift, profile, advert)
 
 
 @kernel

@@ -3,29 +3,48 @@
 Every step, expertise of each IH triple rises by one (capped at 10) and expertise of every other triple falls by
 one; a non-IH triple whose expertise reaches zero is forgotten. Research institutes forget at half speed (only
 on even steps), standing for a slower-decaying scientific knowledge stock.
+
+Learning by doing is the step's last change to kenes, so the same pass re-derives each actor's product domain
+and quality (S2) from its kene as it now stands: research, learning from partners, spillovers and learning by
+doing all show in the product sold next step.
 """
 
 from __future__ import annotations
 
-from ._jit import kernel
+import numpy as np
 
-from .knowledge import remove_slot
+from ._jit import kernel
+from .knowledge import EXPERTISE_WEIGHT, profile_of, remove_slot
 from .state import RI
 
 
 @kernel
-def learn_and_forget(alive, kind, n, t, klen, cap, abil, expt, ih, res_slot):
+def learn_and_forget(alive, kind, n, t, klen, cap, abil, expt, ih, res_slot, cap_shift, n_domains,
+                     product_domain, quality, profile, advert):
+    """Learning by doing and forgetting for every actor, fused with the S2 product/quality derivation and the
+    actor's domain profiles, which hold until the next learning pass (kenes do not change in between).
+    Returns the number of forgotten triples."""
     forget_ri = t % 2 == 0
     forgotten = 0
+    scratch = np.zeros(n_domains)
+    ih_dom = np.empty(cap.shape[1], dtype=np.int64)
     for i in range(n):
         if not alive[i]:
             continue
         forget = kind[i] != RI or forget_ri
+        q = 0.0
+        n_ih = 0
         k = 0
         while k < klen[i]:
             if ih[i, k]:
                 if expt[i, k] < 10:
                     expt[i, k] += 1
+                e = expt[i, k]
+                d = cap[i, k] >> cap_shift
+                q += abil[i, k] * EXPERTISE_WEIGHT[e]
+                scratch[d] += e
+                ih_dom[n_ih] = d
+                n_ih += 1
             elif forget:
                 expt[i, k] -= 1
                 if expt[i, k] <= 0:
@@ -37,4 +56,17 @@ def learn_and_forget(alive, kind, n, t, klen, cap, abil, expt, ih, res_slot):
                     forgotten += 1
                     continue  # the slot now holds the former last triple
             k += 1
+        # S2, as in knowledge.product_and_quality: argmax of IH expertise by domain, ties to the lowest domain
+        best_d = 0
+        best_e = -1.0
+        for x in range(n_ih):
+            d = ih_dom[x]
+            if scratch[d] > best_e or (scratch[d] == best_e and d < best_d):
+                best_e = scratch[d]
+                best_d = d
+        for x in range(n_ih):
+            scratch[ih_dom[x]] = 0.0
+        product_domain[i] = best_d
+        quality[i] = q / (10.0 * n_ih) if n_ih > 0 else 0.0
+        profile_of(i, klen, cap, expt, ih, cap_shift, profile, advert)
     return forgotten

@@ -29,6 +29,7 @@ import numpy as np
 from ._jit import kernel
 
 from ..config import S3SimConfig, to_object, validate
+from ..indicators import INDEX as INDICATOR_INDEX
 from ..indicators import Recorder, gini
 from ..world import World, build_world
 from . import critical_mass as cm
@@ -147,7 +148,8 @@ class S3Model(mesa.Model):
         n_firm = per_region - n_ri
 
         width = int(math.ceil(p.cap_growth * max(p.kene_sme, p.kene_large, p.kene_ri)))
-        a = self.actors = ActorState(int(n_actors * 1.25) + 16, width, D)
+        cap_dtype = np.int16 if (D << self.cap_shift) <= np.iinfo(np.int16).max else np.int32
+        a = self.actors = ActorState(int(n_actors * 1.1) + 16, width, D, cap_dtype)
         rows = a.add(n_actors)
         region_col = np.repeat(np.arange(R), per_region)
         kind_col = np.concatenate([np.r_[np.full(n_firm[r], SME), np.full(n_ri[r], RI)] for r in range(R)])
@@ -166,6 +168,7 @@ class S3Model(mesa.Model):
         a.appeal[rows] = np.exp(p.sigma_v * rng.standard_normal(n_actors))
         refresh_products(a.alive, a.n, a.klen, a.cap, a.abil, a.expt, a.ih, self.cap_shift, D,
                          a.product_domain, a.quality)
+        refresh_profiles(a.alive, a.n, a.klen, a.cap, a.expt, a.ih, self.cap_shift, a.profile, a.advert)
         self.l_mid = p.ih_regen_mid * float(np.median(lengths))
 
         # cluster organisations: focal domains = stated priorities first, by initial expertise mass
@@ -199,7 +202,7 @@ class S3Model(mesa.Model):
         a.revenue[: a.n] = 0.0
 
         # critical mass reference and masses
-        self.mass = cm.mass(a.alive[: a.n], a.region[: a.n], a.product_domain[: a.n], R, D)
+        self.mass = cm.mass(a.alive, a.region, a.product_domain, a.n, R, D)
         pos = self.mass[self.mass > 0]
         self.m_star = p.m_star_rel * (float(pos.mean()) if pos.size else 1.0)
         self.G = cm.multiplier(self.mass, self.m_star, p.g_min, p.eta)
@@ -212,8 +215,8 @@ class S3Model(mesa.Model):
         self._last_obs = (self.specialised.copy(), self.rd.copy())
 
         # per-step scratch and ledgers
-        self.pair_a = np.empty(0, dtype=np.int64)
-        self.pair_b = np.empty(0, dtype=np.int64)
+        self.pair_a = np.empty(0, dtype=np.int32)
+        self.pair_b = np.empty(0, dtype=np.int32)
         self.n_pairs = 0
         self.innovation_log: list[np.ndarray] = []  # per step: (value, kind, region*D+domain) rows
         self.ledger = {"revenue": 0.0, "transfers": 0.0, "costs": 0.0, "entered": 0.0, "exited": 0.0}
@@ -256,7 +259,6 @@ class S3Model(mesa.Model):
         update_demand(self.streams["market"], self.demand, p.mu_g, p.sigma_g)
         clear_market(a.alive, a.kind, a.region, a.product_domain, a.quality, a.appeal, n, p.beta_q, p.appeal_weight, self.demand,
                      p.home_bias, self.regions.population_share, a.revenue)
-        refresh_profiles(a.alive, n, a.klen, a.cap, a.expt, a.ih, self.cap_shift, a.profile, a.advert)
 
         # S6 partner search, S7 knowledge exchange
         flows = 0
@@ -264,9 +266,9 @@ class S3Model(mesa.Model):
         if p.partnering:
             reg_start, reg_rows = build_csr(a.region, a.alive, n, R)
             cl_start, cl_rows = build_csr(a.cluster, a.alive, n, self.clusters.n)
-            if self.pair_a.size < n:
-                self.pair_a = np.empty(2 * n, dtype=np.int64)
-                self.pair_b = np.empty(2 * n, dtype=np.int64)
+            if self.pair_a.size < n:  # at most one new partnership per searcher
+                self.pair_a = np.empty(n + n // 2, dtype=np.int32)
+                self.pair_b = np.empty(n + n // 2, dtype=np.int32)
             self.n_pairs = search_partners(
                 self.streams["partnering"], t, a.alive, a.kind, a.region, a.cluster, n, a.profit,
                 p.success_threshold, a.advert, a.tie_partner, a.tie_step, a.tie_pos, a.n_partners, a.costs,
@@ -283,9 +285,10 @@ class S3Model(mesa.Model):
         links = self.regions.links if policy_active else np.zeros((R, R))
         self.G = cm.multiplier(cm.effective_mass(self.mass, links, p.omega), self.m_star, p.g_min, p.eta)
         tilt = self.regions.search_tilt if policy_active else np.zeros((R, D))
-        out_value = np.empty(n)
-        out_kind = np.empty(n, dtype=np.int8)
-        out_cell = np.empty(n, dtype=np.int64)
+        room = n + int(np.count_nonzero(a.kind[:n] == RI))  # an institute may innovate twice in a step
+        out_value = np.empty(room)
+        out_kind = np.empty(room, dtype=np.int8)
+        out_cell = np.empty(room, dtype=np.int32)
         n_innov = do_research(
             self.streams["research"], a.alive, a.kind, a.region, n, a.capital, a.profit, a.prev_profit,
             a.transfers, a.costs, a.rd_spend, a.klen, a.kcap, a.cap, a.abil, a.expt, a.ih, a.res_slot, a.res_dir,
@@ -303,7 +306,9 @@ class S3Model(mesa.Model):
         field = spillover_field(self.mass, self.kernel, self.relatedness)
         spills = spill(self.streams["spillovers"], a.alive, a.region, n, a.profile, field, self.relatedness,
                        p.sigma_s, self.caps_per_domain, self.cap_shift, a.klen, a.kcap, a.cap, a.abil, a.expt, a.ih)
-        learn_and_forget(a.alive, a.kind, n, t, a.klen, a.cap, a.abil, a.expt, a.ih, a.res_slot)
+        # S9 learning by doing, then S2 products and qualities from the kenes as they now stand
+        learn_and_forget(a.alive, a.kind, n, t, a.klen, a.cap, a.abil, a.expt, a.ih, a.res_slot, self.cap_shift, D,
+                         a.product_domain, a.quality, a.profile, a.advert)
 
         # S4 accounting
         rev, tr, co = settle(a.alive, a.kind, n, a.revenue, a.transfers, a.costs, a.capital, a.profit,
@@ -319,7 +324,7 @@ class S3Model(mesa.Model):
 
         # S11 masses, S14 evidence, indicators
         n = a.n
-        self.mass = cm.mass(a.alive[:n], a.region[:n], a.product_domain[:n], R, D)
+        self.mass = cm.mass(a.alive, a.region, a.product_domain, n, R, D)
         self._observe(t, innov, births, gone, flows, spills)
 
     def _demography(self, t: int) -> tuple[np.ndarray, np.ndarray]:
@@ -338,7 +343,7 @@ class S3Model(mesa.Model):
         if rows.size:
             init_newborns(drng, rows, parent, reg, origin, source, t, a.alive, a.kind, a.origin, a.region,
                           a.capital, a.appeal, a.birth, a.parent, a.klen, a.kcap, a.cap, a.abil, a.expt, a.ih,
-                          a.product_domain, a.quality, self.region_profile_cdf, p.kene_sme,
+                          a.product_domain, a.quality, a.profile, a.advert, self.region_profile_cdf, p.kene_sme,
                           int(math.ceil(p.cap_growth * p.kene_sme)), p.u0, p.startup_expertise_cap,
                           p.initial_capital, p.sigma_v, self.caps_per_domain, self.cap_shift, p.ih_len_max)
             join_clusters(drng, rows, a.region, a.klen, a.cap, a.cluster, self.co_start, self.co_rows,
@@ -364,30 +369,13 @@ class S3Model(mesa.Model):
         R, D = w.n_regions, w.n_domains
         n = a.n
         rec = self.recorder
-        sums = _region_sums(a.alive, a.kind, a.region, a.cluster, a.revenue, a.rd_spend, a.transfers, a.capital,
-                            a.flows_in, n, R, p.depreciation)
-        for k, name in enumerate(_SUM_COLUMNS):
-            rec.set(t, name, sums[:, k])
-        rec.set(t, "entries", np.bincount(a.region[births], minlength=R))
-        rec.set(t, "exits", np.bincount(a.region[gone], minlength=R))
-        cell = innov[:, 2].astype(np.int64)
-        cell_region = cell // D
-        is_incr = innov[:, 1] == 1
-        inn = np.bincount(cell_region, minlength=R)
-        rec.set(t, "innovations", inn)
-        rec.set(t, "innovations_incremental", np.bincount(cell_region[is_incr], minlength=R))
-        rec.set(t, "innovations_radical", inn - np.bincount(cell_region[is_incr], minlength=R))
-        rec.set(t, "innovation_value", np.bincount(cell_region, weights=innov[:, 0], minlength=R))
-        ra = a.region[self.pair_a[: self.n_pairs]]
-        rb = a.region[self.pair_b[: self.n_pairs]]
-        same = ra == rb
-        rec.set(t, "collaborations_intra", np.bincount(ra[same], minlength=R))
-        rec.set(t, "collaborations_inter", np.bincount(ra[~same], minlength=R) + np.bincount(rb[~same], minlength=R),
-                total=float((~same).sum()))
-        rec.set_total(t, "spillover_events", float(spills))
-        self.cum_innov_region += inn
-        rec.set_total(t, "gini_innovation_per_capita", gini(self.cum_innov_region / w.regions.population_m))
-        self._innov_since_obs += np.bincount(cell, minlength=R * D).reshape(R, D)
+        row = rec.values[t - 1]
+        _step_indicators(row, _COLUMNS, a.alive, a.kind, a.region, a.cluster, a.revenue, a.rd_spend, a.transfers,
+                         a.capital, a.flows_in, n, p.depreciation, births, gone, innov, D, self.pair_a, self.pair_b,
+                         self.n_pairs, self.cum_innov_region, self._innov_since_obs)
+        row[-1, _COLUMNS[15]] = float(spills)
+        row[-1, _COLUMNS[16]] = gini(self.cum_innov_region / w.regions.population_m)
+        rec.n_steps = max(rec.n_steps, t)
 
         if t % p.evidence_every == 0 or t == self.n_steps_total:
             self.observe_evidence(t)
@@ -494,32 +482,73 @@ class S3Model(mesa.Model):
         return self.row_agent[row]
 
 
-_SUM_COLUMNS = ("firms", "research_institutes", "revenue", "value_added", "rd_spending", "public_transfers",
-                "capital", "knowledge_flows", "cluster_members")
+_COLUMN_NAMES = ("firms", "research_institutes", "entries", "exits", "innovations", "innovations_incremental",
+                 "innovations_radical", "innovation_value", "rd_spending", "revenue", "value_added",
+                 "public_transfers", "capital", "collaborations_intra", "collaborations_inter", "spillover_events",
+                 "gini_innovation_per_capita", "knowledge_flows", "cluster_members")
+_COLUMNS = np.array([INDICATOR_INDEX[name] for name in _COLUMN_NAMES], dtype=np.int64)
 
 
 @kernel
-def _region_sums(alive, kind, region, cluster, revenue, rd_spend, transfers, capital, flows_in, n, n_regions,
-                 depreciation):
-    """Per-region sums of the step indicators in one pass (columns as in ``_SUM_COLUMNS``)."""
-    out = np.zeros((n_regions, 9))
+def _step_indicators(row, col, alive, kind, region, cluster, revenue, rd_spend, transfers, capital, flows_in, n,
+                     depreciation, births, gone, innov, n_domains, pair_a, pair_b, n_pairs, cum_innov_region,
+                     innov_cells):
+    """Every per-step indicator per region and in total, written into the recorder row ``row[region, col]`` in
+    one pass over actors, births, exits, innovations and pairs (columns as in ``_COLUMN_NAMES``)."""
+    n_regions = row.shape[0] - 1
+    m = np.zeros((n_regions + 1, 19))
     for i in range(n):
         r = region[i]
-        out[r, 4] += rd_spend[i]
-        out[r, 5] += transfers[i]
-        out[r, 7] += flows_in[i]
+        m[r, 8] += rd_spend[i]
+        m[r, 11] += transfers[i]
+        m[r, 17] += flows_in[i]
         if not alive[i]:
             continue
         if kind[i] == RI:
-            out[r, 1] += 1
+            m[r, 1] += 1
         else:
-            out[r, 0] += 1
-            out[r, 2] += revenue[i]
-            out[r, 3] += revenue[i] - depreciation
-        out[r, 6] += capital[i]
+            m[r, 0] += 1
+            m[r, 9] += revenue[i]
+            m[r, 10] += revenue[i] - depreciation
+        m[r, 12] += capital[i]
         if cluster[i] >= 0:
-            out[r, 8] += 1
-    return out
+            m[r, 18] += 1
+    for b in range(births.shape[0]):
+        m[region[births[b]], 2] += 1
+    for b in range(gone.shape[0]):
+        m[region[gone[b]], 3] += 1
+    for q in range(innov.shape[0]):
+        cell = int(innov[q, 2])
+        r = cell // n_domains
+        m[r, 4] += 1
+        if innov[q, 1] == 1:
+            m[r, 5] += 1
+        else:
+            m[r, 6] += 1
+        m[r, 7] += innov[q, 0]
+        cum_innov_region[r] += 1
+        innov_cells[r, cell - r * n_domains] += 1
+    inter = 0
+    for q in range(n_pairs):
+        ra = region[pair_a[q]]
+        rb = region[pair_b[q]]
+        if ra == rb:
+            m[ra, 13] += 1
+        else:
+            m[ra, 14] += 1
+            m[rb, 14] += 1
+            inter += 1
+    for k in range(19):
+        s = 0.0
+        for r in range(n_regions):
+            s += m[r, k]
+        m[n_regions, k] = s
+    m[n_regions, 14] = inter
+    for k in range(19):
+        if k == 15 or k == 16:  # totals only, set by the caller
+            continue
+        for r in range(n_regions + 1):
+            row[r, col[k]] = m[r, k]
 
 
 def _masked_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:

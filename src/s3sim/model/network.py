@@ -46,10 +46,19 @@ def _adjacency(alive, tie_partner, tie_step, since, n):
     out = np.empty(deg[n], dtype=np.int64)
     m = 0
     for i in range(n):
-        seg = np.sort(nbr[deg[i]:deg[i + 1]])
+        lo = deg[i]
+        hi = deg[i + 1]
+        for q in range(lo + 1, hi):  # insertion sort: neighbour lists are short
+            v = nbr[q]
+            r = q - 1
+            while r >= lo and nbr[r] > v:
+                nbr[r + 1] = nbr[r]
+                r -= 1
+            nbr[r + 1] = v
         start[i] = m
         last = -1
-        for j in seg:
+        for q in range(lo, hi):
+            j = nbr[q]
             if j != last:
                 out[m] = j
                 m += 1
@@ -116,32 +125,55 @@ def _node_metrics(alive, region, n, start, nbr, n_regions):
     return deg, tri, label, giant, ties, cross
 
 
+@kernel
+def _region_table(alive, region, n, n_regions, deg, tri, label, giant, ties, cross):
+    """Rows: mean_degree, clustering, giant_component_share, interregional_tie_share; columns: regions, total."""
+    out = np.zeros((4, n_regions + 1))
+    cnt = np.zeros(n_regions + 1)
+    tri_tot = 0.0
+    pairs_tot = 0.0
+    for i in range(n):
+        if not alive[i]:
+            continue
+        r = region[i]
+        d = deg[i]
+        pairs = d * (d - 1) / 2.0
+        c = tri[i] / pairs if pairs > 0 else 0.0
+        g = 1.0 if (giant >= 0 and label[i] == giant) else 0.0
+        for h in range(2):  # the actor's region, then the total column
+            col = r if h == 0 else n_regions
+            cnt[col] += 1
+            out[0, col] += d
+            out[1, col] += c
+            out[2, col] += g
+        tri_tot += tri[i]
+        pairs_tot += pairs
+    for col in range(n_regions + 1):
+        if cnt[col] > 0:
+            out[0, col] /= cnt[col]
+            out[1, col] /= cnt[col]
+            out[2, col] /= cnt[col]
+    out[1, n_regions] = tri_tot / pairs_tot if pairs_tot > 0 else 0.0  # global transitivity
+    t_all = 0.0
+    c_all = 0.0
+    for r in range(n_regions):
+        out[3, r] = cross[r] / ties[r] if ties[r] > 0 else 0.0
+        t_all += ties[r]
+        c_all += cross[r]
+    out[3, n_regions] = c_all / t_all if t_all > 0 else 0.0
+    return out
+
+
 def metrics_from_ties(alive: np.ndarray, region: np.ndarray, tie_partner: np.ndarray, tie_step: np.ndarray,
                       t: int, memory: int, n: int, n_regions: int) -> dict[str, np.ndarray]:
     """Network metrics per region (index 0..R-1) and in total (index R)."""
     start, nbr = _adjacency(alive, tie_partner, tie_step, t - memory, n)
     deg, tri, label, giant, ties, cross = _node_metrics(alive, region, n, start, nbr, n_regions)
-    live = alive[:n]
-    reg = region[:n]
-    pairs = deg * (deg - 1) / 2.0
-    local_c = np.divide(tri, pairs, out=np.zeros(n), where=pairs > 0)
-    in_giant = (label == giant) & (giant >= 0)
-    cnt = np.bincount(reg[live], minlength=n_regions).astype(np.float64)
+    table = _region_table(alive, region, n, n_regions, deg, tri, label, giant, ties, cross)
+    return dict(zip(NETWORK_INDICATORS, table))
 
-    def per_region(values: np.ndarray) -> np.ndarray:
-        sums = np.bincount(reg[live], weights=values[live], minlength=n_regions)
-        per = np.divide(sums, cnt, out=np.zeros(n_regions), where=cnt > 0)
-        return np.append(per, sums.sum() / cnt.sum() if cnt.sum() > 0 else 0.0)
 
-    clustering = per_region(local_c)
-    clustering[-1] = tri.sum() / pairs.sum() if pairs.sum() > 0 else 0.0
-    share = np.divide(cross, ties, out=np.zeros(n_regions), where=ties > 0)
-    return {
-        "mean_degree": per_region(deg),
-        "clustering": clustering,
-        "giant_component_share": per_region(in_giant.astype(np.float64)),
-        "interregional_tie_share": np.append(share, cross.sum() / ties.sum() if ties.sum() > 0 else 0.0),
-    }
+NETWORK_INDICATORS = ("mean_degree", "clustering", "giant_component_share", "interregional_tie_share")
 
 
 def edge_list(alive: np.ndarray, tie_partner: np.ndarray, tie_step: np.ndarray, t: int, memory: int,

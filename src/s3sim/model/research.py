@@ -26,7 +26,7 @@ import math
 import numpy as np
 from ._jit import kernel
 
-from .knowledge import add_triple, draw_ih, find_capability, product_and_quality
+from .knowledge import add_triple, draw_ih, find_capability
 from .state import RI
 
 NONE, INCREMENTAL, RADICAL = 0, 1, 2
@@ -137,8 +137,6 @@ def do_research(rng, alive, kind, region, n, capital, profit, prev_profit, trans
                 out_domain[n_out] = r * n_domains + d
                 n_out += 1
             if not (is_ri and rng.random() < p_radical_ri):
-                product_and_quality(i, klen, cap, abil, expt, ih, cap_shift, n_domains, product_domain,
-                                    quality)
                 continue
         # radical research
         k, d = radical_step(rng, i, r, profile, relatedness, tilt, relatedness_bias, caps_per_domain, cap_shift, klen, kcap,
@@ -163,5 +161,4 @@ def do_research(rng, alive, kind, region, n, capital, profit, prev_profit, trans
             out_kind[n_out] = RADICAL
             out_domain[n_out] = r * n_domains + d
             n_out += 1
-        product_and_quality(i, klen, cap, abil, expt, ih, cap_shift, n_domains, product_domain, quality)
     return n_out

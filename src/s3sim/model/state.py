@@ -38,7 +38,7 @@ class ActorState:
         "flows_in": np.int32,
     }
 
-    def __init__(self, capacity: int, kene_width: int, n_domains: int):
+    def __init__(self, capacity: int, kene_width: int, n_domains: int, cap_dtype=np.int32):
         self.n = 0
         self.capacity = max(int(capacity), 16)
         self.width = int(kene_width)
@@ -49,7 +49,7 @@ class ActorState:
         self.cluster[:] = -1
         self.parent[:] = -1
         self.res_slot[:] = -1
-        self.cap = np.full((c, self.width), -1, dtype=np.int32)
+        self.cap = np.full((c, self.width), -1, dtype=cap_dtype)  # int16 whenever the codes fit
         self.abil = np.zeros((c, self.width), dtype=np.float32)
         self.expt = np.zeros((c, self.width), dtype=np.int8)
         self.ih = np.zeros((c, self.width), dtype=np.bool_)
