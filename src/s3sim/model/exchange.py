@@ -52,6 +52,19 @@ def _learn(rng, i, src_c, src_a, src_e, m, p_abs, e_penalty_new, klen, kcap, cap
 
 
 @kernel
+def _snapshot_ih(i, klen, cap, abil, expt, ih, out_c, out_a, out_e):
+    """Copy row ``i``'s IH triples into the output buffers; returns how many."""
+    m = 0
+    for k in range(klen[i]):
+        if ih[i, k]:
+            out_c[m] = cap[i, k]
+            out_a[m] = abil[i, k]
+            out_e[m] = expt[i, k]
+            m += 1
+    return m
+
+
+@kernel
 def exchange(rng, pair_a, pair_b, n_pairs, profile, klen, kcap, cap, abil, expt, ih, appeal, product_domain,
              quality, flows_in, a0, d_star, g_floor, e_penalty_new, l_mid, sigma_v, cap_shift, ih_len_max):
     """Knowledge exchange for every pair formed this step. Returns the number of knowledge flows."""
@@ -77,20 +90,8 @@ def exchange(rng, pair_a, pair_b, n_pairs, profile, klen, kcap, cap, abil, expt,
             nj += profile[j, d] * profile[j, d]
         cos = dot / math.sqrt(ni * nj) if ni > 0 and nj > 0 else 0.0
         p_abs = a0 * max(g_floor, learning_gain(1.0 - cos, d_star))
-        ma = 0
-        for k in range(klen[i]):
-            if ih[i, k]:
-                ac[ma] = cap[i, k]
-                aa[ma] = abil[i, k]
-                ae[ma] = expt[i, k]
-                ma += 1
-        mb = 0
-        for k in range(klen[j]):
-            if ih[j, k]:
-                bc[mb] = cap[j, k]
-                ba[mb] = abil[j, k]
-                be[mb] = expt[j, k]
-                mb += 1
+        ma = _snapshot_ih(i, klen, cap, abil, expt, ih, ac, aa, ae)
+        mb = _snapshot_ih(j, klen, cap, abil, expt, ih, bc, ba, be)
         fi = _learn(rng, i, bc, ba, be, mb, p_abs, e_penalty_new, klen, kcap, cap, abil, expt, ih)
         fj = _learn(rng, j, ac, aa, ae, ma, p_abs, e_penalty_new, klen, kcap, cap, abil, expt, ih)
         flows_in[i] += fi

@@ -27,6 +27,7 @@ import numpy as np
 from ._jit import kernel
 
 from .knowledge import add_triple, draw_ih, find_capability
+from .sampling import categorical, relatedness_scores
 from .state import RI
 
 NONE, INCREMENTAL, RADICAL = 0, 1, 2
@@ -38,24 +39,13 @@ def radical_step(rng, i, r, profile, relatedness, tilt, relatedness_bias, caps_p
     """Add one capability in a relatedness-drawn domain. Returns (slot or -1, target domain)."""
     n_domains = relatedness.shape[0]
     weights = np.zeros(n_domains)
-    tot = 0.0
-    for d2 in range(n_domains):
-        s = 0.0
-        for d in range(n_domains):
-            s += profile[i, d] * relatedness[d, d2]
-        weights[d2] = s
-        tot += s
+    tot = relatedness_scores(i, profile, relatedness, weights)
     acc = 0.0
     for d in range(n_domains):
         base = weights[d] / tot if tot > 0 else 1.0 / n_domains
         weights[d] = (relatedness_bias * base + (1.0 - relatedness_bias) / n_domains) * (1.0 + tilt[r, d])
         acc += weights[d]
-    u = rng.random() * acc
-    d = 0
-    run = weights[0]
-    while run < u and d < n_domains - 1:
-        d += 1
-        run += weights[d]
+    d = categorical(rng, weights, acc)
     c = -1
     for _ in range(20):
         cand = (d << cap_shift) + int(rng.random() * caps_per_domain)
@@ -98,6 +88,17 @@ def incremental_step(rng, i, klen, cap, abil, ih, res_slot, res_dir, improved, s
 
 
 @kernel
+def _log(i, v, kind, cell, innovations, innov_value, out_value, out_kind, out_domain, n_out):
+    """Count an innovation of value ``v`` for actor ``i`` and append it to the step's log."""
+    innovations[i] += 1
+    innov_value[i] += v
+    out_value[n_out] = v
+    out_kind[n_out] = kind
+    out_domain[n_out] = cell
+    return n_out + 1
+
+
+@kernel
 def do_research(rng, alive, kind, region, n, capital, profit, prev_profit, transfers, costs, rd_spend, klen, kcap,
                 cap, abil, expt, ih, res_slot, res_dir, product_domain, quality, appeal, profile, relatedness,
                 tilt, G, innovations, innov_incr, innov_rad, innov_value, out_value, out_kind, out_domain,
@@ -129,13 +130,9 @@ def do_research(rng, alive, kind, region, n, capital, profit, prev_profit, trans
                 v = math.exp(sigma_v * rng.standard_normal())
                 if v > appeal[i]:
                     appeal[i] = v
-                innovations[i] += 1
                 innov_incr[i] += 1
-                innov_value[i] += v
-                out_value[n_out] = v
-                out_kind[n_out] = INCREMENTAL
-                out_domain[n_out] = r * n_domains + d
-                n_out += 1
+                n_out = _log(i, v, INCREMENTAL, r * n_domains + d, innovations, innov_value, out_value, out_kind,
+                             out_domain, n_out)
             if not (is_ri and rng.random() < p_radical_ri):
                 continue
         # radical research
@@ -154,11 +151,7 @@ def do_research(rng, alive, kind, region, n, capital, profit, prev_profit, trans
             v = math.exp(sigma_v * rng.standard_normal())
             appeal[i] = v
             res_slot[i] = -1
-            innovations[i] += 1
             innov_rad[i] += 1
-            innov_value[i] += v
-            out_value[n_out] = v
-            out_kind[n_out] = RADICAL
-            out_domain[n_out] = r * n_domains + d
-            n_out += 1
+            n_out = _log(i, v, RADICAL, r * n_domains + d, innovations, innov_value, out_value, out_kind,
+                         out_domain, n_out)
     return n_out

@@ -15,6 +15,7 @@ import numpy as np
 from ._jit import kernel
 
 from .knowledge import add_triple, find_capability
+from .sampling import categorical, relatedness_scores
 
 
 def spillover_field(mass: np.ndarray, kernel: np.ndarray, relatedness: np.ndarray) -> np.ndarray:
@@ -45,19 +46,12 @@ def spill(rng, alive, region, n, profile, field, relatedness, sigma_s, caps_per_
         if rng.random() >= sigma_s * p:
             continue
         events += 1
+        relatedness_scores(i, profile, relatedness, w2)
         tot = 0.0
         for d2 in range(n_domains):
-            s = 0.0
-            for d in range(n_domains):
-                s += profile[i, d] * relatedness[d, d2]
-            w2[d2] = s * field[r, d2]
+            w2[d2] *= field[r, d2]
             tot += w2[d2]
-        u = rng.random() * tot
-        d = 0
-        run = w2[0]
-        while run < u and d < n_domains - 1:
-            d += 1
-            run += w2[d]
+        d = categorical(rng, w2, tot)
         if rng.random() < 0.8:
             held = 0
             for k in range(klen[i]):
