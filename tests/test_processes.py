@@ -674,9 +674,12 @@ def test_s13_demography_exit_kernel_removes_only_firms_with_negative_capital():
     alive = np.array([1, 1, 1, 1, 0, 1], dtype=np.bool_)
     kind = np.array([SME, SME, SME, RI, SME, STARTUP], dtype=np.int8)
     capital = np.array([-1.0, 0.0, 5.0, -3.0, -2.0, -1e-9])
-    gone = exits(alive, kind, capital, 6)
+    region = np.array([0, 1, 1, 0, 1, 1], dtype=np.int32)
+    gone, lost, firms = exits(alive, kind, region, capital, 6, 2)
     assert list(gone) == [0, 5]
     assert list(alive) == [False, True, True, True, False, False]
+    assert lost == pytest.approx(-1.0 - 1e-9)  # the capital that leaves with them (for the money ledger)
+    assert list(firms) == [0, 2]  # firms that remain per region (the institute does not count)
 
 
 def test_s13_demography_exits_only_for_negative_capital_in_the_model():

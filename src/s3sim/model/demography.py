@@ -31,16 +31,23 @@ from .state import ORIGIN_NONLOCAL, ORIGIN_RI_SPINOFF, ORIGIN_SPINOFF, RI, START
 
 
 @kernel
-def exits(alive, kind, capital, n):
-    """Mark firms with negative capital as exited; returns their rows."""
+def exits(alive, kind, region, capital, n, n_regions):
+    """Mark firms with negative capital as exited. Returns (their rows, the capital they take out, the firms
+    that remain per region)."""
     out = np.empty(n, dtype=np.int64)
+    firms = np.zeros(n_regions, dtype=np.int64)
     m = 0
+    lost = 0.0
     for i in range(n):
-        if alive[i] and kind[i] != RI and capital[i] < 0.0:
-            alive[i] = False
-            out[m] = i
-            m += 1
-    return out[:m]
+        if alive[i] and kind[i] != RI:
+            if capital[i] < 0.0:
+                alive[i] = False
+                out[m] = i
+                m += 1
+                lost += capital[i]
+            else:
+                firms[region[i]] += 1
+    return out[:m], lost, firms
 
 
 @kernel

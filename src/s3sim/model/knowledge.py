@@ -150,7 +150,15 @@ def profile_of(i, klen, cap, expt, ih, cap_shift, profile, advert):
         tot += e
         if ih[i, k]:
             advert[i, d] += e
+    normalise_profiles(i, tot, profile, advert)
+
+
+@kernel
+def normalise_profiles(i, tot, profile, advert):
+    """Scale row ``i``'s accumulated profile to sum 1 (``tot`` is its expertise total) and its advert to unit
+    length."""
     if tot > 0:
+        n_domains = profile.shape[1]
         ss = 0.0
         inv_tot = 1.0 / tot
         for d in range(n_domains):

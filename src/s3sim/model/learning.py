@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import kernel
-from .knowledge import EXPERTISE_WEIGHT, profile_of, remove_slot
+from .knowledge import EXPERTISE_WEIGHT, normalise_profiles, remove_slot
 from .state import RI
 
 
@@ -34,17 +34,22 @@ def learn_and_forget(alive, kind, n, t, klen, cap, abil, expt, ih, res_slot, cap
         forget = kind[i] != RI or forget_ri
         q = 0.0
         n_ih = 0
+        tot = 0.0
+        for d in range(n_domains):
+            profile[i, d] = 0.0
+            advert[i, d] = 0.0
         k = 0
         while k < klen[i]:
+            d = cap[i, k] >> cap_shift
             if ih[i, k]:
                 if expt[i, k] < 10:
                     expt[i, k] += 1
                 e = expt[i, k]
-                d = cap[i, k] >> cap_shift
                 q += abil[i, k] * EXPERTISE_WEIGHT[e]
                 scratch[d] += e
                 ih_dom[n_ih] = d
                 n_ih += 1
+                advert[i, d] += e
             elif forget:
                 expt[i, k] -= 1
                 if expt[i, k] <= 0:
@@ -54,7 +59,10 @@ def learn_and_forget(alive, kind, n, t, klen, cap, abil, expt, ih, res_slot, cap
                         res_slot[i] = k
                     remove_slot(i, k, klen, cap, abil, expt, ih)
                     forgotten += 1
-                    continue  # the slot now holds the former last triple
+                    continue  # the slot now holds the former last triple, visited next (so slot order is kept)
+            e = expt[i, k]
+            profile[i, d] += e
+            tot += e
             k += 1
         # S2, as in knowledge.product_and_quality: argmax of IH expertise by domain, ties to the lowest domain
         best_d = 0
@@ -68,5 +76,5 @@ def learn_and_forget(alive, kind, n, t, klen, cap, abil, expt, ih, res_slot, cap
             scratch[ih_dom[x]] = 0.0
         product_domain[i] = best_d
         quality[i] = q / (10.0 * n_ih) if n_ih > 0 else 0.0
-        profile_of(i, klen, cap, expt, ih, cap_shift, profile, advert)
+        normalise_profiles(i, tot, profile, advert)  # S1 profiles, as knowledge.profile_of computes them
     return forgotten

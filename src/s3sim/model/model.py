@@ -215,6 +215,9 @@ class S3Model(mesa.Model):
         self._last_obs = (self.specialised.copy(), self.rd.copy())
 
         # per-step scratch and ledgers
+        self.n_institutes = int(n_ri.sum())  # research institutes never exit and are never born
+        self._no_links = np.zeros((R, R))
+        self._no_tilt = np.zeros((R, D))
         self.pair_a = np.empty(0, dtype=np.int32)
         self.pair_b = np.empty(0, dtype=np.int32)
         self.n_pairs = 0
@@ -282,10 +285,10 @@ class S3Model(mesa.Model):
                              self.cap_shift, p.ih_len_max)
 
         # S11 critical mass multiplier, S5/S12 research
-        links = self.regions.links if policy_active else np.zeros((R, R))
+        links = self.regions.links if policy_active else self._no_links
         self.G = cm.multiplier(cm.effective_mass(self.mass, links, p.omega), self.m_star, p.g_min, p.eta)
-        tilt = self.regions.search_tilt if policy_active else np.zeros((R, D))
-        room = n + int(np.count_nonzero(a.kind[:n] == RI))  # an institute may innovate twice in a step
+        tilt = self.regions.search_tilt if policy_active else self._no_tilt
+        room = n + self.n_institutes  # an institute may innovate twice in a step
         out_value = np.empty(room)
         out_kind = np.empty(room, dtype=np.int8)
         out_cell = np.empty(room, dtype=np.int32)
@@ -332,9 +335,8 @@ class S3Model(mesa.Model):
         R = self.world.n_regions
         drng = self.streams["demography"]
         n = a.n
-        gone = exits(a.alive, a.kind, a.capital, n)
-        self.ledger["exited"] += float(a.capital[gone].sum())
-        firms_r = np.bincount(a.region[:n][a.alive[:n] & (a.kind[:n] != RI)], minlength=R)
+        gone, lost, firms_r = exits(a.alive, a.kind, a.region, a.capital, n, R)
+        self.ledger["exited"] += lost
         entrants = drng.poisson(p.entrant_rate * firms_r).astype(np.int64)
         parent, reg, origin, source = plan_births(drng, a.alive, a.kind, a.region, a.profit, n, p.start_up_trigger,
                                                   p.spinoff_rate, p.spinoff_local_prob, p.ri_spinoff_rate,
