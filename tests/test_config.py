@@ -13,10 +13,11 @@ from omegaconf import DictConfig, OmegaConf
 import s3sim
 from s3sim import PARAMETERS, ConfigError, S3SimError, compose
 from s3sim.config import ModelConfig, S3SimConfig, WorldConfig, group_options, validate
+from s3sim.config.schema import PolicyConfig
 from s3sim.runner import config_from_params
 
 SMALL = ["model.n_agents=300", "model.burn_in=2", "model.horizon=8"]
-KNOWN_GROUPS = {"world", "scale", "knowledge", "core", "market", "flows", "critical_mass", "demography", "observation"}
+KNOWN_GROUPS = {"world", "scale", "knowledge", "core", "market", "flows", "critical_mass", "demography", "observation", "policy"}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,8 @@ def _assert_one_line(err: Exception) -> str:
 class TestCompose:
     def test_default_tree(self, default_cfg):
         assert isinstance(default_cfg, DictConfig)
-        assert set(default_cfg.keys()) == {"seed", "world", "model", "output"}
+        assert set(default_cfg.keys()) == {"seed", "world", "model", "policy", "output"}
+        assert default_cfg.policy.regime == "none"
         assert "hydra" not in default_cfg
         assert default_cfg.seed == 0
         assert default_cfg.world.kind == "alpine"
@@ -271,7 +273,7 @@ def test_validate_rejects_negative_seed():
 # ----------------------------------------------------------------------------------------------------------------
 def _metadata_fields() -> dict[str, dataclasses.Field]:
     out = {}
-    for prefix, cls in (("world", WorldConfig), ("model", ModelConfig)):
+    for prefix, cls in (("world", WorldConfig), ("model", ModelConfig), ("policy", PolicyConfig)):
         for f in dataclasses.fields(cls):
             if "s3sim" in f.metadata:
                 out[f"{prefix}.{f.name}"] = f
@@ -281,8 +283,10 @@ def _metadata_fields() -> dict[str, dataclasses.Field]:
 def test_parameters_cover_every_model_and_world_field():
     fields = _metadata_fields()
     assert {p.key for p in PARAMETERS.values()} == set(fields)
-    # every model and world field carries metadata
-    assert len(fields) == len(dataclasses.fields(WorldConfig)) + len(dataclasses.fields(ModelConfig))
+    # every model and world field carries metadata; every scalar policy field too (regions and pilots are
+    # mappings and lists, not parameters)
+    assert len(fields) == (len(dataclasses.fields(WorldConfig)) + len(dataclasses.fields(ModelConfig))
+                           + len(dataclasses.fields(PolicyConfig)) - 2)
     assert len(PARAMETERS) == len(fields)
 
 
@@ -290,8 +294,8 @@ def test_parameter_names():
     for name, p in PARAMETERS.items():
         assert name == p.name
         section, _, field = p.key.partition(".")
-        assert section in ("model", "world")
-        assert p.name == (field if section == "model" else f"world_{field}")
+        assert section in ("model", "world", "policy")
+        assert p.name == (field if section == "model" else f"{section}_{field}")
     assert PARAMETERS.by_key("model.n_agents") is PARAMETERS["n_agents"]
     with pytest.raises(KeyError):
         PARAMETERS.by_key("model.nope")

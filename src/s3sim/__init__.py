@@ -13,6 +13,7 @@ Public API::
 from .config import PARAMETERS, compose
 from .errors import ConfigError, S3SimError
 from .model import ClusterOrganisation, Firm, RegionalAuthority, ResearchInstitute, S3Model
+from . import policy  # noqa: F401  (registers the policy factory with the model)
 from .runner import RunResult, evaluate, load_result, simulate
 
 __version__ = "0.1.0"

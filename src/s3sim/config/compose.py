@@ -74,6 +74,8 @@ def check_overrides(overrides: Sequence[str]) -> None:
                 if v not in opts:
                     raise ConfigError(key, v, f"one of {', '.join(opts)}")
             continue
+        if _is_dict_entry(key):
+            continue  # entries of free-form mappings (policy.regions.<ID>) are checked by validate()
         if _schema_node(key) is _MISSING:
             parent, _, leaf = key.rpartition(".")
             node = _schema_node(parent) if parent else OmegaConf.structured(S3SimConfig)
@@ -82,6 +84,19 @@ def check_overrides(overrides: Sequence[str]) -> None:
             else:
                 allowed = "a key of the config (run `s3sim --cfg job` to list them)"
             raise ConfigError(key, ov.value() if not ov.is_sweep_override() else text.split("=", 1)[1], allowed)
+
+
+_DICT_FIELDS = ("policy.regions",)
+
+
+def _is_dict_entry(key: str) -> bool:
+    return any(key.startswith(f + ".") for f in _DICT_FIELDS)
+
+
+def normalise_overrides(overrides: Sequence[str]) -> list[str]:
+    """``policy.regions.IT_VE=x`` adds a key to a mapping, which Hydra spells ``+policy.regions.IT_VE=x``; accept
+    both."""
+    return [f"+{o}" if _is_dict_entry(o.split("=", 1)[0]) else o for o in overrides]
 
 
 @functools.cache
@@ -108,6 +123,7 @@ def compose(overrides: Sequence[str] = (), *, validate_config: bool = True) -> D
     overrides = list(overrides)
     register_configs()
     check_overrides(overrides)
+    overrides = normalise_overrides(overrides)
     was_initialized = GlobalHydra.instance().is_initialized()
     if was_initialized:  # inside a running Hydra app: compose with the app's own search path
         try:
@@ -205,10 +221,57 @@ def validate(cfg: DictConfig | S3SimConfig) -> DictConfig:
                                             f"{'inf' if hi is None else hi}] ({p.unit}: {p.meaning})")
         if p.choices is not None and value not in p.choices:
             raise ConfigError(p.key, value, f"one of {', '.join(p.choices)}")
+    _validate_policy(cfg)
     m = cfg.model
     if m.burn_in + m.horizon < 1:
         raise ConfigError("model.horizon", m.horizon, "burn_in + horizon >= 1")
     return cfg
+
+
+def region_ids(world_cfg) -> tuple[str, ...]:
+    """Region ids of the world a config describes (without building it)."""
+    if world_cfg.kind == "alpine":
+        from ..world import load_alpine_regions
+
+        return load_alpine_regions().ids
+    return tuple(f"R{r:02d}" for r in range(world_cfg.n_regions))
+
+
+def _validate_policy(cfg) -> None:
+    pol = cfg.get("policy")
+    if pol is None:
+        return
+    regimes = PARAMETERS["policy_regime"].choices
+    ids = None
+    for rid, spec in (pol.get("regions") or {}).items():
+        if ids is None:
+            ids = region_ids(cfg.world)
+        if rid not in ids:
+            raise ConfigError(f"policy.regions.{rid}", spec, f"a region id: {', '.join(ids)}")
+        if isinstance(spec, str) or spec is None:
+            if spec not in regimes:
+                raise ConfigError(f"policy.regions.{rid}", spec, f"one of {', '.join(regimes)}")
+            continue
+        for k, v in spec.items():
+            name = f"policy_{k}"
+            if name not in PARAMETERS or k in ("regions", "pilots"):
+                allowed = ", ".join(p.key.split(".", 1)[1] for p in PARAMETERS.in_group("policy"))
+                raise ConfigError(f"policy.regions.{rid}.{k}", v, f"a policy parameter: {allowed}")
+            p = PARAMETERS[name]
+            lo, hi = p.bounds
+            if p.choices is not None and v not in p.choices:
+                raise ConfigError(f"policy.regions.{rid}.{k}", v, f"one of {', '.join(p.choices)}")
+            if p.kind in (int, float) and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                           or (lo is not None and v < lo) or (hi is not None and v > hi)):
+                raise ConfigError(f"policy.regions.{rid}.{k}", v, f"a number in [{lo}, {hi}]")
+    for pilot in pol.get("pilots") or []:
+        if pilot == "auto":
+            continue
+        rid, sep, dom = str(pilot).partition(":")
+        if ids is None:
+            ids = region_ids(cfg.world)
+        if not sep or rid not in ids:
+            raise ConfigError("policy.pilots", pilot, f"'auto' or REGION:domain with REGION one of {', '.join(ids)}")
 
 
 def to_object(cfg: DictConfig | S3SimConfig) -> S3SimConfig:

@@ -11,7 +11,7 @@ The dataclasses are registered in Hydra's ConfigStore (see :mod:`s3sim.config.co
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Dict, List
 
 
 def param(
@@ -326,6 +326,106 @@ class ModelConfig:
 
 
 @dataclass
+class PolicyConfig:
+    """S3 policy regimes and their instruments (ODD: S15 strategies, S16 calls, proposals and projects).
+
+    ``regime`` applies to every region not listed in ``regions``; ``regions`` maps a region id to its own
+    regime (``policy.regions.IT_VE=topdown_s3``); ``pilots`` names pilot cluster organisations
+    (``REGION:domain``, or ``auto`` for one per region) that run under ``pilot_regime`` while the rest of their
+    region keeps its own regime.
+    """
+
+    regime: str = param(
+        "none", range=None, unit="-", meaning="default S3 policy regime of every region",
+        source="model-spec 5.8 (P0a-P3)", group="policy",
+        choices=("none", "horizontal", "topdown_s3", "cluster_s3", "transregional_s3"))
+    budget_per_firm: float = param(
+        40.0, range=(10.0, 100.0), unit="money/firm/quarter", meaning="total public budget per quarter, per firm "
+        "alive at the end of the burn-in (the same for every funded regime)", source="[I]; about 10% of firms' "
+        "R&D spending, the order of public support to business R&D in the Alpine regions", bounds=(0.0, None),
+        group="policy")
+    subsidy_rate: float = param(
+        0.5, range=(0.25, 0.75), unit="share", meaning="share of research or project costs paid by the public "
+        "budget", source="EU State aid rules allow 25-80% for R&D; [I]", bounds=(0.0, 1.0), group="policy")
+    n_priorities: int = param(
+        4, range=(2, 8), unit="domains", meaning="priority domains per region (top-down and EDP selection)",
+        source="Alpine RIS3s state 4-9 areas (data file); [I]", bounds=(1, 200), group="policy")
+    use_stated_priorities: bool = param(
+        False, range=None, unit="switch", meaning="top-down S3 takes the region's stated priorities from the data "
+        "file instead of choosing from existing strengths", source="Eye@RIS3 / data file", group="policy")
+    review_period: int = param(
+        28, range=(12, 40), unit="quarters", meaning="top-down S3: steps between priority reviews (a programming "
+        "period)", source="EU programming period of 7 years", bounds=(1, 10_000), group="policy")
+    sigma_sel: float = param(
+        1.0, range=(0.0, 2.0), unit="z-score", meaning="top-down S3: noise of the authority's assessment of "
+        "strengths", source="model-spec 5.8; [I]", bounds=(0.0, 100.0), group="policy")
+    tau_dir: float = param(
+        1.0, range=(0.0, 3.0), unit="x", meaning="tilt of radical search toward priority domains",
+        source="model-spec S5 directionality; [I]", bounds=(0.0, 100.0), group="policy")
+    edp_period: int = param(
+        4, range=(2, 12), unit="quarters", meaning="cluster-led S3: steps between entrepreneurial-discovery "
+        "reviews", source="S3 Platform: EDP as a continuous process; model-spec 5.8", bounds=(1, 10_000),
+        group="policy")
+    sigma_edp: float = param(
+        0.5, range=(0.0, 2.0), unit="z-score", meaning="cluster-led S3: noise of the EDP assessment (lower than "
+        "top-down: it pools entrepreneurial knowledge)", source="model-spec 5.8; [I]", bounds=(0.0, 100.0),
+        group="policy")
+    w_signal: float = param(
+        1.0, range=(0.0, 2.0), unit="weight", meaning="EDP weight of cluster signals (members' recent "
+        "discoveries)", source="model-spec 5.8", bounds=(0.0, 100.0), group="policy")
+    w_relatedness: float = param(
+        0.5, range=(0.0, 2.0), unit="weight", meaning="EDP weight of relatedness density",
+        source="Balland et al. (2019)", bounds=(0.0, 100.0), group="policy")
+    w_complexity: float = param(
+        0.5, range=(0.0, 2.0), unit="weight", meaning="EDP weight of domain complexity",
+        source="Balland et al. (2019)", bounds=(0.0, 100.0), group="policy")
+    theta_exit: float = param(
+        0.5, range=(0.2, 0.9), unit="x median", meaning="EDP exit rule: a priority whose innovations fall below "
+        "this share of the regional median for two reviews is dropped", source="Foray (2015): priorities are "
+        "temporary; model-spec 5.8", bounds=(0.0, 10.0), group="policy")
+    max_changes: int = param(
+        1, range=(1, 3), unit="domains", meaning="EDP: most priorities replaced per review", source="[I]",
+        bounds=(0, 200), group="policy")
+    call_period: int = param(
+        4, range=(2, 8), unit="quarters", meaning="steps between collaborative calls", source="[I]",
+        bounds=(1, 10_000), group="policy")
+    project_duration: int = param(
+        8, range=(4, 12), unit="quarters", meaning="duration of a funded project", source="INFSO-SKIN "
+        "instruments (2-3 years)", bounds=(1, 1000), group="policy")
+    project_size: int = param(
+        4, range=(3, 8), unit="actors", meaning="target consortium size", source="INFSO-SKIN; [I]",
+        bounds=(2, 50), group="policy")
+    project_cost: float = param(
+        300.0, range=(150.0, 600.0), unit="money/member/quarter", meaning="cost of a project per member and "
+        "quarter (the public share is subsidy_rate)", source="[I]: comparable to incremental research",
+        bounds=(0.0, None), group="policy")
+    p_deliverable: float = param(
+        0.15, range=(0.05, 0.3), unit="probability/quarter", meaning="chance per quarter that a project delivers "
+        "an innovation (times the critical-mass multiplier)", source="INFSO-SKIN deliverables; [I]",
+        bounds=(0.0, 1.0), group="policy")
+    co_grant_share: float = param(
+        0.1, range=(0.0, 0.3), unit="share", meaning="cluster-led S3: share of the budget paid as operating grants "
+        "to cluster organisations in priority domains", source="model-spec 5.8 s_CO", bounds=(0.0, 1.0),
+        group="policy")
+    co_brokerage: float = param(
+        2.0, range=(1.0, 3.0), unit="x", meaning="cluster-led S3: brokerage multiplier of funded cluster "
+        "organisations", source="model-spec 5.8 b_CO", bounds=(1.0, 20.0), group="policy")
+    transregional_share: float = param(
+        0.3, range=(0.1, 0.5), unit="share", meaning="trans-regional S3: share of the total budget pooled for "
+        "joint calls (taken from the regional budgets)", source="S3-4AlpClusters synchronised scheme; [I]",
+        bounds=(0.0, 1.0), group="policy")
+    phi_min: float = param(
+        0.3, range=(0.1, 0.6), unit="relatedness", meaning="trans-regional S3: least relatedness between partner "
+        "regions' priorities and the call domain", source="model-spec 5.8", bounds=(0.0, 1.0), group="policy")
+    regions: Dict[str, Any] = field(default_factory=dict)
+    pilots: List[str] = field(default_factory=list)
+    pilot_regime: str = param(
+        "transregional_s3", range=None, unit="-", meaning="regime of pilot cluster organisations",
+        source="S3-4AlpClusters WP T3", group="policy",
+        choices=("none", "horizontal", "topdown_s3", "cluster_s3", "transregional_s3"))
+
+
+@dataclass
 class OutputConfig:
     """Where and what the CLI writes."""
 
@@ -340,4 +440,5 @@ class S3SimConfig:
     seed: int = 0
     world: WorldConfig = field(default_factory=WorldConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
     output: OutputConfig = field(default_factory=OutputConfig)

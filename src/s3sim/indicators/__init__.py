@@ -27,7 +27,8 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("research_institutes", "actors", "research institutes"),
     Indicator("entries", "firms/quarter", "new firms this step (spin-offs, non-local entrants, academic spin-offs)"),
     Indicator("exits", "firms/quarter", "firms that left this step (negative capital)"),
-    Indicator("innovations", "innovations/quarter", "innovations this step (incremental + radical)"),
+    Indicator("innovations", "innovations/quarter", "innovations this step (incremental + radical + project "
+              "deliverables)"),
     Indicator("innovations_incremental", "innovations/quarter", "incremental innovations this step"),
     Indicator("innovations_radical", "innovations/quarter", "radical innovations this step"),
     Indicator("innovation_value", "appeal units", "summed value (appeal draw) of this step's innovations"),
@@ -57,6 +58,34 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("interregional_tie_share", "share", "share of ties crossing a regional border", every="network"),
     Indicator("gini_innovation_per_capita", "0-1", "Gini coefficient between regions of cumulative innovations "
               "per million inhabitants", total_only=True),
+    # policy (S15, S16): recorded only under a policy, from the first policy step on
+    Indicator("policy_budget", "money/quarter", "public budget available this quarter (equal across funded "
+              "regimes)", every="policy"),
+    Indicator("spent_subsidies", "money/quarter", "R&D subsidies paid to single firms", every="policy"),
+    Indicator("spent_projects", "money/quarter", "public share of funded collaborative projects paid",
+              every="policy"),
+    Indicator("spent_cluster_grants", "money/quarter", "operating grants to cluster organisations", every="policy"),
+    Indicator("projects_funded_intra", "projects/quarter", "projects funded this quarter within one region",
+              every="policy"),
+    Indicator("projects_funded_inter", "projects/quarter", "projects funded this quarter spanning regions "
+              "(counted in every partner region; the total counts each once)", every="policy"),
+    Indicator("projects_active", "projects", "projects running (a project spanning regions counts in each)",
+              every="policy"),
+    Indicator("priorities", "domains", "priority domains of the region's strategy", every="policy"),
+    Indicator("innovations_per_million", "innovations per million", "innovations since the policy started per "
+              "million money units of public spending", every="policy"),
+    Indicator("stress_cluster_design", "0-1", "StressTest: share of cluster organisations whose signals entered "
+              "the last priority review", every="policy"),
+    Indicator("stress_cluster_implementation", "0-1", "StressTest: share of project participations by cluster "
+              "members", every="policy"),
+    Indicator("stress_breadth", "0-1", "StressTest: breadth of the strategy (priorities / domains)",
+              every="policy"),
+    Indicator("stress_alignment", "0-1", "StressTest: mean overlap (Jaccard) of priorities with regions within "
+              "lambda_km", every="policy"),
+    Indicator("stress_transformative", "0-1", "StressTest: share of funding in related (relatedness density "
+              "above the median) domains not yet specialised", every="policy"),
+    Indicator("stress_cluster_support", "0-1", "StressTest: share of spending that reaches cluster organisations "
+              "or their members", every="policy"),
 )
 INDEX = {ind.name: k for k, ind in enumerate(INDICATORS)}
 

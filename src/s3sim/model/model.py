@@ -42,10 +42,22 @@ from .knowledge import draw_kene, refresh_products, refresh_profiles
 from .learning import learn_and_forget
 from .market import clear_market, update_demand
 from .network import metrics_from_ties
-from .partnering import build_csr, search_partners
+from .partnering import build_csr, remember_pairs, search_partners
 from .research import do_research
 from .spillovers import spill, spillover_field
 from .state import KIND_NAMES, LARGE, ORIGIN_NAMES, RI, SME, ActorState, ClusterState, RegionState
+
+_POLICY_FACTORY = None
+
+
+def set_policy_factory(factory) -> None:
+    """Let the policy layer build a policy from ``config.policy`` (the model never imports the policy layer)."""
+    global _POLICY_FACTORY
+    _POLICY_FACTORY = factory
+
+
+PROJECT_INNOVATION = 3
+INNOVATION_KINDS = ("", "incremental", "radical", "project")  # codes in the innovation log
 
 STREAMS = ("world", "init", "market", "partnering", "exchange", "research", "spillovers", "demography", "policy",
            "mesa")
@@ -87,6 +99,8 @@ class S3Model(mesa.Model):
         super().__init__(rng=self.streams["mesa"])
         self.p = cfg.model
         self.world = world if world is not None else build_world(cfg.world, self.streams["world"])
+        if policy is None and _POLICY_FACTORY is not None:
+            policy = _POLICY_FACTORY(cfg.policy)
         self.policy = policy
         self.n_steps_total = self.p.burn_in + self.p.horizon
         self._setup()
@@ -215,6 +229,7 @@ class S3Model(mesa.Model):
         self._last_obs = (self.specialised.copy(), self.rd.copy())
 
         # per-step scratch and ledgers
+        self._extra_innovations: list[np.ndarray] = []
         self.n_institutes = int(n_ri.sum())  # research institutes never exit and are never born
         self._no_links = np.zeros((R, R))
         self._no_tilt = np.zeros((R, D))
@@ -279,6 +294,8 @@ class S3Model(mesa.Model):
                 self.region_factor, p.tie_memory, p.search_rate, p.n_candidates, p.max_partners, p.theta_attr, p.p_prev, p.p_tc,
                 p.p_cluster, p.p_local, p.w_soc, p.w_org, p.c_collab, self.pair_a, self.pair_b)
             a.rd_spend[:n] += a.n_partners[:n] * p.c_collab
+            if policy_active and hasattr(self.policy, "project_pairs"):
+                self._add_pairs(*self.policy.project_pairs(self), t)
             flows = exchange(self.streams["exchange"], self.pair_a, self.pair_b, self.n_pairs, a.profile, a.klen,
                              a.kcap, a.cap, a.abil, a.expt, a.ih, a.appeal, a.product_domain, a.quality, a.flows_in,
                              p.a0, p.d_star, p.g_floor, p.e_penalty_new, self.l_mid, p.sigma_v,
@@ -321,6 +338,10 @@ class S3Model(mesa.Model):
         self.ledger["costs"] += co
         if policy_active and hasattr(self.policy, "after_step"):
             self.policy.after_step(self)
+        if self._extra_innovations:
+            innov = np.concatenate([innov] + self._extra_innovations)
+            self.innovation_log[-1] = innov
+            self._extra_innovations = []
 
         # S13 demography
         births, gone = self._demography(t)
@@ -329,6 +350,37 @@ class S3Model(mesa.Model):
         n = a.n
         self.mass = cm.mass(a.alive, a.region, a.product_domain, n, R, D)
         self._observe(t, innov, births, gone, flows, spills)
+
+    def _add_pairs(self, pa: np.ndarray, pb: np.ndarray, t: int) -> None:
+        """Append partnerships formed outside partner search (a policy's project consortia): they exchange
+        knowledge this step and are remembered as ties."""
+        k = len(pa)
+        if k == 0:
+            return
+        need = self.n_pairs + k
+        if self.pair_a.size < need:
+            self.pair_a = np.concatenate([self.pair_a[: self.n_pairs], np.empty(need, dtype=np.int32)])
+            self.pair_b = np.concatenate([self.pair_b[: self.n_pairs], np.empty(need, dtype=np.int32)])
+        self.pair_a[self.n_pairs: need] = pa
+        self.pair_b[self.n_pairs: need] = pb
+        remember_pairs(np.asarray(pa, dtype=np.int64), np.asarray(pb, dtype=np.int64), t, self.actors.tie_partner,
+                       self.actors.tie_step, self.actors.tie_pos)
+        self.n_pairs = need
+
+    def credit_innovations(self, rows: np.ndarray, values: np.ndarray, domains: np.ndarray) -> None:
+        """Credit project innovations (a policy's deliverables) to actors: counted like research innovations,
+        logged with kind ``project`` in the actor's region and the given domain."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size == 0:
+            return
+        a, D = self.actors, self.world.n_domains
+        np.add.at(a.innovations, rows, 1)
+        np.add.at(a.innov_value, rows, values)
+        block = np.empty((rows.size, 3))
+        block[:, 0] = values
+        block[:, 1] = PROJECT_INNOVATION
+        block[:, 2] = a.region[rows].astype(np.int64) * D + np.asarray(domains, dtype=np.int64)
+        self._extra_innovations.append(block)
 
     def _demography(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         p, a = self.p, self.actors
@@ -473,8 +525,8 @@ class S3Model(mesa.Model):
             "step": steps,
             "region": pd.Categorical(region_ids[cell // D], dtype=reg_cat),
             "domain": pd.Categorical(domain_names[cell % D], dtype=dom_cat),
-            "kind": pd.Categorical(np.where(allx[:, 1] == 1, "incremental", "radical"),
-                                   categories=["incremental", "radical"]),
+            "kind": pd.Categorical(np.array(INNOVATION_KINDS, dtype=object)[allx[:, 1].astype(np.int64)],
+                                   categories=list(INNOVATION_KINDS[1:])),
             "value": allx[:, 0],
         })
         return {"timeseries": self.recorder.tidy(), "panel": panel, "firms": firms, "innovations": innovations}
@@ -525,7 +577,7 @@ def _step_indicators(row, col, alive, kind, region, cluster, revenue, rd_spend, 
         m[r, 4] += 1
         if innov[q, 1] == 1:
             m[r, 5] += 1
-        else:
+        elif innov[q, 1] == 2:
             m[r, 6] += 1
         m[r, 7] += innov[q, 0]
         cum_innov_region[r] += 1

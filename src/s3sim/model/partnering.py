@@ -88,6 +88,14 @@ def _remember(i, j, t, tie_partner, tie_step, tie_pos):
 
 
 @kernel
+def remember_pairs(pa, pb, t, tie_partner, tie_step, tie_pos):
+    """Remember partnerships formed outside the search (project consortia) as ties of both sides."""
+    for q in range(pa.shape[0]):
+        _remember(pa[q], pb[q], t, tie_partner, tie_step, tie_pos)
+        _remember(pb[q], pa[q], t, tie_partner, tie_step, tie_pos)
+
+
+@kernel
 def search_partners(rng, t, alive, kind, region, cluster, n, profit, success_threshold, advert, tie_partner,
                     tie_step, tie_pos, n_partners, costs, reg_start, reg_rows, cl_start, cl_rows, cl_brokerage,
                     region_factor, tie_memory, search_rate, n_candidates, max_partners, theta_attr, p_prev, p_tc,

@@ -75,7 +75,7 @@ def config_from_params(base: Any = None, **params: Any) -> S3SimConfig:
     matching ``model.<name>=value`` / ``world.<name>=value`` overrides.
     """
     cfg = to_object(base) if base is not None else S3SimConfig()
-    model_changes, world_changes = {}, {}
+    changes: dict[str, dict[str, Any]] = {"model": {}, "world": {}, "policy": {}}
     for name, value in params.items():
         if name == "seed":
             raise ConfigError("seed", value, "the seed argument of evaluate(), not a parameter")
@@ -91,9 +91,9 @@ def config_from_params(base: Any = None, **params: Any) -> S3SimConfig:
             value = float(value)
         if not _has_kind(value, p.kind):
             raise ConfigError(p.key, value, _KIND_WANTED[p.kind])
-        (model_changes if section == "model" else world_changes)[field] = value
-    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **model_changes),
-                              world=dataclasses.replace(cfg.world, **world_changes))
+        changes[section][field] = value
+    cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section), **c)
+                                      for section, c in changes.items()})
     validate(cfg)
     return cfg
 
@@ -105,10 +105,15 @@ def evaluate(seed: int = 0, policy: Any = None, **params: Any) -> dict[str, floa
     >>> sorted(out)[:3]                                                # doctest: +SKIP
     ['clustering', 'collaborations', 'entry_rate']
 
-    Parameter names are those of :data:`s3sim.PARAMETERS` (world parameters carry a ``world_`` prefix); the
-    outcomes are listed in :data:`s3sim.indicators.outcomes.OUTCOMES`. Runs headless (no Mesa agent objects).
+    Parameter names are those of :data:`s3sim.PARAMETERS` (world and policy parameters carry a ``world_`` or
+    ``policy_`` prefix); the outcomes are listed in :data:`s3sim.indicators.outcomes.OUTCOMES`. ``policy`` is a
+    regime name (``"cluster_s3"``, the same as ``policy_regime=...``) or a policy object. Runs headless (no Mesa
+    agent objects).
     """
     params.setdefault("materialize_agents", False)
+    if isinstance(policy, str):
+        params["policy_regime"] = policy
+        policy = None
     cfg = config_from_params(**params)
     return simulate(cfg, seed=seed, policy=policy).outcomes()
 
