@@ -173,6 +173,10 @@ class ModelConfig:
         0.9, range=(0.5, 1.0), unit="share", meaning="weight of relatedness in choosing a radical target domain "
         "(1 - unrelated-jump probability)", source="principle of relatedness (Hidalgo et al. 2018); [I]",
         bounds=(0.0, 1.0), group="core")
+    crowding_out: float = param(
+        0.4, range=(0.0, 0.8), unit="share", meaning="share of a research subsidy that replaces private spending "
+        "instead of buying extra effort", source="Falck, Heblich & Kipar (2010): targeted firms' R&D -19.4%; "
+        "value [I]", bounds=(0.0, 1.0), group="core")
     ri_grant: float = param(
         450.0, range=(300.0, 900.0), unit="money/quarter", meaning="public base funding of a research institute "
         "per step", source="[I]: covers depreciation, incremental research and one partnership",
@@ -414,6 +418,10 @@ class PolicyConfig:
         0.3, range=(0.1, 0.5), unit="share", meaning="trans-regional S3: share of the total budget pooled for "
         "joint calls (taken from the regional budgets)", source="S3-4AlpClusters synchronised scheme; [I]",
         bounds=(0.0, 1.0), group="policy")
+    joint_cost_factor: float = param(
+        0.5, range=(0.0, 1.0), unit="x", meaning="trans-regional S3: extra cost of a joint project per member "
+        "(coordination across regions and administrations)", source="[I]: interregional cooperation has "
+        "transaction costs (Interreg evaluations)", bounds=(0.0, 10.0), group="policy")
     phi_min: float = param(
         0.3, range=(0.1, 0.6), unit="relatedness", meaning="trans-regional S3: least relatedness between partner "
         "regions' priorities and the call domain", source="model-spec 5.8", bounds=(0.0, 1.0), group="policy")

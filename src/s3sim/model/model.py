@@ -267,6 +267,7 @@ class S3Model(mesa.Model):
         n = a.n
         a.costs[:n] = 0.0
         a.transfers[:n] = 0.0
+        a.subsidy[:n] = 0.0
         a.rd_spend[:n] = 0.0
         a.flows_in[:n] = 0
         policy_active = self.policy is not None and not self.in_burn_in
@@ -311,11 +312,12 @@ class S3Model(mesa.Model):
         out_cell = np.empty(room, dtype=np.int32)
         n_innov = do_research(
             self.streams["research"], a.alive, a.kind, a.region, n, a.capital, a.profit, a.prev_profit,
-            a.transfers, a.costs, a.rd_spend, a.klen, a.kcap, a.cap, a.abil, a.expt, a.ih, a.res_slot, a.res_dir,
+            a.transfers, a.subsidy, a.costs, a.rd_spend, a.klen, a.kcap, a.cap, a.abil, a.expt, a.ih, a.res_slot, a.res_dir,
             a.product_domain, a.quality, a.appeal, a.profile, self.relatedness, tilt, self.G, a.innovations,
             a.innov_incr, a.innov_rad, a.innov_value, out_value, out_kind, out_cell, p.success_threshold,
             p.low_capital_threshold, p.c_incr, p.c_rad, p.s_incr, p.p_innov_incr, p.p_innov_rad,
-            p.relatedness_bias, p.p_radical_ri, p.sigma_v, self.caps_per_domain, self.cap_shift, p.ih_len_max)
+            p.relatedness_bias, p.p_radical_ri, p.sigma_v, self.caps_per_domain, self.cap_shift, p.ih_len_max,
+            p.crowding_out)
         innov = np.empty((n_innov, 3))
         innov[:, 0] = out_value[:n_innov]
         innov[:, 1] = out_kind[:n_innov]
@@ -511,6 +513,7 @@ class S3Model(mesa.Model):
             "revenue": a.revenue[rows].copy(),
             "innovations": a.innovations[rows].astype(np.int64),
             "cluster_member": a.cluster[rows] >= 0,
+            "cluster": a.cluster[rows].astype(np.int64),  # cluster organisation index (-1: none)
             "origin": pd.Categorical(origin_names[a.origin[rows]], categories=list(ORIGIN_NAMES)),
             "birth_step": a.birth[rows].astype(np.int64),
         })

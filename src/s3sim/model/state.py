@@ -30,6 +30,7 @@ class ActorState:
     _columns = {
         "alive": np.bool_, "kind": np.int8, "origin": np.int8, "region": np.int32, "cluster": np.int32,
         "capital": np.float64, "revenue": np.float64, "costs": np.float64, "transfers": np.float64,
+        "subsidy": np.float64,
         "profit": np.float64, "prev_profit": np.float64, "rd_spend": np.float64,
         "innovations": np.int32, "innov_incr": np.int32, "innov_rad": np.int32, "innov_value": np.float64,
         "product_domain": np.int32, "quality": np.float64, "appeal": np.float64,

@@ -71,6 +71,7 @@ class Project:
     start: int
     end: int
     funding_per_step: float        # public money per quarter (all members)
+    cost_per_member: float = 0.0   # what each member spends per quarter on the project
 
 
 @dataclass

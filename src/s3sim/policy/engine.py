@@ -201,6 +201,7 @@ class S3Policy:
         paid = rows[np.cumsum(cost) <= budget]
         amount = cost[: paid.size]
         a.transfers[paid] += amount
+        a.subsidy[paid] += amount
         self._book(model, scope.region, "spent_subsidies", paid, amount)
 
     def grant_clusters(self, model, scope: Scope, budget: float, domains: np.ndarray, brokerage: float) -> None:
@@ -300,6 +301,12 @@ class S3Policy:
         pool = a.alive[:n] & np.isin(a.region[:n], call.regions) & (a.profile[:n, d] > 0)
         if call.scope >= 0:
             pool &= a.cluster[:n] == call.scope
+        elif call.funder < 0:  # joint call: only actors under a joint regime (not the rest of a pilot's region)
+            joint = np.zeros(n, dtype=bool)
+            for reg in self._all():
+                if reg.joint:
+                    joint |= self.scope_mask(model, reg.scope)
+            pool &= joint
         busy = self._busy(n)
         pool &= busy < 2
         cand = np.flatnonzero(pool)
@@ -361,15 +368,17 @@ class S3Policy:
                     regs = np.unique(model.actors.region[pr.members])
                     scores[k] += 0.1 * math.log1p(float(model.mass[regs, call.domain].sum()))
             p = reg.p
+            unit = p.project_cost * (1.0 + (p.joint_cost_factor if call.min_regions >= 2 else 0.0))
             for k in np.argsort(-scores, kind="stable"):
                 pr = props[k]
-                per_step = p.subsidy_rate * p.project_cost * pr.members.size
+                per_step = p.subsidy_rate * unit * pr.members.size
                 cost = per_step * p.project_duration
                 if committed + cost > call.budget + 1e-9:
                     continue
                 committed += cost
                 regions = np.unique(model.actors.region[pr.members])
-                self.projects.append(Project(call, pr.members, regions, t, t + int(p.project_duration), per_step))
+                self.projects.append(Project(call, pr.members, regions, t, t + int(p.project_duration), per_step,
+                                             unit))
                 if regions.size > 1:
                     self.funded_inter[regions] += 1
                     self.funded_inter_total += 1
@@ -385,9 +394,11 @@ class S3Policy:
         links[:] = 0.0
         D = model.world.n_domains
         for pr in self.projects:
-            m = pr.members
-            cost = self._regime_for_call(pr.call).p.project_cost
-            share = pr.funding_per_step / m.size
+            m = pr.members[a.alive[pr.members]]  # members that exited are neither paid nor charged
+            if m.size == 0:
+                continue
+            share = pr.funding_per_step / pr.members.size
+            cost = pr.cost_per_member
             a.costs[m] += cost
             a.rd_spend[m] += cost
             a.transfers[m] += share

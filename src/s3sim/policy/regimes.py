@@ -122,7 +122,7 @@ class ClusterS3(Regime):
             new[out] = False
             strikes[out] = 0
             self.state["dropped"] = self.state.get("dropped", 0) + out.size
-            candidates = np.flatnonzero(~new)
+            candidates = np.flatnonzero(~pri)  # a dropped priority is replaced, not re-selected at once
             for d in candidates[np.argsort(-score[candidates], kind="stable")]:
                 if new.sum() >= k:
                     break
