@@ -237,6 +237,12 @@ def region_ids(world_cfg) -> tuple[str, ...]:
     return tuple(f"R{r:02d}" for r in range(world_cfg.n_regions))
 
 
+#: policy parameters that apply to the whole policy (budgets, the joint pool, the call calendar, pilots), so they
+#: cannot be set per region
+_GLOBAL_POLICY_KEYS = ("regions", "pilots", "budget_per_firm", "call_period", "transregional_share", "phi_min",
+                       "pilot_regime")
+
+
 def _validate_policy(cfg) -> None:
     pol = cfg.get("policy")
     if pol is None:
@@ -254,8 +260,9 @@ def _validate_policy(cfg) -> None:
             continue
         for k, v in spec.items():
             name = f"policy_{k}"
-            if name not in PARAMETERS or k in ("regions", "pilots"):
-                allowed = ", ".join(p.key.split(".", 1)[1] for p in PARAMETERS.in_group("policy"))
+            if name not in PARAMETERS or k in _GLOBAL_POLICY_KEYS:
+                allowed = ", ".join(p.key.split(".", 1)[1] for p in PARAMETERS.in_group("policy")
+                                    if p.key.split(".", 1)[1] not in _GLOBAL_POLICY_KEYS)
                 raise ConfigError(f"policy.regions.{rid}.{k}", v, f"a policy parameter: {allowed}")
             p = PARAMETERS[name]
             lo, hi = p.bounds

@@ -14,8 +14,9 @@ multiplier per quarter) -> end (members keep the ties).
 policy starts (identical for every regime on a seed, because the burn-in is policy-free and every subsystem
 draws from its own random stream); it is split over regions by economic mass, and trans-regional regions pay
 ``transregional_share`` of theirs into the joint pool. ``none`` has no budget. No budget is ever exceeded:
-subsidies stop when the quarter's budget is spent, and a call funds proposals in rank order only while the
-committed public share fits its budget.
+subsidies stop when the quarter's budget is spent (unspent subsidy money lapses), and a call funds proposals in
+rank order only while the committed public share fits its budget; what a call does not commit carries over to
+the regime's next call.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ class S3Policy:
         if spec == "auto":  # one per region: the organisation with most members
             out = []
             for r in range(w.n_regions):
-                cos = np.flatnonzero(cl.region == r)
+                cos = np.flatnonzero((cl.region == r) & (cl.members > 0))
                 if cos.size:
                     out.append(int(cos[np.argmax(cl.members[cos])]))
             return out
@@ -357,7 +358,8 @@ class S3Policy:
             busy[pr.members] += 1
         return busy
 
-    def _fund(self, model, call: Call, t: int) -> None:
+    def _fund(self, model, call: Call, t: int) -> float:
+        """Fund a call's best eligible proposals within its budget; returns the public money committed."""
         reg = self._regime_for_call(call)
         props = [pr for pr in self._assemble(model, call) if reg.eligible(self, model, pr)]
         committed = 0.0
@@ -386,6 +388,7 @@ class S3Policy:
                     self.funded_intra[regions[0]] += 1
         self.committed += committed
         self.budget_log.append((call.call_id, call.budget, committed))
+        return committed
 
     def _run_projects(self, model, t: int) -> None:
         """Pay the running projects' public share, book members' costs, link regions of joint projects."""
@@ -464,14 +467,13 @@ class S3Policy:
                 self.call_budget_acc[id(reg)] += b * reg.call_share()
                 if due:
                     for call in reg.publish_calls(self, model, t, self.call_budget_acc[id(reg)]):
-                        self._fund(model, call, t)
-                    self.call_budget_acc[id(reg)] = 0.0  # unspent call money lapses
+                        # what a call does not commit carries over to the next call
+                        self.call_budget_acc[id(reg)] -= self._fund(model, call, t)
             elif reg.funded:
                 reg.direct_support(self, model, t, b)
         if due:
             for call in self._joint_calls(model, self.pool_acc):
-                self._fund(model, call, t)
-            self.pool_acc = 0.0
+                self.pool_acc -= self._fund(model, call, t)
         self._run_projects(model, t)
 
     def after_step(self, model) -> None:

@@ -94,6 +94,8 @@ class ClusterS3(Regime):
     collaborative = True
 
     def review_priorities(self, engine, model, t):
+        if self.scope.cluster >= 0:
+            return None  # a pilot cluster's priority is its focal domain (set by the engine)
         last = self.state.get("last_review")
         if last is not None and t - last < self.p.edp_period:
             return None

@@ -21,7 +21,7 @@ import hydra
 from omegaconf import DictConfig
 
 from ..config import register_configs
-from ..config.compose import CONFIG_DIR, check_overrides, compose
+from ..config.compose import CONFIG_DIR, check_overrides, compose, normalise_overrides
 from ..errors import S3SimError
 
 EXIT_USER_ERROR = 2
@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> None:
                         fail(f"{out} already holds a stored run; choose another hydra.run.dir")
     except S3SimError as exc:
         fail(str(exc))
+    # Hydra spells a new key of a mapping "+policy.regions.X=..."; accept the plain form too
+    argv = [normalise_overrides([x])[0] if not x.startswith("-") and "=" in x else x for x in argv]
     sys.argv = [sys.argv[0]] + argv
     app = hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")(_task)
     app()
