@@ -56,11 +56,15 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     seeds = [int(s) for s in np.random.SeedSequence(2026).generate_state(args.seeds) % (2**31)]
     jobs = [(label, reg, s, args.agents, args.outcome) for label, reg, s in
             itertools.product(SETTINGS, REGIMES, seeds)]
-    with ProcessPoolExecutor(args.workers) as pool:
-        rows = list(pool.map(run_one, jobs, chunksize=4))
+    if args.workers > 1:
+        with ProcessPoolExecutor(args.workers) as pool:
+            rows = list(pool.map(run_one, jobs, chunksize=4))
+    else:
+        rows = [run_one(job) for job in jobs]
     df = pd.DataFrame(rows)
     table = df.pivot_table(index="setting", columns="regime", values="value", aggfunc="mean").loc[list(SETTINGS)]
-    sem = df.pivot_table(index="setting", columns="regime", values="value", aggfunc="sem").loc[list(SETTINGS)]
+    sem = df.pivot_table(index="setting", columns="regime", values="value", aggfunc="sem",
+                         dropna=False).reindex(list(SETTINGS)).fillna(0.0)  # one seed: no standard error
     table = table[list(REGIMES)]
     ranking = table.apply(lambda r: " > ".join(r.sort_values(ascending=False).index), axis=1)
     out = Path(args.out)
