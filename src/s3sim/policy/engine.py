@@ -494,7 +494,7 @@ class S3Policy:
                 doms.append(pr.call.domain)
         if rows:
             model.credit_innovations(np.array(rows), np.array(values), np.array(doms))
-        self.projects = [pr for pr in self.projects if pr.end > t]
+        self.projects = [pr for pr in self.projects if pr.end > t + 1]  # a project runs quarters start..end-1
         # evidence for the next reviews: this step's innovations by region x domain and by cluster
         innov = model.innovation_log[-1]
         cells = innov[:, 2].astype(np.int64)
