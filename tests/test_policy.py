@@ -727,3 +727,19 @@ def test_evaluate_accepts_a_regime_name():
     none = s3sim.evaluate(seed=0, **kw)
     assert not _same(by_name, none)
     assert _same(none, s3sim.evaluate(seed=0, policy="none", **kw))
+
+
+def test_manifest_names_regimes_and_pilot_clusters_so_treated_firms_can_be_found(tmp_path):
+    """Phase 3 needs treated (pilot) and untreated clusters: the manifest lists the pilots, the firms table gives
+    every firm's cluster organisation, and both survive the store."""
+    cfg = s3sim.compose(["policy=pilot", "model.n_agents=600", "model.burn_in=4", "model.horizon=8",
+                         "model.materialize_agents=false"])
+    result = s3sim.load_result(s3sim.simulate(cfg, seed=1).save(tmp_path / "run"))
+    setup = result.manifest["policy_setup"]
+    assert set(setup["regimes"].values()) == {"topdown_s3"}
+    pilots = {p["cluster"] for p in setup["pilots"]}
+    assert pilots and all(p["regime"] == "transregional_s3" for p in setup["pilots"])
+    treated = result.firms["cluster"].isin(pilots)
+    untreated = (result.firms["cluster"] >= 0) & ~treated
+    assert treated.any() and untreated.any()
+    assert (result.firms["cluster_member"] == (result.firms["cluster"] >= 0)).all()

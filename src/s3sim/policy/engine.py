@@ -109,6 +109,18 @@ class S3Policy:
         self.budget_total = 0.0
         self.budget_log: list[tuple[int, float, float]] = []  # (call id, budget, committed) for every call
 
+    def describe(self, model) -> dict:
+        """What ran where: each region's regime and the pilot cluster organisations (the treated clusters of the
+        phase-3 test; every other cluster organisation is untreated). Stored in the run's manifest."""
+        w, cl = model.world, model.clusters
+        return {
+            "regimes": {w.regions.ids[reg.scope.region]: reg.name for reg in self.regimes},
+            "pilots": [{"cluster": int(reg.scope.cluster), "region": w.regions.ids[reg.scope.region],
+                        "domain": w.domains.names[cl.domain[reg.scope.cluster]], "regime": reg.name}
+                       for reg in self.pilots],
+            "budget_per_quarter": float(self.budget_total),
+        }
+
     def _resolve_pilot(self, model, spec: str) -> list[int]:
         w, cl = model.world, model.clusters
         if spec == "auto":  # one per region: the organisation with most members
