@@ -17,6 +17,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 import s3sim
+from s3sim.model.state import TIE_SLOTS
 from s3sim.errors import ConfigError
 from s3sim.indicators import INDICATORS
 from s3sim.model import model as model_module
@@ -131,8 +132,11 @@ class Run:
             coord = int(pr.members[0])
             if not a.alive[coord]:
                 continue
+            pairs = np.concatenate([m.pair_a[: m.n_pairs], m.pair_b[: m.n_pairs]])
             for mbr in pr.members[1:]:
-                if a.alive[mbr]:
+                # an actor remembers its TIE_SLOTS most recent partners: with more partnerships in one quarter
+                # the oldest of them are forgotten at once
+                if a.alive[mbr] and (pairs == mbr).sum() <= TIE_SLOTS:
                     hit = (a.tie_partner[mbr] == coord) & (a.tie_step[mbr] == t)
                     if not hit.any():
                         self.tie_failures.append((t, coord, int(mbr)))
@@ -743,3 +747,21 @@ def test_manifest_names_regimes_and_pilot_clusters_so_treated_firms_can_be_found
     untreated = (result.firms["cluster"] >= 0) & ~treated
     assert treated.any() and untreated.any()
     assert (result.firms["cluster_member"] == (result.firms["cluster"] >= 0)).all()
+
+
+def test_joint_projects_link_cluster_organisations_across_regions():
+    """transregional_s3: while a joint project runs, the cluster organisations of its members in different regions
+    are linked (they broker candidates for each other's members); cluster_s3 never links them."""
+    linked = {}
+    for name in ("cluster_s3", "transregional_s3"):
+        cfg = s3sim.compose(SMALL + [f"policy={name}"])
+        m = s3sim.S3Model(cfg, seed=0)
+        seen = []
+        for _ in range(m.n_steps_total):
+            m.step()
+            cl = m.clusters
+            for x in np.flatnonzero(cl.link >= 0):
+                seen.append((int(cl.region[x]), int(cl.region[cl.link[x]])))
+        linked[name] = seen
+    assert not linked["cluster_s3"]
+    assert linked["transregional_s3"] and all(rx != ry for rx, ry in linked["transregional_s3"])

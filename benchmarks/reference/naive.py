@@ -116,7 +116,6 @@ class Actor(mesa.Agent):
         # tie memory (ring buffer of partner agents)
         self.tie_partner = [None] * TIE_SLOTS
         self.tie_step = [-(10**6)] * TIE_SLOTS
-        self.tie_pos = 0
         self.profile = [0.0] * D
         self.advert = [0.0] * D
         # per-step scratch
@@ -336,14 +335,15 @@ class Actor(mesa.Agent):
         return False
 
     def remember(self, other, t):
+        oldest = 0
         for s in range(TIE_SLOTS):
             if self.tie_partner[s] is other:
                 self.tie_step[s] = t
                 return
-        s = self.tie_pos
-        self.tie_partner[s] = other
-        self.tie_step[s] = t
-        self.tie_pos = (s + 1) % TIE_SLOTS
+            if self.tie_step[s] < self.tie_step[oldest]:
+                oldest = s
+        self.tie_partner[oldest] = other
+        self.tie_step[oldest] = t
 
     def search_partner(self):
         m = self.model
@@ -754,7 +754,6 @@ class NaiveS3Model(mesa.Model):
             ag.ability = a.abil[i, :k].tolist()
             ag.expertise = a.expt[i, :k].tolist()
             ag.in_ih = a.ih[i, :k].tolist()
-            ag.tie_pos = int(a.tie_pos[i])
             ag.tie_step = a.tie_step[i].tolist()
             ag.profile = a.profile[i].tolist()
             ag.advert = a.advert[i].tolist()

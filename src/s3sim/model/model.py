@@ -290,8 +290,9 @@ class S3Model(mesa.Model):
                 self.pair_b = np.empty(n + n // 2, dtype=np.int32)
             self.n_pairs = search_partners(
                 self.streams["partnering"], t, a.alive, a.kind, a.region, a.cluster, n, a.profit,
-                p.success_threshold, a.advert, a.tie_partner, a.tie_step, a.tie_pos, a.n_partners, a.costs,
+                p.success_threshold, a.advert, a.tie_partner, a.tie_step, a.n_partners, a.costs,
                 reg_start, reg_rows, cl_start, cl_rows, self.clusters.brokerage * p.cluster_brokerage,
+                self.clusters.link,
                 self.region_factor, p.tie_memory, p.search_rate, p.n_candidates, p.max_partners, p.theta_attr, p.p_prev, p.p_tc,
                 p.p_cluster, p.p_local, p.w_soc, p.w_org, p.c_collab, self.pair_a, self.pair_b)
             a.rd_spend[:n] += a.n_partners[:n] * p.c_collab
@@ -366,7 +367,7 @@ class S3Model(mesa.Model):
         self.pair_a[self.n_pairs: need] = pa
         self.pair_b[self.n_pairs: need] = pb
         remember_pairs(np.asarray(pa, dtype=np.int64), np.asarray(pb, dtype=np.int64), t, self.actors.tie_partner,
-                       self.actors.tie_step, self.actors.tie_pos)
+                       self.actors.tie_step)
         self.n_pairs = need
 
     def credit_innovations(self, rows: np.ndarray, values: np.ndarray, domains: np.ndarray) -> None:

@@ -5,7 +5,8 @@ trading look for partners) and all research institutes; each searches in a given
 ``search_rate`` (SKIN searches every step; a quarterly model with multi-quarter ties needs fewer new
 partnerships). Each searcher examines ``n_candidates`` candidates drawn
 from, in order of the cumulative shares: its previous partners (``p_prev``), partners of partners (``p_tc``,
-triadic closure), fellow members of its cluster organisation (``p_cluster`` x the organisation's brokerage),
+triadic closure), fellow members of its cluster organisation (``p_cluster`` x the organisation's brokerage; half of them from
+a linked cluster organisation in another region when a trans-regional policy has linked the two),
 its own region (a ``p_local`` share of the rest) and the whole population (the remainder). A source that has
 nobody to offer falls back to the own region.
 
@@ -76,28 +77,31 @@ def _random_tie(rng, i, tie_partner, tie_step, since, alive):
 
 
 @kernel
-def _remember(i, j, t, tie_partner, tie_step, tie_pos):
-    for s in range(TIE_SLOTS):  # refresh an existing tie
+def _remember(i, j, t, tie_partner, tie_step):
+    """Record partner ``j`` of ``i`` at step ``t``: refresh an existing tie, else replace the oldest one (empty
+    slots first, then the least recently renewed; ties broken by slot order)."""
+    oldest = 0
+    for s in range(TIE_SLOTS):
         if tie_partner[i, s] == j:
             tie_step[i, s] = t
             return
-    s = tie_pos[i]
-    tie_partner[i, s] = j
-    tie_step[i, s] = t
-    tie_pos[i] = (s + 1) % TIE_SLOTS
+        if tie_step[i, s] < tie_step[i, oldest]:
+            oldest = s
+    tie_partner[i, oldest] = j
+    tie_step[i, oldest] = t
 
 
 @kernel
-def remember_pairs(pa, pb, t, tie_partner, tie_step, tie_pos):
+def remember_pairs(pa, pb, t, tie_partner, tie_step):
     """Remember partnerships formed outside the search (project consortia) as ties of both sides."""
     for q in range(pa.shape[0]):
-        _remember(pa[q], pb[q], t, tie_partner, tie_step, tie_pos)
-        _remember(pb[q], pa[q], t, tie_partner, tie_step, tie_pos)
+        _remember(pa[q], pb[q], t, tie_partner, tie_step)
+        _remember(pb[q], pa[q], t, tie_partner, tie_step)
 
 
 @kernel
 def search_partners(rng, t, alive, kind, region, cluster, n, profit, success_threshold, advert, tie_partner,
-                    tie_step, tie_pos, n_partners, costs, reg_start, reg_rows, cl_start, cl_rows, cl_brokerage,
+                    tie_step, n_partners, costs, reg_start, reg_rows, cl_start, cl_rows, cl_brokerage, cl_link,
                     region_factor, tie_memory, search_rate, n_candidates, max_partners, theta_attr, p_prev, p_tc,
                     p_cluster, p_local, w_soc, w_org, c_collab, pair_a, pair_b):
     """Form this step's partnerships. Writes pairs into ``pair_a``/``pair_b``; returns their number."""
@@ -143,9 +147,12 @@ def search_partners(rng, t, alive, kind, region, cluster, n, profit, success_thr
                 if k >= 0:
                     j = _random_tie(rng, k, tie_partner, tie_step, since, alive)
             elif u < t3:
-                size = cl_start[c + 1] - cl_start[c]
+                cc = c
+                if cl_link[c] >= 0 and rng.random() < 0.5:  # a linked cluster in another region (policy)
+                    cc = cl_link[c]
+                size = cl_start[cc + 1] - cl_start[cc]
                 if size > 0:
-                    j = cl_rows[cl_start[c] + int(rng.random() * size)]
+                    j = cl_rows[cl_start[cc] + int(rng.random() * size)]
             elif u < t3 + (1.0 - t3) * p_local:
                 j = -2
             else:
@@ -180,8 +187,8 @@ def search_partners(rng, t, alive, kind, region, cluster, n, profit, success_thr
             n_partners[best] += 1
             costs[i] += c_collab
             costs[best] += c_collab
-            _remember(i, best, t, tie_partner, tie_step, tie_pos)
-            _remember(best, i, t, tie_partner, tie_step, tie_pos)
+            _remember(i, best, t, tie_partner, tie_step)
+            _remember(best, i, t, tie_partner, tie_step)
     return n_pairs
 
 

@@ -16,7 +16,7 @@ KIND_NAMES = ("SME", "large", "start-up", "research institute")
 ORIGIN_INITIAL, ORIGIN_SPINOFF, ORIGIN_NONLOCAL, ORIGIN_RI_SPINOFF = 0, 1, 2, 3
 ORIGIN_NAMES = ("initial", "spin-off", "non-local entrant", "academic spin-off")
 
-TIE_SLOTS = 8  # remembered partners per actor (ring buffer)
+TIE_SLOTS = 8  # remembered partners per actor (the least recently renewed tie is replaced)
 
 
 class ActorState:
@@ -35,7 +35,7 @@ class ActorState:
         "innovations": np.int32, "innov_incr": np.int32, "innov_rad": np.int32, "innov_value": np.float64,
         "product_domain": np.int32, "quality": np.float64, "appeal": np.float64,
         "birth": np.int32, "parent": np.int32, "res_slot": np.int32, "res_dir": np.int8,
-        "klen": np.int32, "kcap": np.int32, "n_partners": np.int32, "tie_pos": np.int32,
+        "klen": np.int32, "kcap": np.int32, "n_partners": np.int32,
         "flows_in": np.int32,
     }
 
@@ -111,6 +111,7 @@ class ClusterState:
         self.members = np.zeros(self.n, dtype=np.int64)
         self.budget = np.zeros(self.n, dtype=np.float64)
         self.brokerage = np.ones(self.n, dtype=np.float64)
+        self.link = np.full(self.n, -1, dtype=np.int32)  # linked cluster organisation in another region (policy)
 
 
 class RegionState:

@@ -407,6 +407,7 @@ class S3Policy:
         a, cl = model.actors, model.clusters
         links = model.regions.links
         links[:] = 0.0
+        cl.link[:] = -1
         D = model.world.n_domains
         for pr in self.projects:
             m = pr.members[a.alive[pr.members]]  # members that exited are neither paid nor charged
@@ -431,7 +432,19 @@ class S3Policy:
                 for x in pr.regions:
                     links[x, pr.regions] = 1.0
                 links[pr.regions, pr.regions] = 0.0
+                self._link_clusters(model, pr)
         _ = cl
+
+    def _link_clusters(self, model, pr: Project) -> None:
+        """Cluster-to-cluster link of a joint project: the cluster organisations of the members, in different
+        regions, broker candidates for each other's members (S6) while the project runs."""
+        cl, a = model.clusters, model.actors
+        cos = np.unique(a.cluster[pr.members])
+        cos = cos[cos >= 0]
+        for x in cos:
+            for y in cos:
+                if cl.region[x] != cl.region[y] and cl.link[x] < 0:
+                    cl.link[x] = y
 
     def project_pairs(self, model) -> tuple[np.ndarray, np.ndarray]:
         """This quarter's project partnerships: every member with its coordinator."""
