@@ -10,10 +10,10 @@ Public API::
     s3sim.evaluate(seed=0, n_agents=1000, sigma_v=2.0)          # dict of end-of-run outcomes
 """
 
+from . import policy  # noqa: F401  (registers the policy factory with the model)
 from .config import PARAMETERS, compose
 from .errors import ConfigError, S3SimError
 from .model import ClusterOrganisation, Firm, RegionalAuthority, ResearchInstitute, S3Model
-from . import policy  # noqa: F401  (registers the policy factory with the model)
 from .runner import RunResult, evaluate, load_result, simulate
 
 __version__ = "0.1.0"

@@ -9,7 +9,6 @@ message names the field, the value and what is allowed.
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any

@@ -9,7 +9,6 @@ firms; the model keeps a ledger of each so that the money balance can be checked
 from __future__ import annotations
 
 from ._jit import kernel
-
 from .state import RI
 
 

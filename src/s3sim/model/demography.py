@@ -24,8 +24,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from ._jit import kernel
 
+from ._jit import kernel
 from .knowledge import add_triple, draw_ih, draw_kene, product_and_quality, profile_of
 from .state import ORIGIN_NONLOCAL, ORIGIN_RI_SPINOFF, ORIGIN_SPINOFF, RI, STARTUP
 

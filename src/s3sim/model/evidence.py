@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from ._jit import kernel
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from ._jit import kernel
 
+from ._jit import kernel
 from .state import RI
 
 

@@ -22,17 +22,17 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mesa
 import numpy as np
-from ._jit import kernel
 
 from ..config import S3SimConfig, to_object, validate
 from ..indicators import INDEX as INDICATOR_INDEX
 from ..indicators import Recorder, gini
 from ..world import World, build_world
 from . import critical_mass as cm
+from ._jit import kernel
 from .accounting import settle
 from .agents import ClusterOrganisation, Firm, RegionalAuthority, ResearchInstitute
 from .demography import exits, init_newborns, join_clusters, plan_births
@@ -58,6 +58,9 @@ def set_policy_factory(factory) -> None:
 
 PROJECT_INNOVATION = 3
 INNOVATION_KINDS = ("", "incremental", "radical", "project")  # codes in the innovation log
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 STREAMS = ("world", "init", "market", "partnering", "exchange", "research", "spillovers", "demography", "policy",
            "mesa")
@@ -444,7 +447,7 @@ class S3Model(mesa.Model):
     def observe_evidence(self, t: int) -> None:
         """S14 regional evidence at step ``t``: RCA, specialisation, relatedness density, the panel row, and the
         specialisation entries and exits since the previous observation."""
-        p, a, w = self.p, self.actors, self.world
+        a, w = self.actors, self.world
         R, D = w.n_regions, w.n_domains
         n = a.n
         rec = self.recorder

@@ -10,8 +10,8 @@ transitivity (3 x triangles / connected triples) for clustering. One numba pass,
 from __future__ import annotations
 
 import numpy as np
-from ._jit import kernel
 
+from ._jit import kernel
 from .state import TIE_SLOTS
 
 

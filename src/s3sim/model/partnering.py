@@ -27,8 +27,8 @@ run inside one numba loop). Each side pays ``c_collab``; each partnership is rem
 from __future__ import annotations
 
 import numpy as np
-from ._jit import kernel
 
+from ._jit import kernel
 from .state import RI, TIE_SLOTS
 
 

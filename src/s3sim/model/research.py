@@ -28,8 +28,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from ._jit import kernel
 
+from ._jit import kernel
 from .knowledge import add_triple, draw_ih, find_capability
 from .sampling import categorical, relatedness_scores
 from .state import RI

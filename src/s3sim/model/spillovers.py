@@ -12,8 +12,8 @@ d' (if any), otherwise it acquires a new capability of d' at expertise 2.
 from __future__ import annotations
 
 import numpy as np
-from ._jit import kernel
 
+from ._jit import kernel
 from .knowledge import add_triple, find_capability
 from .sampling import categorical, relatedness_scores
 

@@ -28,7 +28,6 @@ import numpy as np
 
 from ..errors import ConfigError
 from .base import Call, Project, Proposal, Regime, Scope, regime_class
-from .regimes import zscore
 
 INSTRUMENTS = ("spent_subsidies", "spent_projects", "spent_cluster_grants")
 
@@ -547,7 +546,7 @@ class S3Policy:
     # ------------------------------------------------------------------------------------------------------------
     def _record(self, model, t: int) -> None:
         rec, w = model.recorder, model.world
-        R, D = w.n_regions, w.n_domains
+        R = w.n_regions
         budget = np.array([sum(self._budget_of(reg) for reg in self._all() if reg.scope.region == r)
                            for r in range(R)])
         rec.set(t, "policy_budget", budget)

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from ..config import PARAMETERS, S3SimConfig, to_object, validate
 from ..errors import ConfigError

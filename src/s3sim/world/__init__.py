@@ -6,8 +6,14 @@ described in ``world/data/SOURCES.md``; the constructions are documented in the 
 """
 
 from .build import WORLD_KINDS, World, build_world, priority_mask
-from .domains import (KNOWLEDGE_BASES, Domains, alpine_domains, co_priority_proximity, load_domain_profiles,
-                      synthetic_domains)
+from .domains import (
+                      KNOWLEDGE_BASES,
+                      Domains,
+                      alpine_domains,
+                      co_priority_proximity,
+                      load_domain_profiles,
+                      synthetic_domains,
+)
 from .regions import EARTH_RADIUS_KM, Regions, haversine_km, load_alpine_regions, read_regions_csv, synthetic_regions
 
 __all__ = ["EARTH_RADIUS_KM", "KNOWLEDGE_BASES", "WORLD_KINDS", "Domains", "Regions", "World", "alpine_domains",
