@@ -765,3 +765,56 @@ def test_joint_projects_link_cluster_organisations_across_regions():
         linked[name] = seen
     assert not linked["cluster_s3"]
     assert linked["transregional_s3"] and all(rx != ry for rx, ry in linked["transregional_s3"])
+
+
+def test_subsidies_never_pay_more_than_the_rate_of_the_research_actually_done():
+    """A subsidy is subsidy_rate x the cost of the research the firm then does (a radical-sized subsidy would
+    lift a poor firm above the radical threshold and pay for incremental research)."""
+    cfg = s3sim.compose(SMALL + ["policy=horizontal"])
+    m = s3sim.S3Model(cfg, seed=0)
+    p, rate = m.p, m.policy.config["subsidy_rate"]
+    checked = 0
+    for _ in range(m.n_steps_total):
+        m.step()
+        if m.in_burn_in:
+            continue
+        a = m.actors
+        n = a.n
+        paid = np.flatnonzero(a.subsidy[:n] > 0)
+        for i in paid:
+            spent = a.rd_spend[i] - a.n_partners[i] * p.c_collab  # research cost of this quarter
+            assert a.subsidy[i] <= rate * spent + 1e-9, (i, a.subsidy[i], spent)
+            checked += 1
+    assert checked > 100
+
+
+def test_no_public_money_funds_no_projects_and_members_join_at_most_two_projects():
+    for extra in (["policy.subsidy_rate=0"], ["policy.project_cost=0"], []):
+        m = s3sim.S3Model(s3sim.compose(SMALL + ["policy=cluster_s3", "policy.budget_per_firm=100",
+                                                "policy.project_size=3"] + extra), seed=0)
+        most = 0
+        for _ in range(m.n_steps_total):
+            m.step()
+            if m.policy is not None and m.policy.projects:
+                counts = np.bincount(np.concatenate([pr.members for pr in m.policy.projects]))
+                most = max(most, int(counts.max()))
+        assert most <= 2, (extra, most)
+        if extra:
+            assert not m.policy.budget_log or all(c == 0 for _, _, c in m.policy.budget_log), extra
+
+
+def test_pilot_cluster_organisations_get_no_regional_grants():
+    m = s3sim.S3Model(s3sim.compose(SMALL + ["policy=cluster_s3", "policy.pilots=[auto]",
+                                            "policy.pilot_regime=none"]), seed=0)
+    m.run()
+    pilots = np.flatnonzero(m.policy.pilot_of >= 0)
+    assert pilots.size and (m.clusters.budget[pilots] == 0).all() and (m.clusters.brokerage[pilots] == 1).all()
+    assert (m.clusters.budget > 0).any()  # other organisations do get grants
+
+
+@pytest.mark.parametrize("spec,allowed", [("{regime: topdown_s3, n_priorities: 2.5}", "integer"),
+                                          ("{regime: topdown_s3, use_stated_priorities: 3}", "true or false")])
+def test_per_region_parameters_are_type_checked(spec, allowed):
+    with pytest.raises(ConfigError) as info:
+        s3sim.compose([f"policy.regions.IT_VE={spec}"])
+    assert allowed in str(info.value) and "\n" not in str(info.value)

@@ -267,6 +267,10 @@ def _validate_policy(cfg) -> None:
             lo, hi = p.bounds
             if p.choices is not None and v not in p.choices:
                 raise ConfigError(f"policy.regions.{rid}.{k}", v, f"one of {', '.join(p.choices)}")
+            if p.kind is bool and not isinstance(v, bool):
+                raise ConfigError(f"policy.regions.{rid}.{k}", v, "true or false")
+            if p.kind is int and (isinstance(v, bool) or not isinstance(v, int)):
+                raise ConfigError(f"policy.regions.{rid}.{k}", v, f"an integer in [{lo}, {hi}]")
             if p.kind in (int, float) and (isinstance(v, bool) or not isinstance(v, (int, float))
                                            or (lo is not None and v < lo) or (hi is not None and v > hi)):
                 raise ConfigError(f"policy.regions.{rid}.{k}", v, f"a number in [{lo}, {hi}]")

@@ -209,7 +209,10 @@ class S3Policy:
             return
         rows = model.streams["policy"].permutation(rows)
         rate = self._regime(scope).p.subsidy_rate
-        cost = np.where(a.capital[rows] <= p.low_capital_threshold, p.c_rad, p.c_incr) * rate
+        # research is radical when capital plus this quarter's transfers stays at or below the threshold (S5), so
+        # a radical-sized subsidy is paid only when it leaves the firm radical; never more than rate x its cost
+        radical = a.capital[rows] + a.transfers[rows] + rate * p.c_rad <= p.low_capital_threshold
+        cost = np.where(radical, p.c_rad, p.c_incr) * rate
         paid = rows[np.cumsum(cost) <= budget]
         amount = cost[: paid.size]
         a.transfers[paid] += amount
@@ -220,7 +223,7 @@ class S3Policy:
         """Operating grants, split equally among the scope's cluster organisations in priority domains, which
         broker with ``brokerage``."""
         cl = model.clusters
-        cos = np.flatnonzero((cl.region == scope.region) & domains[cl.domain])
+        cos = np.flatnonzero((cl.region == scope.region) & domains[cl.domain] & (self.pilot_of < 0))
         if scope.cluster >= 0:
             cos = np.array([scope.cluster])
         cl.brokerage[:] = np.where(np.isin(np.arange(cl.n), cos), brokerage, cl.brokerage)
@@ -382,12 +385,16 @@ class S3Policy:
                     scores[k] += 0.1 * math.log1p(float(model.mass[regs, call.domain].sum()))
             p = reg.p
             unit = p.project_cost * (1.0 + (p.joint_cost_factor if call.min_regions >= 2 else 0.0))
+            busy = self._busy(model.actors.n)
             for k in np.argsort(-scores, kind="stable"):
                 pr = props[k]
                 per_step = p.subsidy_rate * unit * pr.members.size
                 cost = per_step * p.project_duration
-                if committed + cost > call.budget + 1e-9:
-                    continue
+                if cost <= 0.0:
+                    break  # no public money in it: the call funds nothing
+                if committed + cost > call.budget + 1e-9 or (busy[pr.members] >= 2).any():
+                    continue  # over budget, or a member already in two projects
+                busy[pr.members] += 1
                 committed += cost
                 regions = np.unique(model.actors.region[pr.members])
                 self.projects.append(Project(call, pr.members, regions, t, t + int(p.project_duration), per_step,
