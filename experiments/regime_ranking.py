@@ -33,6 +33,8 @@ SETTINGS = {
                                                              "policy_project_cost": 600.0},
     "sharp top-down selection, noisy EDP (sigma_sel=0, sigma_edp=2)": {"policy_sigma_sel": 0.0,
                                                                        "policy_sigma_edp": 2.0},
+    "costly cooperation, no critical mass (g_min=1, joint_cost_factor=1, transregional_share=0.5)": {
+        "g_min": 1.0, "policy_joint_cost_factor": 1.0, "policy_transregional_share": 0.5},
 }
 
 
