@@ -818,3 +818,13 @@ def test_per_region_parameters_are_type_checked(spec, allowed):
     with pytest.raises(ConfigError) as info:
         s3sim.compose([f"policy.regions.IT_VE={spec}"])
     assert allowed in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_regions_regime_and_its_parameters_given_separately_are_merged():
+    cfg = s3sim.compose(["policy=cluster_s3", "policy.regions.IT_VE=topdown_s3",
+                         "policy.regions.IT_VE.subsidy_rate=0.3", "policy.regions.AT_UA=horizontal"])
+    assert dict(cfg.policy.regions["IT_VE"]) == {"regime": "topdown_s3", "subsidy_rate": 0.3}
+    assert cfg.policy.regions["AT_UA"] == "horizontal"
+    # the last value of a repeated key wins
+    assert s3sim.compose(["policy.regions.IT_VE=topdown_s3",
+                          "policy.regions.IT_VE=horizontal"]).policy.regions["IT_VE"] == "horizontal"

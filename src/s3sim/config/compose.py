@@ -94,8 +94,45 @@ def _is_dict_entry(key: str) -> bool:
 
 def normalise_overrides(overrides: Sequence[str]) -> list[str]:
     """``policy.regions.IT_VE=x`` adds a key to a mapping, which Hydra spells ``+policy.regions.IT_VE=x``; accept
-    both."""
-    return [f"+{o}" if _is_dict_entry(o.split("=", 1)[0]) else o for o in overrides]
+    both. A region's regime and its parameters given as separate overrides (``policy.regions.IT_VE=topdown_s3
+    policy.regions.IT_VE.subsidy_rate=0.3``) are merged into one mapping, the last value of a key winning."""
+    out: list[str] = []
+    merged: dict[str, dict[str, str]] = {}
+    for o in overrides:
+        key, sep, value = o.partition("=")
+        bare = key.lstrip("+")
+        if not sep or not _is_dict_entry(bare):
+            out.append(o)
+            continue
+        rid, _, param = bare[len("policy.regions."):].partition(".")
+        if rid not in merged:
+            merged[rid] = {}
+            out.append(rid)  # placeholder, keeps the position of the region's first override
+        if param:
+            merged[rid][param] = value
+        elif value.lstrip().startswith("{"):
+            merged[rid]["__dict__"] = value
+        else:
+            merged[rid]["regime"] = value
+    result = []
+    for o in out:
+        if o not in merged:
+            result.append(o)
+            continue
+        spec = merged[o]
+        if set(spec) <= {"regime"}:
+            result.append(f"+policy.regions.{o}={spec['regime']}")
+        elif "__dict__" in spec and len(spec) == 1:
+            result.append(f"+policy.regions.{o}={spec['__dict__']}")
+        else:
+            items = {k: v for k, v in spec.items() if k != "__dict__"}
+            if "__dict__" in spec:  # a mapping plus separate keys: keep the mapping's entries, then the keys
+                inner = spec["__dict__"].strip()[1:-1].strip()
+                pairs = [p.split(":", 1) for p in inner.split(",") if ":" in p]
+                items = {k.strip(): v.strip() for k, v in pairs} | items
+            body = ", ".join(f"{k}: {v}" for k, v in items.items())
+            result.append(f"+policy.regions.{o}={{{body}}}")
+    return result
 
 
 @functools.cache

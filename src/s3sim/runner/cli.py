@@ -106,7 +106,9 @@ def main(argv: list[str] | None = None) -> None:
     except S3SimError as exc:
         fail(str(exc))
     # Hydra spells a new key of a mapping "+policy.regions.X=..."; accept the plain form too
-    argv = [normalise_overrides([x])[0] if not x.startswith("-") and "=" in x else x for x in argv]
+    is_override = [not x.startswith("-") and "=" in x for x in argv]
+    argv = [x for x, o in zip(argv, is_override) if not o] + normalise_overrides(
+        [x for x, o in zip(argv, is_override) if o])
     sys.argv = [sys.argv[0]] + argv
     app = hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")(_task)
     app()
