@@ -106,7 +106,8 @@ class S3Policy:
         self.cluster_participations = np.zeros(R)
         self.committed = 0.0
         self.budget_total = 0.0
-        self.budget_log: list[tuple[int, float, float]] = []  # (call id, budget, committed) for every call
+        self.budget_log: list[tuple[int, float, float]] = []
+        self._prev_innov: np.ndarray | None = None  # (call id, budget, committed) for every call
 
     def describe(self, model) -> dict:
         """What ran where: each region's regime and the pilot cluster organisations (the treated clusters of the
@@ -410,10 +411,10 @@ class S3Policy:
 
     def _run_projects(self, model, t: int) -> None:
         """Pay the running projects' public share, book members' costs, link regions of joint projects."""
-        a, cl = model.actors, model.clusters
+        a = model.actors
         links = model.regions.links
         links[:] = 0.0
-        cl.link[:] = -1
+        model.clusters.link[:] = -1
         D = model.world.n_domains
         for pr in self.projects:
             m = pr.members[a.alive[pr.members]]  # members that exited are neither paid nor charged
@@ -439,7 +440,6 @@ class S3Policy:
                     links[x, pr.regions] = 1.0
                 links[pr.regions, pr.regions] = 0.0
                 self._link_clusters(model, pr)
-        _ = cl
 
     def _link_clusters(self, model, pr: Project) -> None:
         """Cluster-to-cluster link of a joint project: the cluster organisations of the members, in different
@@ -534,16 +534,16 @@ class S3Policy:
             np.add.at(by_cell, (a.region[rows], doms), 1)
         self.innov_review += by_cell
         self.cum_innov += by_cell.sum(axis=1)
-        self._cluster_innovations(model, rows, doms)
+        self._cluster_innovations(model)
         for reg in self._all():
             reg.monitor(self, model, t)
         self._record(model, t)
 
-    def _cluster_innovations(self, model, rows, doms) -> None:
+    def _cluster_innovations(self, model) -> None:
+        """Innovations of cluster members this step (research and project ones): actors whose counter rose."""
         a = model.actors
         n = a.n
-        # innovations of cluster members this step: actors whose innovation counter rose
-        prev = getattr(self, "_prev_innov", None)
+        prev = self._prev_innov
         cur = a.innovations[:n].copy()
         if prev is not None:
             grew = np.flatnonzero((cur[: prev.size] > prev) & (a.cluster[: prev.size] >= 0))
