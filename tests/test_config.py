@@ -52,7 +52,7 @@ def _assert_one_line(err: Exception) -> str:
 class TestCompose:
     def test_default_tree(self, default_cfg):
         assert isinstance(default_cfg, DictConfig)
-        assert set(default_cfg.keys()) == {"seed", "world", "model", "policy", "output"}
+        assert set(default_cfg.keys()) == {"seed", "replicate", "world", "model", "policy", "output"}
         assert default_cfg.policy.regime == "none"
         assert "hydra" not in default_cfg
         assert default_cfg.seed == 0

@@ -243,6 +243,9 @@ def validate(cfg: DictConfig | S3SimConfig) -> DictConfig:
     seed = cfg.get("seed")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError("seed", seed, "a non-negative integer")
+    replicate = cfg.get("replicate")
+    if replicate is not None and (not isinstance(replicate, int) or isinstance(replicate, bool) or replicate < 0):
+        raise ConfigError("replicate", replicate, "a non-negative integer or null")
     for p in PARAMETERS.values():
         value = OmegaConf.select(cfg, p.key)
         if p.kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):

@@ -11,7 +11,7 @@ The dataclasses are registered in Hydra's ConfigStore (see :mod:`s3sim.config.co
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 
 def param(
@@ -446,6 +446,9 @@ class S3SimConfig:
     """The root configuration tree (the same for :func:`s3sim.compose` and the ``s3sim`` CLI)."""
 
     seed: int = 0
+    # Replicate number within a sweep: when set, the run's streams are spawned from the sweep seed,
+    # SeedSequence(seed).spawn(replicate + 1)[replicate], never derived as seed + replicate.
+    replicate: Optional[int] = None
     world: WorldConfig = field(default_factory=WorldConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)

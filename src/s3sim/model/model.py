@@ -75,6 +75,10 @@ class S3Model(mesa.Model):
         A config from :func:`s3sim.compose` (or an :class:`~s3sim.config.S3SimConfig`).
     seed:
         Run seed; defaults to ``config.seed``. All randomness flows from ``SeedSequence(seed)``.
+    replicate:
+        Replicate number (defaults to ``config.replicate``). When set, the run's root sequence is spawned from
+        the seed, ``SeedSequence(seed).spawn(replicate + 1)[replicate]``, so replicates of a sweep are
+        independent streams of one sweep seed.
     policy:
         Optional policy object (see :mod:`s3sim.policy`); ``None`` runs without public support.
     world:
@@ -82,7 +86,7 @@ class S3Model(mesa.Model):
     """
 
     def __init__(self, config: Any = None, seed: int | None = None, *, policy: Any = None,
-                 world: World | None = None):
+                 world: World | None = None, replicate: int | None = None):
         t0 = time.perf_counter()
         if config is None:
             from ..config import compose
@@ -96,7 +100,14 @@ class S3Model(mesa.Model):
             from ..errors import ConfigError
 
             raise ConfigError("seed", seed, "a non-negative integer")
-        self.seed_sequence = np.random.SeedSequence(self.seed)
+        self.replicate = cfg.replicate if replicate is None else int(replicate)
+        if self.replicate is not None and self.replicate < 0:
+            from ..errors import ConfigError
+
+            raise ConfigError("replicate", replicate, "a non-negative integer or None")
+        # SeedSequence(seed, spawn_key=(r,)) is exactly the r-th child of SeedSequence(seed).spawn(...)
+        self.seed_sequence = (np.random.SeedSequence(self.seed) if self.replicate is None
+                              else np.random.SeedSequence(self.seed, spawn_key=(self.replicate,)))
         self.streams = dict(zip(STREAMS, (np.random.Generator(np.random.PCG64(s))
                                           for s in self.seed_sequence.spawn(len(STREAMS)))))
         super().__init__(rng=self.streams["mesa"])

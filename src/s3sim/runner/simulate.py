@@ -18,7 +18,8 @@ from .manifest import git_revision, package_versions, platform_info
 from .result import RunResult
 
 
-def simulate(config: Any = None, seed: int | None = None, *, policy: Any = None, world: Any = None) -> RunResult:
+def simulate(config: Any = None, seed: int | None = None, *, policy: Any = None, world: Any = None,
+             replicate: int | None = None) -> RunResult:
     """Run the model for burn-in + horizon steps and return its tables.
 
     Parameters
@@ -29,10 +30,12 @@ def simulate(config: Any = None, seed: int | None = None, *, policy: Any = None,
         Run seed (default: ``config.seed``).
     policy:
         Optional policy object (see :class:`s3sim.S3Model`).
+    replicate:
+        Replicate number (default: ``config.replicate``); its streams are spawned from the seed.
     """
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    model = S3Model(config, seed=seed, policy=policy, world=world)
+    model = S3Model(config, seed=seed, policy=policy, world=world, replicate=replicate)
     t1 = time.perf_counter()
     model.run()
     t2 = time.perf_counter()
@@ -42,6 +45,8 @@ def simulate(config: Any = None, seed: int | None = None, *, policy: Any = None,
     manifest = {
         "status": "completed",
         "seed": model.seed,
+        "replicate": model.replicate,
+        "regions": _region_table(model.world),
         "config": OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True),
         "steps": int(model.steps),
         "burn_in": int(cfg.model.burn_in),
@@ -57,6 +62,21 @@ def simulate(config: Any = None, seed: int | None = None, *, policy: Any = None,
         "ledger": dict(model.ledger),
     }
     return RunResult(manifest=manifest, **tables)
+
+
+def _region_table(world: Any) -> list[dict[str, Any]]:
+    """Region ids, names, countries and coordinates, so analyses can draw maps from stored runs alone."""
+    r = world.regions
+    out = []
+    for i, rid in enumerate(r.ids):
+        row = {"id": str(rid)}
+        for attr, key in (("names", "name"), ("countries", "country"), ("lon", "lon"), ("lat", "lat")):
+            values = getattr(r, attr, None)
+            if values is not None:
+                v = values[i]
+                row[key] = v.item() if hasattr(v, "item") else v
+        out.append(row)
+    return out
 
 
 _FIELDS = {f.name for f in dataclasses.fields(S3SimConfig)}
@@ -99,7 +119,7 @@ def config_from_params(base: Any = None, **params: Any) -> S3SimConfig:
     return cfg
 
 
-def evaluate(seed: int = 0, policy: Any = None, **params: Any) -> dict[str, float]:
+def evaluate(seed: int = 0, policy: Any = None, *, replicate: int | None = None, **params: Any) -> dict[str, float]:
     """The model as a plain function: named parameters in, end-of-run scalar outcomes out.
 
     >>> out = evaluate(seed=1, n_agents=300, horizon=8, burn_in=4)   # doctest: +SKIP
@@ -116,6 +136,6 @@ def evaluate(seed: int = 0, policy: Any = None, **params: Any) -> dict[str, floa
         params["policy_regime"] = policy
         policy = None
     cfg = config_from_params(**params)
-    return simulate(cfg, seed=seed, policy=policy).outcomes()
+    return simulate(cfg, seed=seed, policy=policy, replicate=replicate).outcomes()
 
 
