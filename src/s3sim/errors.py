@@ -29,3 +29,7 @@ class ConfigError(S3SimError, ValueError):
         self.value = value
         self.allowed = allowed
         super().__init__(f"{field}={value!r} is not allowed: {allowed}")
+
+
+class CapacityError(S3SimError, RuntimeError):
+    """A run stopped because it would exceed a configured resource cap (``model.max_actors``)."""

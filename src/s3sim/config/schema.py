@@ -327,6 +327,10 @@ class ModelConfig:
     materialize_agents: bool = param(
         True, range=None, unit="switch", meaning="create Mesa agent objects (False: headless batch mode with "
         "identical results)", source="performance-notes 5.9", group="observation")
+    max_actors: int = param(
+        0, range=None, unit="actors", meaning="safety cap on actors ever created (rows of the actor table, dead "
+        "ones included); a run that would exceed it stops with an error naming the step. 0 = no cap",
+        source="[I]; guards long sweeps against runaway populations", bounds=(0, 10**9), group="observation")
 
 
 @dataclass

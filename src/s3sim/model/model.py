@@ -177,7 +177,12 @@ class S3Model(mesa.Model):
 
         width = int(math.ceil(p.cap_growth * max(p.kene_sme, p.kene_large, p.kene_ri)))
         cap_dtype = np.int16 if (D << self.cap_shift) <= np.iinfo(np.int16).max else np.int32
+        if p.max_actors and n_actors > p.max_actors:
+            from ..errors import ConfigError
+
+            raise ConfigError("model.max_actors", p.max_actors, f"0 (no cap) or at least the {n_actors} initial actors")
         a = self.actors = ActorState(int(n_actors * 1.1) + 16, width, D, cap_dtype)
+        a.max_rows = int(p.max_actors)
         rows = a.add(n_actors)
         region_col = np.repeat(np.arange(R), per_region)
         kind_col = np.concatenate([np.r_[np.full(n_firm[r], SME), np.full(n_ri[r], RI)] for r in range(R)])
@@ -485,9 +490,14 @@ class S3Model(mesa.Model):
     # ------------------------------------------------------------------------------------------------------------
     def run(self, steps: int | None = None) -> "S3Model":
         """Run ``steps`` quarters (default: burn-in + horizon minus the steps already taken)."""
+        from ..errors import CapacityError
+
         todo = self.n_steps_total - self.steps if steps is None else int(steps)
         for _ in range(max(todo, 0)):
-            self.step()
+            try:
+                self.step()
+            except CapacityError as exc:
+                raise CapacityError(f"step {self.steps}: {exc}") from None
         return self
 
     def tables(self) -> dict[str, "pd.DataFrame"]:

@@ -42,6 +42,7 @@ class ActorState:
     def __init__(self, capacity: int, kene_width: int, n_domains: int, cap_dtype=np.int32):
         self.n = 0
         self.capacity = max(int(capacity), 16)
+        self.max_rows = 0  # cap on rows ever created (0: none); set by the model from model.max_actors
         self.width = int(kene_width)
         self.n_domains = int(n_domains)
         c = self.capacity
@@ -63,6 +64,11 @@ class ActorState:
     def reserve(self, extra: int) -> None:
         """Make room for ``extra`` more rows (capacity doubling)."""
         need = self.n + int(extra)
+        if self.max_rows and need > self.max_rows:
+            from ..errors import CapacityError
+
+            raise CapacityError(f"model.max_actors={self.max_rows} would be exceeded ({need} actors ever created); "
+                                f"raise model.max_actors or set it to 0 (no cap)")
         if need <= self.capacity:
             return
         new = self.capacity

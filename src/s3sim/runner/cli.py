@@ -8,6 +8,17 @@
 The run is written into Hydra's output directory (``outputs/runs/<date>/<time>/`` by default; set
 ``hydra.run.dir=...`` to choose): the RunResult as Parquet tables plus ``manifest.json``. A bad override prints
 one line naming the field, the value and what is allowed, and exits with status 2.
+
+Sweeps (``-m``) run every combination of the swept values, on all local cores by default (joblib launcher),
+on SLURM with ``hydra/launcher=slurm`` (submitit), or through submitit's local executor with
+``hydra/launcher=slurm_local``::
+
+    s3sim -m policy=none,topdown_s3,cluster_s3 replicate='range(10)'      # seed = the sweep seed
+    s3sim -m policy=none,cluster_s3 replicate='range(10)' hydra.launcher.n_jobs=1
+
+Every job of the sweep is validated before any starts. Each job writes its run and a ``status.json`` into
+``<sweep dir>/<job number>/`` (see :mod:`s3sim.runner.sweep`); a failing job is recorded and the others go on.
+The command exits with status 1 if any job failed, and prints how to re-run just those.
 """
 
 from __future__ import annotations
@@ -39,9 +50,16 @@ def _task(cfg: DictConfig) -> None:
     from .result import MANIFEST
     from .simulate import simulate
 
+    from hydra.types import RunMode
+
     logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO under Hydra's logging
     hc = HydraConfig.get()
     out = Path(hc.runtime.output_dir) / cfg.output.dir
+    if hc.mode == RunMode.MULTIRUN:
+        from .sweep import run_job
+
+        run_job(out, int(hc.job.num), list(hc.overrides.task), cfg)
+        return
     try:
         if (out / MANIFEST).exists():
             fail(f"{out} already holds a stored run; choose another hydra.run.dir")
@@ -89,6 +107,9 @@ def main(argv: list[str] | None = None) -> None:
             continue
         cleaned.append(a)
     overrides = [a for a in cleaned if not a.startswith("-") and "=" in a]
+    if multirun and not any(a in ("--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help") for a in argv):
+        _multirun(argv, overrides)
+        return
     try:
         check_overrides(overrides)
         if not multirun:
@@ -112,6 +133,86 @@ def main(argv: list[str] | None = None) -> None:
     sys.argv = [sys.argv[0]] + argv
     app = hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")(_task)
     app()
+
+
+def _is_hydra_override(text: str) -> bool:
+    return text.lstrip("+~").startswith(("hydra.", "hydra/"))
+
+
+def _validate_jobs(jobs: list[list[str]]) -> None:
+    """Compose every job's config before any job starts (one-line error, exit 2, nothing launched). Large
+    sweeps compose each distinct value of each swept key once, on top of the first job."""
+    distinct = {tuple(j) for j in jobs}
+    if len(distinct) <= 64:
+        todo = [list(j) for j in dict.fromkeys(tuple(j) for j in jobs)]
+    else:
+        first = list(jobs[0])
+        todo, seen = [first], set()
+        for job in jobs:
+            for pos, text in enumerate(job):
+                if text not in seen:
+                    seen.add(text)
+                    trial = list(first)
+                    trial[pos] = text
+                    todo.append(trial)
+    for job in todo:
+        check_overrides(job)
+        compose(job)
+
+
+def _default_sweep_dir() -> str:
+    from datetime import datetime
+
+    now = datetime.now()
+    return f"outputs/sweeps/{now:%Y-%m-%d}/{now:%H-%M-%S}"
+
+
+def _multirun(argv: list[str], overrides: list[str]) -> None:
+    """``s3sim -m ...``: validate all jobs, write the sweep index, launch through Hydra with a progress bar,
+    then summarise (exit 1 if any job failed)."""
+    from .sweep import SweepProgress, expand_jobs, start_sweep, sweep_statuses
+
+    hydra_ovs = [o for o in overrides if _is_hydra_override(o)]
+    task_ovs = normalise_overrides([o for o in overrides if not _is_hydra_override(o)])
+    try:
+        jobs = expand_jobs(task_ovs)
+        _validate_jobs(jobs)
+        sweep_dir = None
+        for o in hydra_ovs:
+            key, _, value = o.lstrip("+").partition("=")
+            if key == "hydra.sweep.dir":
+                sweep_dir = value
+        extra = []
+        if sweep_dir is None:
+            sweep_dir = _default_sweep_dir()
+            extra.append(f"hydra.sweep.dir={sweep_dir}")
+        index, done = start_sweep(Path(sweep_dir), task_ovs, jobs, argv, hydra_ovs)
+    except S3SimError as exc:
+        fail(str(exc))
+    n = len(jobs)
+    launcher = next((o.partition("=")[2] for o in hydra_ovs if o.lstrip("+").startswith("hydra/launcher=")),
+                    "joblib")
+    print(f"s3sim: sweep of {n} runs into {sweep_dir} (launcher: {launcher})"
+          + (f"; resuming, {done} already completed" if done else ""), flush=True)
+    is_override = [not x.startswith("-") and "=" in x for x in argv]
+    argv = [x for x, o in zip(argv, is_override) if not o] + hydra_ovs + extra + task_ovs
+    sys.argv = [sys.argv[0]] + argv
+    app = hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")(_task)
+    with SweepProgress(Path(sweep_dir), n):
+        app()
+    statuses = sweep_statuses(Path(sweep_dir), index)
+    failed = [s for s in statuses if s["status"] != "completed"]
+    print(f"s3sim: {n - len(failed)} of {n} runs completed in {sweep_dir}")
+    if failed:
+        for s in failed[:5]:
+            print(f"s3sim:   job {s['num']} ({' '.join(s['overrides'])}): {s['status']}"
+                  + (f": {s['error']}" if s.get("error") else ""), file=sys.stderr)
+        if len(failed) > 5:
+            print(f"s3sim:   ... and {len(failed) - 5} more", file=sys.stderr)
+        print(f"s3sim: details in <job>/status.json; re-run only those with: s3sim-collect {sweep_dir} "
+              f"--rerun-missing", file=sys.stderr)
+        raise SystemExit(1)
+    print(f"s3sim: next: s3sim-collect {sweep_dir} && s3sim-compare {sweep_dir}")
 
 
 if __name__ == "__main__":  # pragma: no cover
