@@ -1,0 +1,570 @@
+"""Analysis of a stored stress test: SALib indices with bootstrap intervals, convergence, replicate noise,
+robustness of regime rankings and scenario discovery. Reads only the files the stress run stored (never the model):
+
+    run_dir/design/problem.json        method, settings, parameters and ranges, outputs, fingerprint
+    run_dir/design/samples.parquet     one row per sample: sample id, run seed, the sampled (raw) inputs
+    run_dir/evaluations/chunk-*.parquet  sample, replicate and the target's result columns
+
+and writes ``indices.csv/.parquet``, ``convergence.csv``, ``noise.csv``, ``robustness.csv``, ``discovery.csv``,
+``summary.md`` and ``figures/*.png`` into the run directory. Re-run it on a finished directory with
+
+    python -m s3sim.analysis.sensitivity outputs/stress/<date>/<time> [--resamples 500] [--no-figures]
+
+Methods (SALib 1.6, Herman & Usher 2017 / Iwanaga, Usher & Herman 2022):
+
+* ``sobol``: S1, ST (and S2) with the estimators of Saltelli et al. (2010, *Comput. Phys. Commun.* 181: 259-270;
+  S1) and Jansen (1999, *Comput. Phys. Commun.* 117: 35-43; ST), bootstrap intervals;
+* ``morris``: mu, mu* (Campolongo, Cariboni & Saltelli 2007), sigma (Morris 1991), bootstrap interval of mu*;
+* ``fast``: extended FAST S1 and ST (Saltelli, Tarantola & Chan 1999);
+* ``delta``: Borgonovo's delta (Borgonovo 2007; Plischke, Borgonovo & Smith 2013) and S1;
+* ``pawn``: PAWN statistics of the KS distance (Pianosi & Wagener 2015, 2018), no interval;
+* ``rbd_fast``: S1 by random balance designs (Tarantola, Gatelli & Mara 2006; Plischke 2010).
+
+Stochastic outputs: SALib assumes a deterministic f(x), so each sample's replicates are averaged first; the
+replicate noise is reported beside the indices (``noise.csv``): the mean within-sample SD and the share of the
+analysed variance that is replicate noise, ``(mean within-sample variance / R) / variance of the sample means``.
+Indices of a noisy output are biased towards equal shares (noise looks like an interaction of everything).
+
+Convergence: the design is re-analysed on its prefixes N/8, N/4, N/2 and N (Sobol: base points, keeping the
+Saltelli block structure, so a prefix is itself a valid Sobol design; Morris: trajectories; given-data methods:
+rows, which are random subsets of the Latin hypercube). FAST designs are not nested and have no convergence
+study. The verdict is ``converged`` when the top-k ranking of the main index (ST, mu*, delta, PAWN median, S1) is
+the same at N/2 and N and the widest top-k interval at N is below ``ci_threshold`` (indices normalised by the
+largest value for Morris); ``ranking stable`` when only the first holds; ``not converged`` otherwise.
+
+Robustness: for every outcome evaluated under two or more regimes, the share of samples (replicate means) in which
+regime A beats regime B, with a Wilson 95 % interval (Wilson 1927); higher is better except for the outcomes in
+:data:`LOWER_IS_BETTER`. Scenario discovery: for every contrast output ``A-B:outcome``, PRIM
+(:mod:`s3sim.analysis.discovery`) finds the box of parameter space where A does worse than B.
+
+Bootstrap seeds derive from the stress seed (``SeedSequence(seed, spawn_key=(2,))``). SALib's ``sobol``, ``morris``
+and ``rbd_fast`` analysers draw from a generator made from it; ``fast``, ``delta`` and ``pawn`` call
+``np.random.seed`` internally (SALib 1.6), which we cannot avoid but which makes their intervals reproducible too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
+
+PROBLEM = "design/problem.json"
+SAMPLES = "design/samples.parquet"
+EVALUATIONS = "evaluations"
+METHODS = ("morris", "sobol", "fast", "delta", "pawn", "rbd_fast")
+MAIN_INDEX = {"sobol": "ST", "morris": "mu_star", "fast": "ST", "delta": "delta", "pawn": "median",
+              "rbd_fast": "S1"}
+NORMALISED = {"sobol", "fast", "delta", "pawn", "rbd_fast"}  # indices on a 0-1 scale (morris: output units)
+LOWER_IS_BETTER = frozenset({"exit_rate", "gini_innovation_per_capita", "top10_value_share"})
+SEED_KEY_DESIGN, SEED_KEY_SAMPLES, SEED_KEY_BOOTSTRAP = 0, 1, 2
+
+
+def chunk_path(run_dir: Path | str, k: int) -> Path:
+    """Where chunk ``k`` of a stress run is stored; a chunk is done iff this file exists."""
+    return Path(run_dir) / EVALUATIONS / f"chunk-{k:05d}.parquet"
+
+
+def chunk_bounds(n_samples: int, chunk_size: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` sample ranges of the chunks."""
+    return [(s, min(s + chunk_size, n_samples)) for s in range(0, n_samples, chunk_size)]
+
+
+def applied_values(x: np.ndarray, params: Sequence[dict[str, Any]]) -> np.ndarray:
+    """Model values of a raw design: integer parameters are sampled on [low - 0.5, high + 0.5] and rounded to the
+    nearest integer (clipped to [low, high]), so each integer is equally likely."""
+    out = np.array(x, dtype=float, copy=True)
+    for j, p in enumerate(params):
+        if p["kind"] == "int":
+            out[:, j] = np.clip(np.rint(out[:, j]), p["low"], p["high"])
+    return out
+
+
+def salib_problem(params: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """SALib problem dict of the stored parameters (integer parameters widened by half a unit each side)."""
+    bounds = [[p["low"] - 0.5, p["high"] + 0.5] if p["kind"] == "int" else [p["low"], p["high"]] for p in params]
+    return {"num_vars": len(params), "names": [p["name"] for p in params], "bounds": bounds}
+
+
+def bootstrap_seed(seed: int) -> int:
+    """A non-zero int for SALib's ``seed=`` (SALib treats 0 as 'no seed'), spawned from the stress seed."""
+    return int(np.random.SeedSequence(seed, spawn_key=(SEED_KEY_BOOTSTRAP,)).generate_state(1)[0]) | 1
+
+
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a binomial share k/n (Wilson 1927)."""
+    if n == 0:
+        return (math.nan, math.nan)
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (max(0.0, mid - half), min(1.0, mid + half))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reading a stored run
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class StoredRun:
+    """A stress run as stored: the problem (design/problem.json), the design and the evaluations."""
+
+    run_dir: Path
+    problem: dict[str, Any]
+    samples: pd.DataFrame
+    evaluations: pd.DataFrame | None = None
+
+    @property
+    def params(self) -> list[dict[str, Any]]:
+        return self.problem["params"]
+
+    @property
+    def names(self) -> list[str]:
+        return [p["name"] for p in self.params]
+
+    @property
+    def x(self) -> np.ndarray:
+        return self.samples[self.names].to_numpy(dtype=float)
+
+
+def load_run(run_dir: Path | str, *, evaluations: bool = True) -> StoredRun:
+    """Read a stored stress run; with ``evaluations`` every chunk must be present."""
+    run_dir = Path(run_dir)
+    if not (run_dir / PROBLEM).is_file():
+        raise ConfigError("run_dir", str(run_dir), f"a stress-test directory holding {PROBLEM}")
+    problem = json.loads((run_dir / PROBLEM).read_text())
+    samples = pd.read_parquet(run_dir / SAMPLES)
+    run = StoredRun(run_dir, problem, samples)
+    if evaluations:
+        bounds = chunk_bounds(problem["n_samples"], problem["chunk_size"])
+        missing = [k for k in range(len(bounds)) if not chunk_path(run_dir, k).exists()]
+        if missing:
+            raise ConfigError("run_dir", str(run_dir), f"a finished stress run ({len(missing)} of {len(bounds)} "
+                              "chunks are missing; run the same s3sim-stress command again to finish it)")
+        frames = [pd.read_parquet(chunk_path(run_dir, k)) for k in range(len(bounds))]
+        run.evaluations = pd.concat(frames, ignore_index=True).sort_values(["sample", "replicate"],
+                                                                             ignore_index=True)
+    return run
+
+
+def output_values(run: StoredRun, output: dict[str, Any]) -> np.ndarray:
+    """Replicate values of one output as an (n_samples, replicates) array (contrasts: plus - minus, per run)."""
+    ev = run.evaluations
+    y = ev[output["plus"]].to_numpy(dtype=float)
+    if output.get("minus"):
+        y = y - ev[output["minus"]].to_numpy(dtype=float)
+    n, r = run.problem["n_samples"], run.problem["replicates"]
+    return y.reshape(n, r)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# SALib analysis
+# ---------------------------------------------------------------------------------------------------------------
+
+def _salib(method: str, problem: dict, x: np.ndarray, y: np.ndarray, settings: dict, seed: int) -> dict:
+    from SALib.analyze import delta, fast, morris, pawn, rbd_fast, sobol
+
+    kw = dict(num_resamples=int(settings["num_resamples"]), conf_level=float(settings["conf_level"]), seed=seed)
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
+        warnings.simplefilter("always")
+        if method == "sobol":
+            res = sobol.analyze(problem, y, calc_second_order=bool(settings["second_order"]), **kw)
+        elif method == "morris":
+            res = morris.analyze(problem, x, y, num_levels=int(settings["num_levels"]), **kw)
+        elif method == "fast":
+            res = fast.analyze(problem, y, M=int(settings["m"]), **kw)
+        elif method == "delta":
+            res = delta.analyze(problem, x, y, **kw)
+        elif method == "pawn":
+            res = pawn.analyze(problem, x, y, S=int(settings["slices"]), seed=seed)
+        elif method == "rbd_fast":
+            res = rbd_fast.analyze(problem, x, y, M=int(settings["m"]), **kw)
+        else:  # validated before any evaluation
+            raise ConfigError("sensitivity.method", method, f"one of {', '.join(METHODS)}")
+    res = dict(res)
+    res["_warnings"] = sorted({str(w.message).strip().splitlines()[0] for w in caught})
+    return res
+
+
+def indices_frame(method: str, res: dict, names: Sequence[str]) -> pd.DataFrame:
+    """SALib's result as a long table: parameter, parameter2 (S2 only), index, value, conf."""
+    rows = []
+    d = len(names)
+    for key, value in res.items():
+        if key.startswith("_") or key.endswith("_conf") or key == "names":
+            continue
+        arr = np.asarray(value, dtype=float) if not isinstance(value, str) else None
+        if arr is None:
+            continue
+        conf = res.get(f"{key}_conf")
+        conf = None if conf is None else np.asarray(conf, dtype=float)
+        if arr.ndim == 1 and arr.shape[0] == d:
+            for j, name in enumerate(names):
+                rows.append(dict(parameter=name, parameter2="", index=key, value=arr[j],
+                                 conf=math.nan if conf is None else conf[j]))
+        elif arr.ndim == 2 and arr.shape == (d, d):
+            for i in range(d):
+                for j in range(i + 1, d):
+                    rows.append(dict(parameter=names[i], parameter2=names[j], index=key, value=arr[i, j],
+                                     conf=math.nan if conf is None else conf[i, j]))
+    return pd.DataFrame(rows, columns=["parameter", "parameter2", "index", "value", "conf"])
+
+
+def prefix_rows(method: str, n_base: int, d: int, settings: dict, fraction: float) -> int | None:
+    """Rows of the design prefix holding ``fraction`` of the base sample, or None when not analysable."""
+    if method == "fast":
+        return None
+    k = int(round(n_base * fraction))
+    if method == "sobol":
+        block = 2 * d + 2 if settings["second_order"] else d + 2
+        return k * block if k >= 4 else None
+    if method == "morris":
+        return k * (d + 1) if k >= 2 else None
+    return k if k >= max(16, 2 * int(settings.get("slices", 10))) else None
+
+
+@dataclass
+class OutputAnalysis:
+    """Everything computed for one output."""
+
+    label: str
+    indices: pd.DataFrame
+    convergence: pd.DataFrame
+    verdict: str
+    noise: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
+
+    def ranking(self, method: str) -> list[str]:
+        main = self.indices[(self.indices["index"] == MAIN_INDEX[method]) & (self.indices["parameter2"] == "")]
+        return list(main.sort_values("value", ascending=False)["parameter"])
+
+
+def analyse_output(run: StoredRun, output: dict[str, Any], settings: dict | None = None) -> OutputAnalysis:
+    """Indices, convergence, noise and warnings of one output."""
+    pr = run.problem
+    method = pr["method"]
+    settings = {**pr["settings"], **(settings or {})}
+    names = run.names
+    d = len(names)
+    problem = salib_problem(run.params)
+    x = run.x
+    y_rep = output_values(run, output)
+    y = y_rep.mean(axis=1)
+    seed = bootstrap_seed(pr["seed"])
+    notes: list[str] = []
+    if not np.all(np.isfinite(y)):
+        bad = int((~np.isfinite(y)).sum())
+        notes.append(f"{bad} samples gave a non-finite value; they were replaced by the mean of the others")
+        y = np.where(np.isfinite(y), y, np.nanmean(y))
+    if np.ptp(y) == 0:
+        notes.append("the output is constant over the design: every index is zero or undefined")
+    res = _salib(method, problem, x, y, settings, seed)
+    notes += [f"SALib: {w}" for w in res["_warnings"]]
+    table = indices_frame(method, res, names)
+    # convergence on nested prefixes of the design
+    conv_rows = []
+    n_base = pr["n_base"]
+    if settings.get("convergence", True):
+        for frac in (0.125, 0.25, 0.5, 1.0):
+            rows = prefix_rows(method, n_base, d, settings, frac)
+            if rows is None or rows > len(y):
+                continue
+            sub = res if frac == 1.0 else _salib(method, problem, x[:rows], y[:rows], settings, seed)
+            t = indices_frame(method, sub, names)
+            t = t[t["parameter2"] == ""]
+            t.insert(0, "n", int(round(n_base * frac)))
+            t.insert(1, "runs", rows)
+            conv_rows.append(t)
+    conv = pd.concat(conv_rows, ignore_index=True) if conv_rows else pd.DataFrame(
+        columns=["n", "runs", "parameter", "parameter2", "index", "value", "conf"])
+    verdict = _verdict(method, conv, settings)
+    # warnings: sample size, significant negative indices
+    if method == "sobol" and n_base & (n_base - 1):
+        notes.append(f"sensitivity.n={n_base} is not a power of 2: Sobol' sequences lose their balance "
+                     "properties (use 256, 512, 1024, ...)")
+    if method == "morris" and n_base < 10:
+        notes.append(f"sensitivity.n={n_base} Morris trajectories is few (10 or more are usual)")
+    if method in ("delta", "pawn", "rbd_fast") and n_base < 200:
+        notes.append(f"sensitivity.n={n_base} samples is small for a given-data method (a few hundred or more)")
+    neg = table[(table["value"] < 0) & (table["value"] + table["conf"] < 0)]
+    for r in neg.itertuples():
+        who = r.parameter + (f" x {r.parameter2}" if r.parameter2 else "")
+        if r.index == "mu":  # Morris mu is signed by construction
+            continue
+        notes.append(f"{r.index} of {who} is negative ({r.value:.3g} +/- {r.conf:.2g}), its interval excludes "
+                     "zero: the sample is too small or the output too noisy")
+    noise = _noise(y_rep)
+    if noise["noise_share"] > 0.1:
+        notes.append(f"replicate noise is {noise['noise_share']:.0%} of the analysed variance: indices are "
+                     "biased towards equal shares; add replicates")
+    return OutputAnalysis(output["label"], table, conv, verdict, noise, notes)
+
+
+def _noise(y_rep: np.ndarray) -> dict[str, float]:
+    n, r = y_rep.shape
+    means = y_rep.mean(axis=1)
+    var_means = float(np.var(means, ddof=1)) if n > 1 else math.nan
+    if r < 2:
+        return dict(replicates=r, replicate_sd=math.nan, sd_of_means=math.sqrt(var_means), noise_share=0.0,
+                    signal_to_noise=math.inf)
+    within = float(np.mean(np.var(y_rep, axis=1, ddof=1)))
+    share = min(1.0, (within / r) / var_means) if var_means > 0 else math.nan  # estimates can exceed 1
+    return dict(replicates=r, replicate_sd=math.sqrt(within), sd_of_means=math.sqrt(var_means),
+                noise_share=share, signal_to_noise=(1 - share) / share if share and share > 0 else math.inf)
+
+
+def _verdict(method: str, conv: pd.DataFrame, settings: dict) -> str:
+    main = conv[conv["index"] == MAIN_INDEX[method]]
+    ns = sorted(main["n"].unique())
+    if len(ns) < 2:
+        return "not assessed (design not nested or too small)"
+    k = int(settings.get("top_k", 3))
+
+    def top(n):
+        t = main[main["n"] == n].sort_values("value", ascending=False)
+        return list(t["parameter"])[:k], t
+
+    top_half, _ = top(ns[-2])
+    top_full, full = top(ns[-1])
+    stable = top_half == top_full
+    scale = 1.0 if method in NORMALISED else max(float(full["value"].abs().max()), 1e-300)
+    widths = (2 * full.set_index("parameter").loc[top_full, "conf"] / scale).to_numpy(dtype=float)
+    narrow = bool(np.all(np.isfinite(widths))) and float(np.max(widths)) <= float(settings.get("ci_threshold", 0.1))
+    if stable and narrow:
+        return "converged"
+    if stable:
+        return "ranking stable, intervals wide"
+    return "not converged"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# robustness and scenario discovery
+# ---------------------------------------------------------------------------------------------------------------
+
+def regime_columns(run: StoredRun) -> dict[str, list[str]]:
+    """Outcome -> regimes evaluated for it (from ``<regime>:<outcome>`` result columns)."""
+    out: dict[str, list[str]] = {}
+    for c in run.evaluations.columns:
+        if ":" in c:
+            regime, outcome = c.split(":", 1)
+            out.setdefault(outcome, []).append(regime)
+    return out
+
+
+def robustness(run: StoredRun, outcomes: Sequence[str]) -> pd.DataFrame:
+    """Share of samples in which regime A beats regime B, for each outcome and pair of evaluated regimes."""
+    regs = regime_columns(run)
+    rows = []
+    n, r = run.problem["n_samples"], run.problem["replicates"]
+    for outcome in outcomes:
+        regimes = regs.get(outcome, [])
+        sign = -1.0 if outcome in LOWER_IS_BETTER else 1.0
+        means = {g: run.evaluations[f"{g}:{outcome}"].to_numpy(float).reshape(n, r).mean(axis=1) for g in regimes}
+        for i, a in enumerate(regimes):
+            for b in regimes[i + 1:]:
+                diff = sign * (means[a] - means[b])
+                wins, ties = int((diff > 0).sum()), int((diff == 0).sum())
+                lo, hi = wilson(wins, n)
+                rows.append(dict(outcome=outcome, regime_a=a, regime_b=b, samples=n, a_wins=wins, ties=ties,
+                                 b_wins=n - wins - ties, share_a_wins=wins / n, ci_low=lo, ci_high=hi,
+                                 mean_difference=float(np.mean(means[a] - means[b])),
+                                 better="lower" if sign < 0 else "higher"))
+    return pd.DataFrame(rows)
+
+
+def discovery(run: StoredRun, output: dict[str, Any], **prim_kw: Any):
+    """PRIM box where the first regime of a contrast ``A-B:outcome`` does worse than B (None if not a contrast,
+    or if A never or always loses)."""
+    from .discovery import prim
+
+    if not output.get("minus"):
+        return None
+    outcome = output["plus"].split(":", 1)[1]
+    diff = output_values(run, output).mean(axis=1)
+    loses = diff > 0 if outcome in LOWER_IS_BETTER else diff < 0
+    if loses.sum() < 3 or (~loses).sum() < 3:
+        return None
+    return prim(applied_values(run.x, run.params), loses, run.names, **prim_kw)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the whole analysis
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class SensitivityReport:
+    """The analysis of a stress run (also written to its directory)."""
+
+    run_dir: Path
+    method: str
+    outputs: dict[str, OutputAnalysis]
+    robustness: pd.DataFrame
+    discovery: dict[str, Any]
+
+    def indices(self) -> pd.DataFrame:
+        return pd.concat([a.indices.assign(output=k) for k, a in self.outputs.items()], ignore_index=True)
+
+    def convergence(self) -> pd.DataFrame:
+        return pd.concat([a.convergence.assign(output=k) for k, a in self.outputs.items()], ignore_index=True)
+
+
+def analyse(run_dir: Path | str, *, outputs: Sequence[str] | None = None, num_resamples: int | None = None,
+            conf_level: float | None = None, figures: bool = True, write: bool = True) -> SensitivityReport:
+    """Analyse a finished stress run and write its tables, figures and summary into the run directory.
+
+    ``outputs`` selects among the stored output labels (default: all of them); ``num_resamples`` and
+    ``conf_level`` override the stored bootstrap settings (the design is not affected).
+    """
+    run = load_run(run_dir)
+    pr = run.problem
+    settings = dict(pr["settings"])
+    if num_resamples is not None:
+        settings["num_resamples"] = int(num_resamples)
+    if conf_level is not None:
+        settings["conf_level"] = float(conf_level)
+    by_label = {o["label"]: o for o in pr["outputs"]}
+    chosen = list(outputs) if outputs else list(by_label)
+    for label in chosen:
+        if label not in by_label:
+            raise ConfigError("outputs", label, f"one of the stored outputs: {', '.join(by_label)}")
+    results = {label: analyse_output(run, by_label[label], settings) for label in chosen}
+    outcomes = []
+    for label in chosen:
+        o = by_label[label]
+        if ":" in o["plus"]:
+            oc = o["plus"].split(":", 1)[1]
+            if oc not in outcomes:
+                outcomes.append(oc)
+    rob = robustness(run, outcomes)
+    disc = {label: discovery(run, by_label[label]) for label in chosen}
+    disc = {k: v for k, v in disc.items() if v is not None}
+    report = SensitivityReport(Path(run_dir), pr["method"], results, rob, disc)
+    if write:
+        _write_tables(report, run)
+        if figures:
+            from .sensitivity_plots import plot_all
+
+            plot_all(report, run)
+        (Path(run_dir) / "summary.md").write_text(summary_markdown(report, run))
+    return report
+
+
+def _atomic_write(path: Path, writer) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    writer(tmp)
+    tmp.replace(path)
+
+
+def _write_tables(report: SensitivityReport, run: StoredRun) -> None:
+    d = report.run_dir
+    ind = report.indices()
+    _atomic_write(d / "indices.csv", lambda p: ind.to_csv(p, index=False))
+    _atomic_write(d / "indices.parquet", lambda p: ind.to_parquet(p, index=False))
+    conv = report.convergence()
+    verdicts = {k: a.verdict for k, a in report.outputs.items()}
+    conv["verdict"] = conv["output"].map(verdicts)
+    _atomic_write(d / "convergence.csv", lambda p: conv.to_csv(p, index=False))
+    noise = pd.DataFrame([{"output": k, **a.noise} for k, a in report.outputs.items()])
+    _atomic_write(d / "noise.csv", lambda p: noise.to_csv(p, index=False))
+    _atomic_write(d / "robustness.csv", lambda p: report.robustness.to_csv(p, index=False))
+    rows = []
+    for label, res in report.discovery.items():
+        b = res.box
+        for name in b.restricted or [""]:
+            lo, hi = b.limits[name] if name else (math.nan, math.nan)
+            rows.append(dict(output=label, condition="first regime loses", base_rate=res.base_rate,
+                             coverage=b.coverage, density=b.density, mass=b.mass, parameter=name, low=lo, high=hi))
+    disc = pd.DataFrame(rows, columns=["output", "condition", "base_rate", "coverage", "density", "mass",
+                                       "parameter", "low", "high"])
+    _atomic_write(d / "discovery.csv", lambda p: disc.to_csv(p, index=False))
+
+
+def _fmt(v: float, digits: int = 3) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}g}"
+
+
+def summary_markdown(report: SensitivityReport, run: StoredRun) -> str:
+    """A short Markdown summary of the stress test."""
+    pr = run.problem
+    method = pr["method"]
+    main = MAIN_INDEX[method]
+    lines = [f"# Stress test: {method}, target {pr['target']['name']}", "",
+             f"{len(run.names)} parameters, base sample n = {pr['n_base']}, {pr['n_samples']} samples x "
+             f"{pr['replicates']} replicate(s) = {pr['n_samples'] * pr['replicates']} evaluations "
+             f"(each running {max(1, len(pr['target'].get('regimes') or []))} regime(s)); seed {pr['seed']}; "
+             f"bootstrap {pr['settings']['num_resamples']} resamples at {pr['settings']['conf_level']:.0%}.", ""]
+    for label, a in report.outputs.items():
+        lines += [f"## {label}", "", f"Convergence: **{a.verdict}**. Replicate noise: "
+                  + (f"SD {_fmt(a.noise['replicate_sd'])} within samples against SD "
+                     f"{_fmt(a.noise['sd_of_means'])} of the sample means, {_fmt(100 * a.noise['noise_share'], 2)} % "
+                     "of the analysed variance." if a.noise["replicates"] > 1 else "one replicate (not assessed)."),
+                  ""]
+        t = a.indices[a.indices["parameter2"] == ""]
+        cols = [c for c in ("S1", "ST", "mu_star", "sigma", "delta", "median") if c in set(t["index"])]
+        if cols:
+            lines.append("| parameter | " + " | ".join(cols) + " |")
+            lines.append("|---|" + "---|" * len(cols))
+            wide = t.pivot(index="parameter", columns="index", values="value")
+            conf = t.pivot(index="parameter", columns="index", values="conf")
+            order = list(wide.sort_values(main, ascending=False).index) if main in wide else list(wide.index)
+            for p in order:
+                cells = []
+                for c in cols:
+                    v, ci = wide.loc[p, c], conf.loc[p, c]
+                    cells.append(_fmt(v) + ("" if not math.isfinite(ci) else f" ± {_fmt(ci, 2)}"))
+                lines.append(f"| {p} | " + " | ".join(cells) + " |")
+            lines.append("")
+        for w in a.warnings:
+            lines.append(f"- warning: {w}")
+        if a.warnings:
+            lines.append("")
+        if label in report.discovery:
+            res = report.discovery[label]
+            lines += [f"Scenario discovery (PRIM): the first regime does worse in {res.base_rate:.0%} of the samples; "
+                      f"the box {res.box.describe()} holds {res.box.coverage:.0%} of them "
+                      f"(coverage) and {res.box.density:.0%} of its samples are such cases (density, mass "
+                      f"{res.box.mass:.0%}).", ""]
+    if len(report.robustness):
+        lines += ["## Robustness of regime rankings", "",
+                  "| outcome | A | B | A beats B (share of samples) | 95 % CI | mean A - B |", "|---|---|---|---|---|---|"]
+        for r in report.robustness.itertuples():
+            lines.append(f"| {r.outcome} | {r.regime_a} | {r.regime_b} | {r.share_a_wins:.1%} | "
+                         f"[{r.ci_low:.1%}, {r.ci_high:.1%}] | {_fmt(r.mean_difference)} |")
+        lines.append("")
+    lines += ["Tables: indices.csv/.parquet, convergence.csv, noise.csv, robustness.csv, discovery.csv; figures in "
+              "figures/.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m s3sim.analysis.sensitivity RUN_DIR``: re-analyse a finished stress run."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m s3sim.analysis.sensitivity", description=main.__doc__)
+    ap.add_argument("run_dir")
+    ap.add_argument("--resamples", type=int, default=None, help="bootstrap resamples (default: as stored)")
+    ap.add_argument("--conf-level", type=float, default=None)
+    ap.add_argument("--output", action="append", default=None, help="an output label (repeatable)")
+    ap.add_argument("--no-figures", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        analyse(args.run_dir, outputs=args.output, num_resamples=args.resamples, conf_level=args.conf_level,
+                figures=not args.no_figures)
+    except ConfigError as exc:
+        print(f"s3sim: error: {exc}", file=sys.stderr)
+        raise SystemExit(2)
+    print(f"s3sim: analysis written to {args.run_dir}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,177 @@
+"""Figures of a stress test (matplotlib, Agg backend), written under ``<run_dir>/figures/``:
+
+* ``indices_<output>.png``: first-order and total (or delta, PAWN median) indices as bars with their bootstrap
+  intervals, parameters sorted by the main index;
+* ``s2_<output>.png``: second-order Sobol' indices as a heatmap (when computed);
+* ``morris_<output>.png``: Morris mu* against sigma (Morris 1991; Campolongo et al. 2007): far right means
+  influential, high means non-linear or interacting;
+* ``convergence_<output>.png``: the main index of each parameter at N/8, N/4, N/2, N with its interval;
+* ``winner_<outcome>.png``: every sample placed by the two most influential parameters and coloured by the regime
+  with the best outcome (replicate means), where two or more regimes were run.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .sensitivity import LOWER_IS_BETTER, MAIN_INDEX, SensitivityReport, StoredRun, applied_values, regime_columns
+
+
+def _slug(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", label).strip("_")
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    tmp.replace(path)
+
+
+def plot_all(report: SensitivityReport, run: StoredRun) -> list[Path]:
+    """Write every figure; returns their paths."""
+    plt = _plt()
+    out = report.run_dir / "figures"
+    out.mkdir(exist_ok=True)
+    paths = []
+    method = report.method
+    for label, a in report.outputs.items():
+        s = _slug(label)
+        t = a.indices
+        first = t[t["parameter2"] == ""]
+        if method == "morris":
+            paths.append(_morris(plt, first, label, out / f"morris_{s}.png"))
+        else:
+            paths.append(_bars(plt, first, method, label, out / f"indices_{s}.png"))
+        s2 = t[(t["index"] == "S2")]
+        if len(s2):
+            paths.append(_s2(plt, s2, run.names, label, out / f"s2_{s}.png"))
+        if len(a.convergence):
+            paths.append(_convergence(plt, a.convergence, method, label, a.verdict, out / f"convergence_{s}.png"))
+    paths += _winner_maps(plt, report, run, out)
+    plt.close("all")
+    return paths
+
+
+def _bars(plt, t, method, label, path):
+    main = MAIN_INDEX[method]
+    kinds = [k for k in ("S1", "ST", "delta", "median") if k in set(t["index"])]
+    wide = t.pivot(index="parameter", columns="index", values="value")
+    conf = t.pivot(index="parameter", columns="index", values="conf")
+    order = list(wide.sort_values(main, ascending=False).index)
+    x = np.arange(len(order))
+    w = 0.8 / max(1, len(kinds))
+    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(order) + 2), 3.6))
+    for i, k in enumerate(kinds):
+        err = conf.loc[order, k].to_numpy(float)
+        ax.bar(x + (i - (len(kinds) - 1) / 2) * w, wide.loc[order, k].to_numpy(float), w,
+               yerr=None if not np.isfinite(err).any() else np.nan_to_num(err), capsize=3, label=k)
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_xticks(x, order, rotation=40, ha="right")
+    ax.set_ylabel("index")
+    ax.set_title(f"{method}: {label}", fontsize=10)
+    ax.legend(frameon=False)
+    _save(fig, path)
+    return path
+
+
+def _morris(plt, t, label, path):
+    wide = t.pivot(index="parameter", columns="index", values="value")
+    conf = t.pivot(index="parameter", columns="index", values="conf")
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    ax.errorbar(wide["mu_star"], wide["sigma"], xerr=np.nan_to_num(conf["mu_star"].to_numpy(float)), fmt="o",
+                capsize=3)
+    for p in wide.index:
+        ax.annotate(p, (wide.loc[p, "mu_star"], wide.loc[p, "sigma"]), fontsize=8, xytext=(4, 3),
+                    textcoords="offset points")
+    lim = float(np.nanmax([wide["mu_star"].max(), wide["sigma"].max(), 0])) * 1.1 or 1.0
+    ax.plot([0, lim], [0, lim], color="grey", lw=0.6, ls="--")
+    ax.set_xlabel("mu* (mean |elementary effect|)")
+    ax.set_ylabel("sigma (SD of elementary effects)")
+    ax.set_title(f"Morris: {label}", fontsize=10)
+    _save(fig, path)
+    return path
+
+
+def _s2(plt, s2, names, label, path):
+    d = len(names)
+    m = np.full((d, d), np.nan)
+    pos = {n: i for i, n in enumerate(names)}
+    for r in s2.itertuples():
+        m[pos[r.parameter], pos[r.parameter2]] = r.value
+    fig, ax = plt.subplots(figsize=(1 + 0.6 * d, 0.8 + 0.6 * d))
+    im = ax.imshow(m, cmap="viridis")
+    ax.set_xticks(range(d), names, rotation=45, ha="right")
+    ax.set_yticks(range(d), names)
+    for i in range(d):
+        for j in range(d):
+            if np.isfinite(m[i, j]):
+                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7, color="white")
+    fig.colorbar(im, ax=ax, label="S2")
+    ax.set_title(f"second-order indices: {label}", fontsize=10)
+    _save(fig, path)
+    return path
+
+
+def _convergence(plt, conv, method, label, verdict, path):
+    main = MAIN_INDEX[method]
+    c = conv[conv["index"] == main]
+    fig, ax = plt.subplots(figsize=(5.8, 3.8))
+    for p, g in c.groupby("parameter", sort=False):
+        g = g.sort_values("n")
+        line, = ax.plot(g["n"], g["value"], marker="o", label=p)
+        if g["conf"].notna().any():
+            ax.fill_between(g["n"], g["value"] - g["conf"], g["value"] + g["conf"], alpha=0.15,
+                            color=line.get_color())
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("base sample size n")
+    ax.set_ylabel(main)
+    ax.set_title(f"convergence of {main}: {label} ({verdict})", fontsize=10)
+    ax.legend(fontsize=7, frameon=False, ncol=2)
+    _save(fig, path)
+    return path
+
+
+def _winner_maps(plt, report, run, out):
+    regs = regime_columns(run)
+    paths = []
+    n, r = run.problem["n_samples"], run.problem["replicates"]
+    x = applied_values(run.x, run.params)
+    for outcome, regimes in regs.items():
+        if len(regimes) < 2:
+            continue
+        # the two most influential parameters: from the first analysed output that involves this outcome
+        ranking = None
+        for label, a in report.outputs.items():
+            if label.endswith(f":{outcome}") or label == outcome:
+                ranking = a.ranking(report.method)
+                break
+        if ranking is None or len(ranking) < 2:
+            continue
+        means = np.stack([run.evaluations[f"{g}:{outcome}"].to_numpy(float).reshape(n, r).mean(axis=1)
+                          for g in regimes], axis=1)
+        best = np.argmin(means, axis=1) if outcome in LOWER_IS_BETTER else np.argmax(means, axis=1)
+        i, j = run.names.index(ranking[0]), run.names.index(ranking[1])
+        fig, ax = plt.subplots(figsize=(5.6, 4.4))
+        for k, g in enumerate(regimes):
+            sel = best == k
+            ax.scatter(x[sel, i], x[sel, j], s=10, alpha=0.7, label=f"{g} ({sel.mean():.0%})")
+        ax.set_xlabel(ranking[0])
+        ax.set_ylabel(ranking[1])
+        ax.set_title(f"best regime for {outcome}", fontsize=10)
+        ax.legend(fontsize=8, frameon=False, markerscale=2)
+        path = out / f"winner_{_slug(outcome)}.png"
+        _save(fig, path)
+        paths.append(path)
+    return paths

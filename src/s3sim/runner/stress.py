@@ -1,0 +1,714 @@
+"""The stress test: global sensitivity analysis of s3sim (or any model function) through SALib, with replicates,
+policy contrasts on common random numbers, checkpointed and resumable evaluation on any executor, and analysis.
+
+It follows SALib's sample -> evaluate -> analyze (and EMA Workbench's uncertainties / outcomes):
+
+1. :func:`resolve` validates a config (``conf/stress.yaml`` and its groups ``sensitivity``, ``target``,
+   ``executor``) into a :class:`StressSpec` before anything is evaluated: parameter names or groups from
+   :data:`s3sim.PARAMETERS`, ranges (registry range or ``target.ranges``), outputs, method settings;
+2. :meth:`StressTest.prepare` draws the design with SALib and stores it first (``design/samples.parquet`` with each
+   sample's run seed, and ``design/problem.json`` with the problem, the settings and a fingerprint of everything
+   that determines the evaluations). On an existing directory it checks the fingerprint and refuses a different
+   design with a one-line error, so results of two configs are never mixed;
+3. :meth:`StressTest.evaluate` runs the missing chunks (``evaluations/chunk-00012.parquet``, ``chunk_size``
+   samples x all replicates x all regimes each, written atomically; a chunk is done iff its file exists) through an
+   executor (:mod:`s3sim.runner.executors`). Running the same command again resumes: only missing chunks run;
+4. :func:`s3sim.analysis.sensitivity.analyse` reads the stored files and writes indices, convergence, noise,
+   robustness, scenario discovery, figures and ``summary.md``.
+
+Seeds: everything derives from ``seed`` through spawn keys of ``numpy.random.SeedSequence(seed)``: the SALib
+design from key (0,), sample i's run seed from key (1, i) (a 63-bit int drawn from that child), replicate r of
+sample i runs on ``SeedSequence(run_seed).spawn(r + 1)[r]`` (the ``replicate=`` of :func:`s3sim.evaluate`), and the
+bootstrap from key (2,). Every regime of a sample and replicate runs on the same seed (common random numbers), so a
+contrast ``cluster_s3-topdown_s3:<outcome>`` is a paired difference. Results therefore do not depend on the chunk
+order, the executor or the number of workers.
+
+Python API (no Hydra needed)::
+
+    from s3sim.runner.stress import run_stress
+    report = run_stress({"target": {"name": "ishigami"}, "sensitivity": {"method": "sobol", "n": 1024}},
+                        "outputs/stress/ishigami", executor="serial")
+    report.indices()
+
+CLI: ``s3sim-stress`` (a Hydra app over ``conf/stress.yaml``; see docs/stress-test.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shlex
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..analysis.sensitivity import (EVALUATIONS, METHODS, PROBLEM, SAMPLES, SEED_KEY_DESIGN, SEED_KEY_SAMPLES,
+                                    applied_values, chunk_bounds, chunk_path, salib_problem)
+from ..config.stress_schema import StressConfig, register_stress_configs
+from ..errors import ConfigError, S3SimError
+from .executors import EXECUTORS, Executor, make_executor
+from .targets import ISHIGAMI_PARAMS, evaluate_chunk
+
+EXIT_USER_ERROR = 2
+TARGETS = ("s3", "ishigami")
+DESIGN_VERSION = 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the validated specification
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class StressSpec:
+    """A validated stress test: what to sample, how to evaluate it, what to analyse."""
+
+    method: str
+    settings: dict[str, Any]
+    seed: int
+    chunk_size: int
+    replicates: int
+    params: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    target: dict[str, Any]
+    target_fn: Any = None  # the target's name, or a module-level callable f(params, seed, replicate)
+    executor: dict[str, Any] = field(default_factory=dict)
+    figures: bool = True
+    progress: bool = True
+
+    @property
+    def names(self) -> list[str]:
+        return [p["name"] for p in self.params]
+
+    def fingerprint_items(self) -> dict[str, Any]:
+        """Everything that determines the stored design and evaluations (not the analysis settings, the outputs
+        among evaluated columns, the executor or the figures)."""
+        design_keys = {"sobol": ("n", "second_order"), "morris": ("n", "num_levels"), "fast": ("n", "m")}
+        keys = design_keys.get(self.method, ("n",))
+        return {"version": DESIGN_VERSION, "method": self.method,
+                "design": {k: self.settings[k] for k in keys}, "seed": self.seed, "chunk_size": self.chunk_size,
+                "replicates": self.replicates,
+                "params": [{k: p[k] for k in ("name", "kind", "low", "high")} for p in self.params],
+                "target": {k: v for k, v in self.target.items() if k != "regime"}}
+
+    def fingerprint(self) -> str:
+        text = json.dumps(self.fingerprint_items(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _to_plain(config: Any) -> dict[str, Any]:
+    """A plain nested dict from a DictConfig, a StressConfig or a (partial) mapping, with defaults filled in."""
+    from omegaconf import OmegaConf
+
+    base = OmegaConf.structured(StressConfig)
+    if isinstance(config, StressConfig):
+        node = OmegaConf.structured(config)
+    elif config is None:
+        node = base
+    else:
+        if not OmegaConf.is_config(config):
+            config = OmegaConf.create(dict(config))
+        try:
+            node = OmegaConf.merge(base, config)
+        except Exception as exc:  # noqa: BLE001 - one-line user error
+            key = getattr(exc, "full_key", None) or "config"
+            raise ConfigError(key, getattr(exc, "value", None), _first_line(exc)) from None
+    plain = OmegaConf.to_container(node, resolve=True)
+    plain.pop("hydra", None)
+    return plain
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+
+def _catalogue(target: str | Callable) -> dict[str, dict[str, Any]]:
+    """Parameters a target can vary: name -> kind, range, bounds, unit, meaning, group."""
+    if target == "ishigami":
+        return {n: dict(kind="float", range=(-math.pi, math.pi), bounds=(None, None), unit="-",
+                        meaning=f"Ishigami input {n}, uniform on [-pi, pi]", group="ishigami")
+                for n in ISHIGAMI_PARAMS}
+    if target == "s3":
+        from ..config import PARAMETERS
+
+        return {p.name: dict(kind=p.kind.__name__, range=p.range, bounds=p.bounds, unit=p.unit, meaning=p.meaning,
+                             group=p.group) for p in PARAMETERS.values()}
+    return {}  # a callable: every parameter needs a range in target.ranges
+
+
+def _parse_outputs(outputs: Sequence[Any], target: str | Callable, regime: str) -> tuple[list[dict], list[str]]:
+    """Output specs and the regimes to run. Syntax (target s3): ``outcome`` (run under ``target.regime``),
+    ``regime:outcome``, or ``A-B:outcome`` (A minus B on the same seed and replicate)."""
+    if not outputs:
+        raise ConfigError("target.outputs", list(outputs), "a non-empty list of outputs")
+    specs, regimes = [], []
+    if target == "s3":
+        from ..indicators.outcomes import OUTCOMES
+        from ..policy import REGIMES
+
+        syntax = ("an outcome (" + ", ".join(OUTCOMES) + "), regime:outcome or A-B:outcome with regimes "
+                  + ", ".join(REGIMES))
+        if regime not in REGIMES:
+            raise ConfigError("target.regime", regime, f"one of {', '.join(REGIMES)}")
+        for o in outputs:
+            if not isinstance(o, str):
+                raise ConfigError("target.outputs", o, syntax)
+            text = o.replace(" ", "")
+            left, sep, outcome = text.rpartition(":")
+            if outcome not in OUTCOMES:
+                raise ConfigError("target.outputs", o, syntax)
+            pair = left.split("-") if sep else [regime]
+            if len(pair) > 2 or any(g not in REGIMES for g in pair) or (len(pair) == 2 and pair[0] == pair[1]):
+                raise ConfigError("target.outputs", o, syntax)
+            label = f"{pair[0]}-{pair[1]}:{outcome}" if len(pair) == 2 else f"{pair[0]}:{outcome}"
+            spec = dict(label=label, plus=f"{pair[0]}:{outcome}", minus=f"{pair[1]}:{outcome}" if len(pair) == 2
+                        else None)
+            if label not in [s["label"] for s in specs]:
+                specs.append(spec)
+            regimes += [g for g in pair if g not in regimes]
+        return specs, regimes
+    allowed = ["y"] if target == "ishigami" else None
+    for o in outputs:
+        if not isinstance(o, str) or (allowed is not None and o not in allowed):
+            raise ConfigError("target.outputs", o, "one of y" if allowed else "a result key of the target function")
+        if o not in [s["label"] for s in specs]:
+            specs.append(dict(label=o, plus=o, minus=None))
+    return specs, []
+
+
+def resolve(config: Any = None, *, target: Callable | None = None) -> StressSpec:
+    """Validate a stress config (DictConfig, StressConfig or nested mapping) into a :class:`StressSpec`.
+
+    ``target`` replaces the configured target by a module-level callable ``f(params, seed, replicate) -> dict``
+    (its parameters need ``target.ranges``, its outputs are its result keys). Raises ConfigError (one line naming
+    the field, the value and what is allowed) on any problem, before anything is evaluated.
+    """
+    c = _to_plain(config)
+    s, t, e = c["sensitivity"], c["target"], c["executor"]
+    seed = c["seed"]
+    if not _is_int(seed) or seed < 0:
+        raise ConfigError("seed", seed, "a non-negative integer")
+    if not _is_int(c["chunk_size"]) or c["chunk_size"] < 1:
+        raise ConfigError("chunk_size", c["chunk_size"], "a positive integer (samples per checkpointed chunk)")
+    method = s["method"]
+    if method not in METHODS:
+        raise ConfigError("sensitivity.method", method, f"one of {', '.join(METHODS)}")
+    n = s["n"]
+    minimum = {"sobol": 2, "morris": 2, "fast": 4 * s["m"] ** 2 + 1, "delta": 16, "pawn": 2 * s["slices"],
+               "rbd_fast": 2 * s["m"] + 2}[method]
+    if not _is_int(n) or n < minimum:
+        what = {"fast": f"an integer > 4 * m^2 = {4 * s['m'] ** 2} (FAST)", "pawn": "an integer >= 2 * slices"}
+        raise ConfigError("sensitivity.n", n, what.get(method, f"an integer >= {minimum}"))
+    if method == "morris" and (s["num_levels"] < 2 or s["num_levels"] % 2):
+        raise ConfigError("sensitivity.num_levels", s["num_levels"], "an even integer >= 2 (Morris grid levels)")
+    if s["m"] < 1:
+        raise ConfigError("sensitivity.m", s["m"], "a positive integer")
+    if s["slices"] < 2:
+        raise ConfigError("sensitivity.slices", s["slices"], "an integer >= 2")
+    if s["num_resamples"] < 1:
+        raise ConfigError("sensitivity.num_resamples", s["num_resamples"], "a positive integer")
+    if not 0 < s["conf_level"] < 1:
+        raise ConfigError("sensitivity.conf_level", s["conf_level"], "a number in (0, 1)")
+    if s["top_k"] < 1:
+        raise ConfigError("sensitivity.top_k", s["top_k"], "a positive integer")
+    tname = target if target is not None else t["name"]
+    if not callable(tname) and tname not in TARGETS:
+        raise ConfigError("target.name", tname, f"one of {', '.join(TARGETS)}")
+    if not _is_int(t["replicates"]) or t["replicates"] < 1:
+        raise ConfigError("target.replicates", t["replicates"], "a positive integer")
+    if not _is_num(t["noise"]) or t["noise"] < 0:
+        raise ConfigError("target.noise", t["noise"], "a non-negative number")
+    params = _resolve_params(tname, t["params"], t["ranges"], t["fixed"])
+    outputs, regimes = _parse_outputs(t["outputs"], tname, t["regime"])
+    fixed = dict(t["fixed"] or {})
+    if tname == "s3":
+        _check_fixed(fixed, params, regimes)
+    elif fixed:
+        raise ConfigError("target.fixed", fixed, "an empty mapping (only the s3 target has fixed parameters)")
+    if e["kind"] not in EXECUTORS:
+        raise ConfigError("executor.kind", e["kind"], f"one of {', '.join(EXECUTORS)}")
+    make_executor(e["kind"], e["workers"], e["address"]).close()  # validates workers and address
+    tdesc: dict[str, Any] = {"name": tname if isinstance(tname, str) else f"{tname.__module__}.{tname.__qualname__}"}
+    if tname == "s3":
+        tdesc.update(regimes=regimes, fixed=fixed, regime=t["regime"])
+    elif tname == "ishigami":
+        tdesc.update(noise=float(t["noise"]))
+    settings = {k: s[k] for k in ("n", "second_order", "num_levels", "m", "slices", "num_resamples", "conf_level",
+                                  "convergence", "top_k", "ci_threshold")}
+    return StressSpec(method=method, settings=settings, seed=int(seed), chunk_size=int(c["chunk_size"]),
+                      replicates=int(t["replicates"]), params=params, outputs=outputs, target=tdesc,
+                      target_fn=tname, executor=dict(e), figures=bool(c["figures"]), progress=bool(c["progress"]))
+
+
+def _resolve_params(target, names, ranges, fixed) -> list[dict[str, Any]]:
+    cat = _catalogue(target)
+    if callable(target):
+        cat = {k: dict(kind="float", range=None, bounds=(None, None), unit="-", meaning="", group="custom")
+               for k in (ranges or {})}
+    groups = sorted({v["group"] for v in cat.values()})
+    varied = sorted(k for k, v in cat.items() if v["kind"] in ("int", "float") and
+                    (v["range"] is not None or k in (ranges or {})))
+    allowed = (f"a parameter with a plausible range ({', '.join(varied)}) or group:<name> "
+               f"({', '.join(groups)}); other int/float parameters need target.ranges.<name>=[low,high]")
+    if not names:
+        raise ConfigError("target.params", list(names or []), allowed)
+    chosen: list[str] = []
+    for name in names:
+        if not isinstance(name, str):
+            raise ConfigError("target.params", name, allowed)
+        if name.startswith("group:"):
+            g = name.split(":", 1)[1]
+            if g not in groups:
+                raise ConfigError("target.params", name, f"group:<name> with a group of {', '.join(groups)}")
+            members = [k for k in varied if cat[k]["group"] == g]
+            if not members:
+                raise ConfigError("target.params", name, "a group with parameters that have a plausible range")
+            chosen += [k for k in members if k not in chosen and k not in (fixed or {})]
+            continue
+        if name not in cat:
+            raise ConfigError("target.params", name, allowed)
+        if cat[name]["kind"] not in ("int", "float"):
+            raise ConfigError("target.params", name, f"a numeric parameter ({name} is {cat[name]['kind']}; hold it "
+                              "in target.fixed instead)")
+        if name in fixed:
+            raise ConfigError("target.fixed", name, "a parameter that is not also varied in target.params")
+        if name not in chosen:
+            chosen.append(name)
+    for name in ranges or {}:
+        if name not in chosen:
+            raise ConfigError(f"target.ranges.{name}", ranges[name], f"a range of a varied parameter "
+                              f"({', '.join(chosen)})")
+    params = []
+    for name in chosen:
+        info = cat[name]
+        rng = (ranges or {}).get(name, info["range"])
+        if rng is None:
+            raise ConfigError("target.params", name, f"a parameter with a plausible range, or give "
+                              f"target.ranges.{name}=[low,high]")
+        if isinstance(rng, (str, bytes)) or not isinstance(rng, Sequence) or len(rng) != 2 or \
+                not all(_is_num(v) for v in rng):
+            raise ConfigError(f"target.ranges.{name}", rng, "a list [low, high] of two numbers")
+        lo, hi = float(rng[0]), float(rng[1])
+        if not lo < hi:
+            raise ConfigError(f"target.ranges.{name}", list(rng), "a non-empty range [low, high] with low < high")
+        blo, bhi = info["bounds"]
+        if (blo is not None and lo < blo) or (bhi is not None and hi > bhi):
+            raise ConfigError(f"target.ranges.{name}", list(rng),
+                              f"a range inside the bounds [{'-inf' if blo is None else blo}, "
+                              f"{'inf' if bhi is None else bhi}] of {name}")
+        if info["kind"] == "int":
+            if not (float(lo).is_integer() and float(hi).is_integer()):
+                raise ConfigError(f"target.ranges.{name}", list(rng), f"integer limits ({name} is an integer)")
+            lo, hi = int(lo), int(hi)
+        params.append(dict(name=name, kind=info["kind"], low=lo, high=hi, unit=info["unit"],
+                           meaning=info["meaning"]))
+    return params
+
+
+def _check_fixed(fixed: dict[str, Any], params: list[dict], regimes: list[str]) -> None:
+    from ..config import PARAMETERS
+    from .simulate import config_from_params
+
+    for name in fixed:
+        if name not in PARAMETERS:
+            raise ConfigError(f"target.fixed.{name}", fixed[name], f"a parameter name of s3sim.PARAMETERS "
+                              f"({', '.join(PARAMETERS)})")
+        if name == "policy_regime":
+            raise ConfigError("target.fixed.policy_regime", fixed[name], "no entry: name regimes in target.outputs")
+    # the fixed values, and the corners of the sampled box, must make valid configs
+    for corner in ("low", "high"):
+        values = {p["name"]: p[corner] for p in params}
+        try:
+            config_from_params(**fixed, **values)
+        except ConfigError as exc:
+            names = [n for n in {**fixed, **values} if PARAMETERS[n].key == exc.field]
+            if not names:
+                raise
+            name = names[0]
+            where = f"target.fixed.{name}" if name in fixed else f"target.ranges.{name}"
+            raise ConfigError(where, fixed.get(name, exc.value), exc.allowed) from None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# design, storage and evaluation
+# ---------------------------------------------------------------------------------------------------------------
+
+def make_design(spec: StressSpec) -> np.ndarray:
+    """The SALib design (raw inputs, one row per sample), drawn from ``SeedSequence(seed, spawn_key=(0,))``."""
+    from SALib.sample import fast_sampler, latin, morris, sobol
+
+    problem = salib_problem(spec.params)
+    rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(SEED_KEY_DESIGN,)))
+    n = spec.settings["n"]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the power-of-2 advice is reported by the analysis instead
+        if spec.method == "sobol":
+            return sobol.sample(problem, n, calc_second_order=spec.settings["second_order"], scramble=True,
+                                seed=rng)
+        if spec.method == "morris":
+            return morris.sample(problem, n, num_levels=spec.settings["num_levels"], seed=rng)
+        if spec.method == "fast":
+            return fast_sampler.sample(problem, n, M=spec.settings["m"], seed=rng)
+        return latin.sample(problem, n, seed=rng)
+
+
+def run_seeds(seed: int, n: int) -> np.ndarray:
+    """Sample i's run seed: a 63-bit int from ``SeedSequence(seed, spawn_key=(1, i))``."""
+    return np.array([int(np.random.SeedSequence(seed, spawn_key=(SEED_KEY_SAMPLES, i)).generate_state(
+        1, np.uint64)[0] >> np.uint64(1)) for i in range(n)], dtype=np.int64)
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    tmp.replace(path)
+
+
+def stored_fingerprint(run_dir: Path | str) -> dict[str, Any] | None:
+    """The stored ``design/problem.json`` of a run directory, or None."""
+    p = Path(run_dir) / PROBLEM
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def check_resume(spec: StressSpec, run_dir: Path | str) -> dict[str, Any] | None:
+    """The stored problem if ``run_dir`` holds a design with the same fingerprint, None if it holds none; raises
+    ConfigError (naming what differs) if it holds a different design."""
+    stored = stored_fingerprint(run_dir)
+    if stored is None:
+        return None
+    if stored.get("fingerprint") != spec.fingerprint():
+        old, new = stored.get("fingerprint_items", {}), spec.fingerprint_items()
+        diff = []
+        for k in sorted(set(old) | set(new)):
+            a, b = old.get(k), new.get(k)
+            if a == b:
+                continue
+            if isinstance(a, dict) and isinstance(b, dict):
+                diff += [f"{k}.{j} ({a.get(j)} -> {b.get(j)})" for j in sorted(set(a) | set(b)) if a.get(j) != b.get(j)]
+            else:
+                diff.append(k)
+        diff = diff or ["unknown"]
+        raise ConfigError("hydra.run.dir", str(run_dir), f"a directory without a stress design, or one with the "
+                          f"same design (the stored design differs in: {', '.join(diff)}; choose another "
+                          "hydra.run.dir, or repeat the original command to resume)")
+    return stored
+
+
+class StressTest:
+    """One stress test stored in ``run_dir``: prepare (design), evaluate (missing chunks), analyse."""
+
+    def __init__(self, config: Any, run_dir: Path | str, *, target: Callable | None = None):
+        self.spec = config if isinstance(config, StressSpec) else resolve(config, target=target)
+        self.run_dir = Path(run_dir)
+        self.bounds: list[tuple[int, int]] = []
+        self._x: np.ndarray | None = None
+        self._seeds: np.ndarray | None = None
+
+    def problem(self, n_samples: int) -> dict[str, Any]:
+        from .manifest import git_revision, package_versions
+
+        sp = self.spec
+        return {"fingerprint": sp.fingerprint(), "fingerprint_items": sp.fingerprint_items(), "method": sp.method,
+                "settings": sp.settings, "seed": sp.seed, "replicates": sp.replicates, "chunk_size": sp.chunk_size,
+                "n_base": sp.settings["n"], "n_samples": n_samples, "n_chunks": len(chunk_bounds(n_samples,
+                                                                                                sp.chunk_size)),
+                "params": sp.params, "outputs": sp.outputs, "target": sp.target,
+                "created": datetime.now(timezone.utc).isoformat(), "versions": package_versions(),
+                "git": git_revision()}
+
+    def prepare(self) -> int:
+        """Store the design (or check the stored one); returns the number of chunks already done."""
+        import pandas as pd
+
+        stored = check_resume(self.spec, self.run_dir)
+        if stored is None or not (self.run_dir / SAMPLES).is_file():
+            x = make_design(self.spec)
+            seeds = run_seeds(self.spec.seed, len(x))
+            frame = pd.DataFrame(x, columns=self.spec.names)
+            frame.insert(0, "seed", seeds)
+            frame.insert(0, "sample", np.arange(len(x)))
+            _atomic(self.run_dir / SAMPLES, lambda p: frame.to_parquet(p, index=False))
+            problem = self.problem(len(x))
+        else:
+            frame = pd.read_parquet(self.run_dir / SAMPLES)
+            # same design: keep its identity, refresh what the analysis may change (outputs, analysis settings)
+            problem = {**stored, "settings": self.spec.settings, "outputs": self.spec.outputs,
+                       "target": self.spec.target}
+        _atomic(self.run_dir / PROBLEM, lambda p: p.write_text(json.dumps(problem, indent=1, default=str)))
+        self._x = frame[self.spec.names].to_numpy(dtype=float)
+        self._seeds = frame["seed"].to_numpy(dtype=np.int64)
+        self.bounds = chunk_bounds(len(frame), self.spec.chunk_size)
+        (self.run_dir / EVALUATIONS).mkdir(exist_ok=True)
+        return len(self.bounds) - len(self.missing())
+
+    def missing(self) -> list[int]:
+        """Chunks whose file does not exist yet."""
+        return [k for k in range(len(self.bounds)) if not chunk_path(self.run_dir, k).exists()]
+
+    def tasks(self, chunks: Sequence[int]) -> list[dict[str, Any]]:
+        """The executor tasks of some chunks (picklable dicts for :func:`s3sim.runner.targets.evaluate_chunk`)."""
+        sp = self.spec
+        values = applied_values(self._x, sp.params)
+        options = {"regimes": sp.target.get("regimes", []), "fixed": sp.target.get("fixed", {}),
+                   "noise": sp.target.get("noise", 0.0)}
+        out = []
+        for k in chunks:
+            a, b = self.bounds[k]
+            out.append({"chunk": k, "target": sp.target_fn, "options": options, "names": sp.names,
+                        "kinds": [p["kind"] for p in sp.params], "samples": list(range(a, b)),
+                        "values": values[a:b].tolist(), "seeds": self._seeds[a:b].tolist(),
+                        "replicates": sp.replicates})
+        return out
+
+    def evaluate(self, executor: Executor | str | None = None, *, progress: bool | None = None,
+                 on_chunk: Callable[[int], None] | None = None) -> int:
+        """Evaluate the missing chunks; returns how many were evaluated. Each finished chunk is stored atomically
+        as soon as it arrives, so an interruption loses at most the chunks in flight."""
+        if not self.bounds:
+            self.prepare()
+        todo = self.missing()
+        if not todo:
+            return 0
+        own = not isinstance(executor, Executor)
+        ex = make_executor(executor or "serial") if own else executor
+        show = self.spec.progress if progress is None else progress
+        bar = None
+        if show:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(todo), unit="chunk", desc="s3sim-stress", mininterval=1.0, delay=3.0,
+                       file=sys.stderr)
+        needed = {o["plus"] for o in self.spec.outputs} | {o["minus"] for o in self.spec.outputs if o["minus"]}
+        try:
+            for idx, frame in ex.map_unordered(evaluate_chunk, self.tasks(todo)):
+                k = todo[idx]
+                missing_cols = sorted(needed - set(frame.columns))
+                if missing_cols:
+                    raise ConfigError("target.outputs", missing_cols[0], "a result key of the target function "
+                                      f"({', '.join(c for c in frame.columns if c not in ('sample', 'replicate'))})")
+                _atomic(chunk_path(self.run_dir, k), lambda p: frame.to_parquet(p, index=False))
+                if bar is not None:
+                    bar.update(1)
+                if on_chunk is not None:
+                    on_chunk(k)
+        finally:
+            if bar is not None:
+                bar.close()
+            if own:
+                ex.close()
+        return len(todo)
+
+    def analyse(self, figures: bool | None = None):
+        """Analyse the stored run (see :func:`s3sim.analysis.sensitivity.analyse`)."""
+        from ..analysis.sensitivity import analyse
+
+        return analyse(self.run_dir, figures=self.spec.figures if figures is None else figures)
+
+    def run(self, executor: Executor | str | None = None, *, progress: bool | None = None):
+        """Prepare, evaluate what is missing, analyse."""
+        self.prepare()
+        self.evaluate(executor, progress=progress)
+        return self.analyse()
+
+
+def run_stress(config: Any, run_dir: Path | str, *, executor: Executor | str | None = None,
+               target: Callable | None = None, progress: bool | None = False):
+    """Run (or resume) a stress test in ``run_dir`` and return its :class:`SensitivityReport`.
+
+    ``executor``: an :class:`~s3sim.runner.executors.Executor`, a kind name, or None for the config's executor.
+    """
+    st = StressTest(config, run_dir, target=target)
+    if executor is None:
+        e = st.spec.executor
+        with make_executor(e["kind"], e["workers"], e["address"]) as ex:
+            return st.run(ex, progress=progress)
+    return st.run(executor, progress=progress)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the s3sim-stress command
+# ---------------------------------------------------------------------------------------------------------------
+
+def fail(message: str) -> None:
+    """Print a user error on one line (no traceback) and exit with status 2."""
+    print(f"s3sim: error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USER_ERROR)
+
+
+_STATE: dict[str, Any] = {"args": []}
+
+
+def resume_command(run_dir: Path | str, args: Sequence[str] | None = None) -> str:
+    """The exact command that resumes this run: the same overrides plus ``hydra.run.dir=<run_dir>``."""
+    args = [a for a in (_STATE["args"] if args is None else args) if not a.startswith("hydra.run.dir=")]
+    return " ".join(["s3sim-stress", *map(shlex.quote, args), shlex.quote(f"hydra.run.dir={run_dir}")])
+
+
+def _task(cfg) -> None:
+    import logging
+
+    from hydra.core.hydra_config import HydraConfig
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    logging.getLogger("MESA").setLevel(logging.WARNING)
+    out = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        st = StressTest(cfg, out)
+        done = st.prepare()
+        sp = st.spec
+        total = len(st.bounds)
+        n_samples = sum(b - a for a, b in st.bounds)
+        runs = n_samples * sp.replicates * max(1, len(sp.target.get("regimes", [])))
+        print(f"s3sim-stress: {sp.method} on {sp.target['name']}, {len(sp.params)} parameters, "
+              f"{n_samples} samples x {sp.replicates} replicate(s) = {runs} runs in "
+              f"{total} chunks; {done} chunks already done", flush=True)
+        print(f"s3sim-stress: output in {out}; to resume: {resume_command(out)}", flush=True)
+        e = sp.executor
+        t0 = time.perf_counter()
+        if done < total:
+            with make_executor(e["kind"], e["workers"], e["address"]) as ex:
+                print(f"s3sim-stress: evaluating {total - done} chunks on {ex.describe()}", flush=True)
+                n = st.evaluate(ex)
+            dt = time.perf_counter() - t0
+            print(f"s3sim-stress: evaluated {n} chunks in {dt:.1f} s", flush=True)
+        report = st.analyse()
+    except S3SimError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        print(f"\ns3sim-stress: interrupted; completed chunks are kept. Resume with: {resume_command(out)}",
+              file=sys.stderr, flush=True)
+        raise SystemExit(130)
+    for label, a in report.outputs.items():
+        top = ", ".join(a.ranking(report.method)[:3])
+        print(f"s3sim-stress: {label}: most influential {top}; convergence: {a.verdict}")
+        for w in a.warnings:
+            print(f"s3sim-stress: warning: {label}: {w}")
+    print(f"s3sim-stress: results written to {out} (summary.md, indices.csv, figures/)")
+
+
+_FLAGS_WITH_VALUES = {"--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn", "--cfg", "-c",
+                      "--package", "-p", "--info", "-i", "--experimental-rerun"}
+_GROUPS = ("sensitivity", "target", "executor")
+
+
+def _overrides(argv: Sequence[str]) -> list[str]:
+    cleaned, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in _FLAGS_WITH_VALUES:
+            skip = True
+            continue
+        cleaned.append(a)
+    return [a for a in cleaned if not a.startswith("-") and "=" in a]
+
+
+def compose_stress(overrides: Sequence[str] = ()):
+    """Compose ``conf/stress.yaml`` with overrides (Hydra's compose API), translating every composition error into
+    a one-line ConfigError."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from ..config.compose import CONFIG_DIR, group_options
+
+    register_stress_configs()
+    overrides = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    for o in overrides:
+        key, _, value = o.partition("=")
+        if key in _GROUPS and value not in group_options(key):
+            raise ConfigError(key, value, f"one of {', '.join(group_options(key))}")
+    overrides = normalise_overrides(overrides)
+    if GlobalHydra.instance().is_initialized():
+        GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        try:
+            return compose(config_name="stress", overrides=list(overrides))
+        except Exception as exc:  # noqa: BLE001 - translated to one line
+            raise _translate(exc, overrides) from None
+
+
+_DICT_FIELDS = ("target.ranges.", "target.fixed.")
+
+
+def normalise_overrides(overrides: Sequence[str]) -> list[str]:
+    """Entries of the free-form mappings ``target.ranges`` and ``target.fixed`` may be given without Hydra's
+    ``+``/``++`` prefix (``target.ranges.g_min=[0.3,0.9]``); add ``++`` (add or replace) for them."""
+    return [f"++{o}" if o.startswith(_DICT_FIELDS) else o for o in overrides]
+
+
+def _translate(exc: Exception, overrides: Sequence[str]) -> ConfigError:
+    from omegaconf import OmegaConf
+    from omegaconf.errors import ValidationError
+
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, ValidationError):
+        cause = cause.__cause__ or cause.__context__
+    text = _first_line(cause if cause is not None else exc)
+    for o in reversed(overrides):
+        key, _, value = o.partition("=")
+        bare = key.lstrip("+~")
+        if bare and (o in str(exc) or bare in str(exc)):
+            parent, _, leaf = bare.rpartition(".")
+            node = OmegaConf.structured(StressConfig)
+            for part in parent.split(".") if parent else []:
+                node = node.get(part) if hasattr(node, "get") else None
+            if node is not None and hasattr(node, "keys") and leaf not in node:
+                return ConfigError(bare, value, f"a key of {parent or 'the stress config'}: "
+                                   f"{', '.join(sorted(node.keys()))}")
+            return ConfigError(bare, value, text)
+    return ConfigError("config", " ".join(overrides), text)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point of ``s3sim-stress``: validate everything up front (one-line errors, exit 2), refuse a
+    run directory holding a different design, then run the Hydra app."""
+    import hydra
+
+    from ..config.compose import CONFIG_DIR
+    from .cli import _run_dir_override
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    register_stress_configs()
+    if any(a in ("-m", "--multirun") for a in argv):
+        fail("--multirun is not supported by s3sim-stress (one stress test per run directory)")
+    overrides = _overrides(argv)
+    info_only = any(a in ("--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help") for a in argv)
+    _STATE["args"] = overrides
+    try:
+        cfg = compose_stress(overrides)
+        spec = resolve(cfg)
+        run_dir = _run_dir_override(overrides)
+        if run_dir is not None and not info_only:
+            check_resume(spec, Path(run_dir).absolute())
+    except S3SimError as exc:
+        fail(str(exc))
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    sys.argv = [sys.argv[0]] + [normalise_overrides([a])[0] if not a.startswith("-") and "=" in a else a
+                                for a in argv]
+    app = hydra.main(config_path=str(CONFIG_DIR), config_name="stress", version_base="1.3")(_task)
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

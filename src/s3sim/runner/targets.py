@@ -1,0 +1,100 @@
+"""Model functions for the stress test: ``f(params, seed, replicate) -> dict[str, float]``.
+
+A target is any function with that signature: ``params`` maps parameter names to values, ``seed`` is the sample's
+run seed (an int spawned by the stress engine) and ``replicate`` the replicate number; the run's random streams
+are ``SeedSequence(seed).spawn(replicate + 1)[replicate]``, exactly as in :func:`s3sim.evaluate`. It returns the
+raw result columns of one run. For parallel executors it must be a module-level (picklable) function.
+
+Two targets ship with s3sim:
+
+* ``s3``: :func:`s3_target`, the model through :func:`s3sim.evaluate`. Every regime the outputs name runs on the
+  same seed and replicate (common random numbers: identical burn-in and random streams), and each outcome comes
+  back as a column ``<regime>:<outcome>``;
+* ``ishigami``: :func:`ishigami`, the Ishigami-Homma function (Ishigami & Homma 1990; Saltelli et al. 2008,
+  *Global Sensitivity Analysis: The Primer*, section 4.3), the engine's verification target, whose Sobol' indices
+  are known in closed form (:func:`ishigami_indices`).
+
+:func:`evaluate_chunk` runs a target over one chunk of the design; it is the task the executors distribute.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+ISHIGAMI_A = 7.0
+ISHIGAMI_B = 0.1
+ISHIGAMI_PARAMS = ("x1", "x2", "x3")
+
+
+def ishigami(params: Mapping[str, float], seed: int = 0, replicate: int = 0, *, a: float = ISHIGAMI_A,
+             b: float = ISHIGAMI_B, noise: float = 0.0) -> dict[str, float]:
+    """``y = sin x1 + a sin^2 x2 + b x3^4 sin x1``; with ``noise > 0`` a seeded N(0, noise^2) term is added."""
+    x1, x2, x3 = (float(params[k]) for k in ISHIGAMI_PARAMS)
+    y = math.sin(x1) + a * math.sin(x2) ** 2 + b * x3 ** 4 * math.sin(x1)
+    if noise > 0:
+        rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(replicate + 1)[replicate])
+        y += noise * rng.standard_normal()
+    return {"y": y}
+
+
+def ishigami_indices(a: float = ISHIGAMI_A, b: float = ISHIGAMI_B) -> dict[str, list[float]]:
+    """Analytic first-order and total Sobol' indices of the Ishigami function with x uniform on [-pi, pi]^3.
+
+    Variances (Saltelli et al. 2008, section 4.3; Sobol' & Levitan 1999): V1 = (1 + b pi^4 / 5)^2 / 2,
+    V2 = a^2 / 8, V13 = 8 b^2 pi^8 / 225, V = V1 + V2 + V13. With a = 7, b = 0.1: S1 = (0.3139, 0.4424, 0),
+    ST = (0.5576, 0.4424, 0.2437).
+    """
+    pi = math.pi
+    v1 = 0.5 * (1 + b * pi ** 4 / 5) ** 2
+    v2 = a ** 2 / 8
+    v13 = 8 * b ** 2 * pi ** 8 / 225
+    v = v1 + v2 + v13
+    return {"S1": [v1 / v, v2 / v, 0.0], "ST": [(v1 + v13) / v, v2 / v, v13 / v]}
+
+
+def s3_target(params: Mapping[str, Any], seed: int, replicate: int = 0, *, regimes: Sequence[str] = ("none",),
+              fixed: Mapping[str, Any] | None = None) -> dict[str, float]:
+    """Run the model once per regime on the same seed and replicate; columns ``<regime>:<outcome>``."""
+    from .simulate import evaluate
+
+    out: dict[str, float] = {}
+    for regime in regimes:
+        outcomes = evaluate(seed, policy=regime, replicate=replicate, **dict(fixed or {}), **dict(params))
+        out.update({f"{regime}:{k}": float(v) for k, v in outcomes.items()})
+    return out
+
+
+def target_function(name: str | Callable, options: Mapping[str, Any]) -> Callable[..., dict[str, float]]:
+    """The model function of a target: ``s3``, ``ishigami`` or a callable ``f(params, seed, replicate)``."""
+    if callable(name):
+        return name
+    if name == "s3":
+        return lambda p, s, r: s3_target(p, s, r, regimes=options["regimes"], fixed=options.get("fixed"))
+    if name == "ishigami":
+        return lambda p, s, r: ishigami(p, s, r, noise=float(options.get("noise", 0.0)))
+    raise ValueError(f"unknown target {name!r}")
+
+
+def evaluate_chunk(task: Mapping[str, Any]):
+    """Evaluate one chunk: every sample of the chunk times every replicate. The executors' task function.
+
+    ``task`` holds ``target`` (name or module-level callable), ``options`` (regimes, fixed, noise), ``names``
+    (parameter names), ``kinds`` (``"int"`` or ``"float"``), ``samples`` (sample ids), ``values`` (applied
+    parameter values, one row per sample), ``seeds`` (run seed per sample) and ``replicates``. Returns a DataFrame
+    with columns ``sample``, ``replicate`` and the target's result columns, rows ordered by sample then replicate.
+    """
+    import pandas as pd
+
+    f = target_function(task["target"], task["options"])
+    names, kinds = task["names"], task["kinds"]
+    rows = []
+    for i, values, seed in zip(task["samples"], task["values"], task["seeds"]):
+        params = {n: (int(v) if k == "int" else float(v)) for n, k, v in zip(names, kinds, values)}
+        for r in range(int(task["replicates"])):
+            res = f(params, int(seed), r)
+            rows.append({"sample": int(i), "replicate": r, **{k: float(v) for k, v in res.items()}})
+    return pd.DataFrame(rows)
