@@ -14,9 +14,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The default Alpine Space run; writes its tables and manifest under outputs/.
+# The default Alpine Space policy comparison: every regime x $(SEEDS) replicates on all cores, then the paired
+# comparison against $(BASELINE). Writes the sweep and its report under outputs/alpine/<date>_<time>/.
+SEEDS ?= 10
+REGIMES ?= none,horizontal,topdown_s3,cluster_s3,transregional_s3
+BASELINE ?= topdown_s3
 run: $(STAMP)
-	$(BIN)/s3sim
+	@dir=outputs/alpine/$$(date +%Y-%m-%d_%H-%M-%S); \
+	$(BIN)/s3sim -m policy=$(REGIMES) "replicate=range($(SEEDS))" hydra.sweep.dir=$$dir; status=$$?; \
+	if [ $$status -ne 2 ]; then $(BIN)/s3sim-compare $$dir --baseline $(BASELINE) || status=$$?; fi; \
+	exit $$status
 
 test: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 $(BIN)/python -m pytest -q

@@ -1,0 +1,376 @@
+"""Scenario comparison for policy teams: paired contrasts against a baseline (``s3sim-compare``).
+
+Runs of one sweep that share a seed and replicate share the burn-in and every random stream (common random
+numbers), so each scenario is compared with the baseline **seed by seed**: for a key indicator ``k``, a region
+``r`` and a scenario ``s`` the contrast is ``d_i = k(s, r, i) - k(baseline, r, i)`` over the pairs ``i``. The
+report gives the mean contrast with a 95% t confidence interval, the paired effect size (Cohen's d_z = mean / sd
+of the contrasts), the relative change against the baseline mean, a paired t-test p-value, and how many regions
+improve (mean contrast in the better direction) and improve clearly (interval excluding zero).
+
+Key indicators are computed from the stored time series (:data:`KPIS`): flows are summed over the last
+``window`` quarters (default 8, two years) before taking ratios; levels are averaged over the same window. Over
+time, the same ratios are taken step by step after a four-quarter moving sum.
+
+Typical use::
+
+    s3sim-compare outputs/sweeps/2026-11-27/10-00-00 --baseline topdown_s3
+
+The command writes ``report.html`` (self-contained, figures embedded), ``summary.md``, ``contrasts.csv`` /
+``.parquet``, ``horizon.csv`` and ``figures/*.png`` into ``SWEEP_DIR/report/`` (or ``--out``). It reads the
+sweep's collection (``SWEEP_DIR/collected/``, made or refreshed first if missing or stale) and nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, S3SimError
+from ..runner.sweep import REPLICATE_KEYS
+from .collect import SweepStore, open_sweep
+
+
+@dataclass(frozen=True)
+class KPI:
+    """A key indicator computed from stored indicators: ``scale * sum(numerator) / sum(denominator)`` over a
+    window (a ratio of flows), or the window mean of ``numerator`` when there is no denominator (a level)."""
+
+    name: str
+    label: str
+    unit: str
+    numerator: tuple[str, ...]
+    denominator: tuple[str, ...] = ()
+    scale: float = 1.0
+    higher_is_better: bool = True
+
+
+#: the default key indicators, the first is the headline
+KPIS: dict[str, KPI] = {k.name: k for k in (
+    KPI("innovations_per_1000_firms", "innovations per 1,000 firms a year", "per 1,000 firms a year",
+        ("innovations",), ("firms",), 4000.0),
+    KPI("radical_per_1000_firms", "radical innovations per 1,000 firms a year", "per 1,000 firms a year",
+        ("innovations_radical",), ("firms",), 4000.0),
+    KPI("value_added_per_firm", "value added per firm a quarter", "money per firm a quarter",
+        ("value_added",), ("firms",)),
+    KPI("firms", "firms", "firms", ("firms",)),
+    KPI("interregional_collaboration_share", "share of new partnerships across regions", "share",
+        ("collaborations_inter",), ("collaborations_intra", "collaborations_inter")),
+    KPI("specialised_domains", "specialised domains (RCA >= 1)", "domains", ("specialised_domains",)),
+    KPI("knowledge_flows_per_firm", "knowledge flows per firm a quarter", "per firm a quarter",
+        ("knowledge_flows",), ("firms",)),
+)}
+
+
+def _kpi_list(names: Sequence[str] | None) -> list[KPI]:
+    if not names:
+        return list(KPIS.values())
+    out = []
+    for n in names:
+        if n not in KPIS:
+            raise ConfigError("--indicators", n, f"names from {', '.join(KPIS)}")
+        out.append(KPIS[n])
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# statistics
+# ----------------------------------------------------------------------------------------------------------------
+def paired_summary(d: np.ndarray, conf: float = 0.95) -> dict[str, float]:
+    """Mean of paired differences with a t confidence interval, Cohen's d_z and the paired t-test p-value."""
+    from scipy import stats
+
+    d = np.asarray(d, dtype=float)
+    d = d[np.isfinite(d)]
+    n = d.size
+    mean = float(d.mean()) if n else math.nan
+    if n < 2:
+        return {"n": n, "mean": mean, "sd": math.nan, "ci_low": math.nan, "ci_high": math.nan,
+                "effect_size": math.nan, "p_value": math.nan}
+    sd = float(d.std(ddof=1))
+    se = sd / math.sqrt(n)
+    t = float(stats.t.ppf(0.5 + conf / 2, n - 1))
+    if sd > 0:
+        p = float(2 * stats.t.sf(abs(mean) / se, n - 1))
+        dz = mean / sd
+    else:
+        p = 1.0 if mean == 0 else 0.0
+        dz = 0.0 if mean == 0 else math.copysign(math.inf, mean)
+    return {"n": n, "mean": mean, "sd": sd, "ci_low": mean - t * se, "ci_high": mean + t * se,
+            "effect_size": dz, "p_value": p}
+
+
+def mean_ci(x: np.ndarray, conf: float = 0.95) -> tuple[float, float, float]:
+    """Mean and t confidence interval of independent values."""
+    s = paired_summary(x, conf)
+    return s["mean"], s["ci_low"], s["ci_high"]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the comparison
+# ----------------------------------------------------------------------------------------------------------------
+@dataclass
+class Comparison:
+    """Everything ``s3sim-compare`` reports, as tables."""
+
+    factor: str
+    baseline: str
+    scenarios: list[str]
+    kpis: list[KPI]
+    window: int
+    horizon: pd.DataFrame          # run, region, factor value, pair key columns, one column per KPI
+    contrasts: pd.DataFrame        # scenario, kpi, region, n, mean, ci_low, ci_high, effect_size, p, relative...
+    regions_improving: pd.DataFrame  # scenario, kpi, regions, improving, clearly_improving
+    levels_over_time: pd.DataFrame   # scenario, kpi, step, mean, ci_low, ci_high (region ALL)
+    contrasts_over_time: pd.DataFrame  # scenario, kpi, step, mean, ci_low, ci_high (region ALL)
+    regions: pd.DataFrame          # id, name, lon, lat (from the runs' manifests)
+    burn_in: int
+    excluded: pd.DataFrame         # runs not used (not completed, or without a partner in the baseline)
+    n_pairs: dict[str, int] = field(default_factory=dict)
+    sweep_dir: Path | None = None
+
+    @property
+    def headline(self) -> KPI:
+        return self.kpis[0]
+
+    def contrast(self, scenario: str, kpi: str | None = None, region: str = "ALL") -> dict[str, Any]:
+        kpi = kpi or self.headline.name
+        c = self.contrasts
+        row = c[(c["scenario"] == scenario) & (c["kpi"] == kpi) & (c["region"] == region)]
+        if row.empty:
+            raise ConfigError("scenario", scenario, f"one of {', '.join(self.scenarios)}")
+        return row.iloc[0].to_dict()
+
+    def reading(self) -> list[str]:
+        """Plain-language sentences on the main results."""
+        k = self.headline
+        out = []
+        n_regions = int(self.regions_improving["regions"].max()) if len(self.regions_improving) else 0
+        for s in self.scenarios:
+            c = self.contrast(s, k.name)
+            imp = self.regions_improving
+            ri = imp[(imp["scenario"] == s) & (imp["kpi"] == k.name)]
+            better = int(ri["improving"].iloc[0]) if len(ri) else 0
+            clearly = int(ri["clearly_improving"].iloc[0]) if len(ri) else 0
+            ci = f"[{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}]"
+            rel = "" if not np.isfinite(c["relative"]) else f", {c['relative']:+.0%}"
+            clear = np.isfinite(c["ci_low"]) and (c["ci_low"] > 0 or c["ci_high"] < 0)
+            if not clear:
+                verb = (f"does not clearly change {k.label} against {self.baseline}: {_fmt(c['mean'], sign=True)} "
+                        f"{ci}, an interval that includes zero")
+            else:
+                lo, hi = sorted((abs(c["ci_low"]), abs(c["ci_high"])))
+                verb = (f"{'raises' if c['mean'] > 0 else 'lowers'} {k.label} by {_fmt(abs(c['mean']))} "
+                        f"[{_fmt(lo)}, {_fmt(hi)}]{rel} against {self.baseline}")
+            word = "improves" if k.higher_is_better else "worsens"
+            out.append(f"{s} {verb}; it {word} the indicator in {better} of {n_regions} regions "
+                       f"({clearly} with an interval excluding zero), paired over {int(c['n'])} seeds.")
+        # the best scenario on the headline
+        tot = self.contrasts[(self.contrasts["kpi"] == k.name) & (self.contrasts["region"] == "ALL")]
+        if len(tot) > 1:
+            best = tot.sort_values("mean", ascending=not k.higher_is_better).iloc[0]
+            out.append(f"On {k.label}, {best['scenario']} does best against {self.baseline} across the whole "
+                       f"area.")
+        # clear effects on the other indicators
+        others = self.contrasts[(self.contrasts["region"] == "ALL") & (self.contrasts["kpi"] != k.name)]
+        clear = others[(others["ci_low"] > 0) | (others["ci_high"] < 0)]
+        for s in self.scenarios:
+            rows = clear[clear["scenario"] == s]
+            if len(rows):
+                parts = [f"{KPIS[r.kpi].label if r.kpi in KPIS else r.kpi} {r.relative:+.0%}"
+                         if np.isfinite(r.relative) else f"{r.kpi} {_fmt(r.mean, sign=True)}"
+                         for r in rows.itertuples()]
+                out.append(f"Other clear effects of {s}: {'; '.join(parts)}.")
+        return out
+
+
+def _fmt(x: float, sign: bool = False) -> str:
+    if not np.isfinite(x):
+        return "n/a"
+    a = abs(x)
+    digits = 0 if a >= 100 else 1 if a >= 10 else 2 if a >= 1 else 3
+    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def _needed(kpis: list[KPI]) -> list[str]:
+    return sorted({i for k in kpis for i in (*k.numerator, *k.denominator)})
+
+
+def _kpi_frame(sums: pd.DataFrame, kpis: list[KPI], means: pd.DataFrame | None = None) -> pd.DataFrame:
+    out = pd.DataFrame(index=sums.index)
+    for k in kpis:
+        if k.denominator:
+            num = sums[list(k.numerator)].sum(axis=1)
+            den = sums[list(k.denominator)].sum(axis=1)
+            out[k.name] = k.scale * num / den.where(den != 0)
+        else:
+            src = sums if means is None else means
+            out[k.name] = k.scale * src[list(k.numerator)].sum(axis=1)
+    return out
+
+
+def compare(store: SweepStore | str | Path, *, baseline: str | None = None, by: str = "policy",
+            indicators: Sequence[str] | None = None, window: int = 8, conf: float = 0.95,
+            progress: bool = True) -> Comparison:
+    """Paired contrasts of every value of the swept key ``by`` against ``baseline`` (default: ``none`` if swept,
+    else the first value)."""
+    if not isinstance(store, SweepStore):
+        store = open_sweep(store, progress=progress)
+    kpis = _kpi_list(indicators)
+    if window < 1:
+        raise ConfigError("--window", window, "a positive number of quarters")
+    idx = store.index
+    keys = store.swept_keys
+    if by not in keys:
+        raise ConfigError("--by", by, f"a key the sweep varies ({', '.join(keys) or 'it varies none'})")
+    values = list(dict.fromkeys(v for v in idx[by] if isinstance(v, str)))
+    if len(values) < 2:
+        raise ConfigError("--by", by, "a key with at least two values in the sweep")
+    if baseline is None:
+        baseline = "none" if "none" in values else values[0]
+    if baseline not in values:
+        raise ConfigError("--baseline", baseline, f"one of {', '.join(values)} (the values of {by} in this sweep)")
+    scenarios = [v for v in values if v != baseline]
+    strata = [k for k in keys if k != by and k not in REPLICATE_KEYS]
+    pair_cols = ["seed", "replicate", *strata]
+
+    done = idx[idx["status"] == "completed"].copy()
+    if done.empty:
+        raise ConfigError(str(store.sweep_dir), "no completed runs", "a sweep with completed runs to compare")
+    done["replicate"] = done["replicate"].astype("Int64").fillna(-1).astype(int)
+    done["pair"] = done[pair_cols].astype(str).agg("|".join, axis=1)
+    base_pairs = set(done.loc[done[by] == baseline, "pair"])
+    usable = done[done["pair"].isin(base_pairs)]
+    excluded = pd.concat([idx[idx["status"] != "completed"],
+                          idx[idx["run"].isin(done.loc[~done["pair"].isin(base_pairs), "run"])]])
+
+    ts = store.read("timeseries", columns=["run", "step", "region", "indicator", "value"],
+                    filters=[("indicator", "in", _needed(kpis)), ("run", "in", [int(r) for r in usable["run"]])])
+    if ts.empty:
+        raise ConfigError(str(store.sweep_dir), "no indicator rows", "runs whose time series hold "
+                                                                     f"{', '.join(_needed(kpis))}")
+    ts["region"] = ts["region"].astype(str)
+    wide = ts.pivot_table(index=["run", "region", "step"], columns="indicator", values="value", aggfunc="first")
+    for col in _needed(kpis):
+        if col not in wide:
+            wide[col] = np.nan
+    last = int(ts["step"].max())
+    win = wide[wide.index.get_level_values("step") > last - window]
+    sums = win.groupby(level=["run", "region"]).sum(min_count=1)
+    means = win.groupby(level=["run", "region"]).mean()
+    horizon = _kpi_frame(sums, kpis, means).reset_index()
+    horizon = horizon.merge(usable[["run", by, "pair", *pair_cols]], on="run")
+
+    rows, improving = [], []
+    regions_all = sorted(set(horizon["region"]) - {"ALL"}) + ["ALL"]
+    for s in scenarios:
+        a = horizon[horizon[by] == s].set_index(["pair", "region"])
+        b = horizon[horizon[by] == baseline].set_index(["pair", "region"])
+        joined = a[[k.name for k in kpis]].join(b[[k.name for k in kpis]], rsuffix="__base", how="inner")
+        for k in kpis:
+            better = clearly = n_reg = 0
+            for region in regions_all:
+                if region not in joined.index.get_level_values("region"):
+                    continue
+                sel = joined.xs(region, level="region")
+                d = (sel[k.name] - sel[f"{k.name}__base"]).to_numpy(dtype=float)
+                st = paired_summary(d, conf)
+                base_mean = float(np.nanmean(sel[f"{k.name}__base"].to_numpy(dtype=float)))
+                rel = st["mean"] / abs(base_mean) if base_mean not in (0.0,) and np.isfinite(base_mean) else math.nan
+                rows.append({"scenario": s, "baseline": baseline, "kpi": k.name, "region": region, **st,
+                             "baseline_mean": base_mean, "scenario_mean": base_mean + st["mean"],
+                             "relative": rel})
+                if region != "ALL" and np.isfinite(st["mean"]):
+                    n_reg += 1
+                    sign = 1 if k.higher_is_better else -1
+                    better += sign * st["mean"] > 0
+                    clearly += (st["ci_low"] > 0) if sign > 0 else (st["ci_high"] < 0)
+            improving.append({"scenario": s, "kpi": k.name, "regions": n_reg, "improving": int(better),
+                              "clearly_improving": int(clearly)})
+    contrasts = pd.DataFrame(rows)
+
+    # over time (region ALL): four-quarter moving sums, then the KPI ratios step by step
+    all_ = wide.xs("ALL", level="region").sort_index()
+    rolled = all_.groupby(level="run", group_keys=False).apply(lambda g: g.rolling(4, min_periods=1).sum())
+    rolled_mean = all_.groupby(level="run", group_keys=False).apply(lambda g: g.rolling(4, min_periods=1).mean())
+    over = _kpi_frame(rolled, kpis, rolled_mean).reset_index().merge(usable[["run", by, "pair"]], on="run")
+    lev_rows, con_rows = [], []
+    for k in kpis:
+        piv = over.pivot_table(index="step", columns="run", values=k.name)
+        for v in values:
+            runs = [r for r in usable.loc[usable[by] == v, "run"] if r in piv.columns]
+            m = piv[runs].to_numpy(dtype=float)
+            for step, row in zip(piv.index, m):
+                mu, lo, hi = mean_ci(row, conf)
+                lev_rows.append({"scenario": v, "kpi": k.name, "step": int(step), "mean": mu, "ci_low": lo,
+                                 "ci_high": hi})
+        base_runs = usable[usable[by] == baseline].set_index("pair")["run"]
+        for s in scenarios:
+            s_runs = usable[usable[by] == s].set_index("pair")["run"]
+            common = [p for p in s_runs.index if p in base_runs.index]
+            if not common:
+                continue
+            diff = piv[[s_runs[p] for p in common]].to_numpy(float) - piv[[base_runs[p] for p in common]].to_numpy(
+                float)
+            for step, row in zip(piv.index, diff):
+                mu, lo, hi = mean_ci(row, conf)
+                con_rows.append({"scenario": s, "kpi": k.name, "step": int(step), "mean": mu, "ci_low": lo,
+                                 "ci_high": hi})
+
+    # region table from the first usable run's manifest (stored at run time)
+    m = store.manifest(int(usable["run"].iloc[0]))
+    regions = pd.DataFrame(m.get("regions") or [{"id": r} for r in regions_all if r != "ALL"])
+    burn_in = int(m.get("burn_in") or 0)
+    n_pairs = {s: int(contrasts[(contrasts["scenario"] == s) & (contrasts["region"] == "ALL")]["n"].max())
+               for s in scenarios}
+    return Comparison(factor=by, baseline=baseline, scenarios=scenarios, kpis=kpis, window=window,
+                      horizon=horizon, contrasts=contrasts, regions_improving=pd.DataFrame(improving),
+                      levels_over_time=pd.DataFrame(lev_rows), contrasts_over_time=pd.DataFrame(con_rows),
+                      regions=regions, burn_in=burn_in, excluded=excluded, n_pairs=n_pairs,
+                      sweep_dir=store.sweep_dir)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# command line
+# ----------------------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="s3sim-compare", description="Paired scenario contrasts of a sweep against a baseline, with figures, "
+        "an HTML report and a Markdown summary.")
+    parser.add_argument("sweep_dir", help="a sweep directory written by `s3sim -m ...`")
+    parser.add_argument("--baseline", default=None, help="the baseline value of --by (default: none if swept, "
+                        "else the first value)")
+    parser.add_argument("--by", default="policy", help="the swept key whose values are compared (default: policy)")
+    parser.add_argument("--indicators", default=None,
+                        help=f"comma-separated key indicators, the first is the headline (default: all of "
+                             f"{', '.join(KPIS)})")
+    parser.add_argument("--window", type=int, default=8, help="quarters at the end of the run that make the "
+                        "horizon value (default 8)")
+    parser.add_argument("--out", default=None, help="output directory (default: SWEEP_DIR/report)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    from .report import write_report
+
+    try:
+        names = [s.strip() for s in args.indicators.split(",") if s.strip()] if args.indicators else None
+        comp = compare(args.sweep_dir, baseline=args.baseline, by=args.by, indicators=names, window=args.window,
+                       progress=not args.quiet)
+        out = Path(args.out) if args.out else Path(args.sweep_dir) / "report"
+        paths = write_report(comp, out, progress=not args.quiet)
+    except S3SimError as exc:
+        print(f"s3sim-compare: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    for line in comp.reading():
+        print(f"  {line}")
+    print(f"s3sim-compare: report written to {paths['html']}")
+    print(f"s3sim-compare: summary in {paths['markdown']}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
