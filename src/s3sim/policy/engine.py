@@ -27,9 +27,34 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from . import _kernels as K
 from .base import Call, Project, Proposal, Regime, Scope, regime_class
 
 INSTRUMENTS = ("spent_subsidies", "spent_projects", "spent_cluster_grants")
+
+
+class _ProjectTable:
+    """The running projects as flat arrays for the compiled loops (members of project k are
+    ``members[off[k]:off[k + 1]]``, its regions ``regions[reg_off[k]:reg_off[k + 1]]``)."""
+
+    def __init__(self, engine: "S3Policy", projects: list[Project]):
+        self.n = len(projects)
+        sizes = np.array([pr.members.size for pr in projects], dtype=np.int64)
+        self.off = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum(sizes, out=self.off[1:])
+        self.members = (np.concatenate([pr.members for pr in projects]).astype(np.int64) if projects
+                        else np.zeros(0, dtype=np.int64))
+        rsizes = np.array([pr.regions.size for pr in projects], dtype=np.int64)
+        self.reg_off = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum(rsizes, out=self.reg_off[1:])
+        self.regions = (np.concatenate([pr.regions for pr in projects]).astype(np.int64) if projects
+                        else np.zeros(0, dtype=np.int64))
+        self.funding = np.array([pr.funding_per_step for pr in projects], dtype=np.float64)
+        self.cost = np.array([pr.cost_per_member for pr in projects], dtype=np.float64)
+        self.funder = np.array([pr.call.funder for pr in projects], dtype=np.int64)
+        self.domain = np.array([pr.call.domain for pr in projects], dtype=np.int64)
+        self.p_deliverable = np.array([engine._regime_for_call(pr.call).p.p_deliverable for pr in projects],
+                                      dtype=np.float64)
 
 
 class _Params:
@@ -85,6 +110,19 @@ class S3Policy:
                 self.pilots.append(reg)
         for reg in self.regimes:
             reg.priorities = np.zeros(D, dtype=bool)
+        cl = model.clusters
+        # static lookups (cluster organisations neither move nor change domain)
+        self._pilot_flag = np.append(self.pilot_of >= 0, False)  # by an actor's cluster (-1: the sentinel)
+        self._region_cos = [np.flatnonzero((cl.region == r) & (self.pilot_of < 0)) for r in range(R)]
+        self._one_region = np.eye(R, dtype=bool)
+        self._by_region = [[reg for reg in self._all() if reg.scope.region == r] for r in range(R)]
+        self._table_key: tuple | None = None
+        self._table_cache: _ProjectTable | None = None
+        self._target_key: tuple | None = None
+        self._target_cache: np.ndarray | None = None
+        self._step_cache: dict[Any, Any] = {}
+        self._buffers: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._busy_now: np.ndarray | None = None
         self.started = None
         self.projects: list[Project] = []
         self.next_call_id = 0
@@ -173,8 +211,13 @@ class S3Policy:
         return int(self._model.clusters.members[co])
 
     def _actors_in(self, r: int) -> int:
-        a = self._model.actors
-        return int((a.alive[: a.n] & (a.region[: a.n] == r)).sum())
+        counts = self._step_cache.get("actors_in")
+        if counts is None:
+            a = self._model.actors
+            n = a.n
+            counts = np.bincount(a.region[:n][a.alive[:n]], minlength=self._model.world.n_regions)
+            self._step_cache["actors_in"] = counts
+        return int(counts[r])
 
     def _pilot_share(self, r: int) -> float:
         cos = [p.scope.cluster for p in self.pilots if p.scope.region == r]
@@ -189,9 +232,8 @@ class S3Policy:
         cl = a.cluster[:n]
         if scope.cluster >= 0:
             return mask & (cl == scope.cluster)
-        pilot_cos = np.flatnonzero(self.pilot_of >= 0)
-        if pilot_cos.size:
-            mask &= ~np.isin(cl, pilot_cos)
+        if self.pilots:
+            mask &= ~self._pilot_flag[cl]
         return mask
 
     # ------------------------------------------------------------------------------------------------------------
@@ -224,10 +266,12 @@ class S3Policy:
         """Operating grants, split equally among the scope's cluster organisations in priority domains, which
         broker with ``brokerage``."""
         cl = model.clusters
-        cos = np.flatnonzero((cl.region == scope.region) & domains[cl.domain] & (self.pilot_of < 0))
         if scope.cluster >= 0:
             cos = np.array([scope.cluster])
-        cl.brokerage[:] = np.where(np.isin(np.arange(cl.n), cos), brokerage, cl.brokerage)
+        else:
+            cos = self._region_cos[scope.region]
+            cos = cos[domains[cl.domain[cos]]]
+        cl.brokerage[cos] = brokerage
         if cos.size == 0 or budget <= 0:
             return
         cl.budget[cos] += budget / cos.size
@@ -248,9 +292,18 @@ class S3Policy:
 
     def _transform(self, model, r: int, by_domain: np.ndarray) -> None:
         """Accumulate funding that goes to related (density above the median) domains not yet specialised."""
-        rd = model.rd[r]
-        target = (rd > np.median(rd)) & ~model.specialised[r]
-        self.transformative[r] += float(by_domain[target].sum())
+        self.transformative[r] += float(by_domain[self._target(model)[r]].sum())
+
+    def _target(self, model) -> np.ndarray:
+        """Region x domain: related (density above the region's median) and not yet specialised. Recomputed when
+        the model's evidence (``rd``, ``specialised``: replaced, never changed in place) is new."""
+        key = (model.rd, model.specialised)
+        if self._target_key is None or self._target_key[0] is not key[0] or self._target_key[1] is not key[1]:
+            rd = model.rd
+            med = np.array([np.median(rd[r]) for r in range(rd.shape[0])])
+            self._target_cache = (rd > med[:, None]) & ~model.specialised
+            self._target_key = key
+        return self._target_cache
 
     def _regime(self, scope: Scope) -> Regime:
         return self.pilots[self.pilot_of[scope.cluster]] if scope.cluster >= 0 else self.regimes[scope.region]
@@ -306,59 +359,57 @@ class S3Policy:
 
     def _assemble(self, model, call: Call) -> list[Proposal]:
         """Consortia for a call (INFSO-SKIN): coordinators are research institutes or cluster members holding
-        knowledge in the call domain; each invites the best-matching eligible actors, previous partners first,
-        up to ``project_size``, keeping the composition rules (an SME; a research institute or cluster member;
-        for joint calls, at least two regions)."""
-        a = model.actors
-        n = a.n
-        rng = model.streams["policy"]
-        d = call.domain
-        size = int(self._regime_for_call(call).p.project_size)
-        pool = a.alive[:n] & np.isin(a.region[:n], call.regions) & (a.profile[:n, d] > 0)
-        if call.scope >= 0:
-            pool &= a.cluster[:n] == call.scope
-        elif call.funder < 0:  # joint call: only actors under a joint regime (not the rest of a pilot's region)
-            joint = np.zeros(n, dtype=bool)
+        knowledge in the call domain (at most five, in a random order); each invites the best-matching eligible
+        actors (knowledge in the call domain, previous partners first, a random tie-break), up to
+        ``project_size``, then keeps the composition rules (an SME; a research institute or cluster member; for
+        joint calls, at least two regions) by swapping its last invitee for the best candidate that fixes a
+        missing SME or a missing second region. Candidates are alive actors of the call's regions with knowledge
+        in its domain and in fewer than two projects; of the pilot cluster for pilot calls, of joint regimes for
+        joint calls. (Compiled: :func:`s3sim.policy._kernels.assemble`.)"""
+        n_props, members, lens = self._assemble_rows(model, call)
+        return [Proposal(call, members[k, : lens[k]].copy()) for k in range(n_props)]
+
+    def _call_args(self, model, call: Call) -> tuple:
+        """Kernel arguments that describe a call's candidate pool."""
+        regions = np.asarray(call.regions)
+        if regions.size == 1:
+            region_ok = self._one_region[int(regions[0])]
+        else:
+            region_ok = np.zeros(model.world.n_regions, dtype=bool)
+            region_ok[regions] = True
+        use_mask = call.scope < 0 and call.funder < 0  # joint call: only actors under a joint regime
+        mask = self._joint_mask(model) if use_mask else model.actors.alive
+        return region_ok, int(call.scope), use_mask, mask
+
+    def _joint_mask(self, model) -> np.ndarray:
+        mask = self._step_cache.get("joint_mask")
+        if mask is None:
+            a = model.actors
+            mask = np.zeros(a.n, dtype=bool)
             for reg in self._all():
                 if reg.joint:
-                    joint |= self.scope_mask(model, reg.scope)
-            pool &= joint
-        busy = self._busy(n)
-        pool &= busy < 2
-        cand = np.flatnonzero(pool)
-        if cand.size < 2:
-            return []
-        knowledge = (a.kind[cand] == 3) | (a.cluster[cand] >= 0)
-        coords = cand[knowledge]
-        if coords.size == 0:
-            return []
-        coords = rng.permutation(coords)[:5]
-        proposals = []
-        fit = a.profile[cand, d].astype(np.float64)
-        for c in coords:
-            ties = np.isin(cand, a.tie_partner[c])
-            score = fit + 0.5 * ties + 0.2 * rng.random(cand.size)
-            score[cand == c] = -np.inf
-            order = cand[np.argsort(-score, kind="stable")]
-            members = [int(c)] + [int(x) for x in order[: size - 1] if score[np.searchsorted(cand, x)] > -np.inf]
-            members = self._repair(model, call, members, order)
-            proposals.append(Proposal(call, np.array(members, dtype=np.int64)))
-        return proposals
+                    mask |= self.scope_mask(model, reg.scope)
+            self._step_cache["joint_mask"] = mask
+        return mask
 
-    def _repair(self, model, call: Call, members: list[int], order: np.ndarray) -> list[int]:
-        """Swap the last invitee for the best candidate that fixes a missing SME or a missing second region."""
+    def _out(self, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Scratch buffers for a call's proposals (members, lengths, funding order)."""
+        out = self._buffers.get(width)
+        if out is None:
+            k = K.MAX_COORDINATORS
+            out = (np.empty((k, width), dtype=np.int64), np.empty(k, dtype=np.int64), np.empty(k, dtype=np.int64))
+            self._buffers[width] = out
+        return out
+
+    def _assemble_rows(self, model, call: Call) -> tuple[int, np.ndarray, np.ndarray]:
         a = model.actors
-        kinds = a.kind[members]
-        if not np.isin(kinds, (0, 2)).any():
-            smes = [int(x) for x in order if a.kind[x] in (0, 2) and int(x) not in members]
-            if smes:
-                members = members[:-1] + [smes[0]] if len(members) > 1 else members + [smes[0]]
-        if call.min_regions >= 2 and np.unique(a.region[members]).size < 2:
-            home = a.region[members[0]]
-            other = [int(x) for x in order if a.region[x] != home and int(x) not in members]
-            if other:
-                members = members[:-1] + [other[0]] if len(members) > 2 else members + [other[0]]
-        return members
+        size = int(self._regime_for_call(call).p.project_size)
+        members, lens, _ = self._out(max(size, 3))
+        region_ok, scope, use_mask, mask = self._call_args(model, call)
+        n_props = K.assemble(model.streams["policy"], a.n, a.alive, a.region, a.kind, a.cluster, a.profile,
+                             a.tie_partner, self._busy_of(model), int(call.domain), region_ok, scope, use_mask, mask,
+                             size, int(call.min_regions), members, lens)
+        return n_props, members, lens
 
     def _regime_for_call(self, call: Call) -> Regime:
         if call.scope >= 0:
@@ -368,108 +419,113 @@ class S3Policy:
         return next((r for r in self._all() if r.joint), self.regimes[0])
 
     def _busy(self, n: int) -> np.ndarray:
-        busy = np.zeros(n, dtype=np.int64)
-        for pr in self.projects:
-            busy[pr.members] += 1
-        return busy
+        """Projects each of the first ``n`` actors is in."""
+        return K.busy_count(self._table().members, n)
+
+    def _busy_of(self, model) -> np.ndarray:
+        """This step's project counts per actor, kept up to date as calls fund projects."""
+        if self._busy_now is None:
+            self._busy_now = self._busy(model.actors.n)
+        return self._busy_now
+
+    def _table(self) -> _ProjectTable:
+        """The running projects as arrays (rebuilt when the project list changed)."""
+        key = (self.projects, len(self.projects))
+        if self._table_key is None or self._table_key[0] is not key[0] or self._table_key[1] != key[1]:
+            self._table_cache = _ProjectTable(self, self.projects)
+            self._table_key = key
+        return self._table_cache
+
+    @staticmethod
+    def _standard_rules(reg: Regime) -> bool:
+        """True when a regime judges and ranks proposals by the base rules (the compiled path applies)."""
+        return (type(reg).eligible is Regime.eligible and type(reg).rank is Regime.rank
+                and "eligible" not in reg.__dict__ and "rank" not in reg.__dict__)
 
     def _fund(self, model, call: Call, t: int) -> float:
-        """Fund a call's best eligible proposals within its budget; returns the public money committed."""
+        """Fund a call's best eligible proposals within its budget; returns the public money committed.
+
+        Eligible proposals are ranked (joint calls also weigh the partner regions' mass in the domain: + 0.1
+        log1p of it) and funded in rank order while the committed public share fits the call budget; a proposal
+        with a member already in two projects is passed over."""
         reg = self._regime_for_call(call)
-        props = [pr for pr in self._assemble(model, call) if reg.eligible(self, model, pr)]
-        committed = 0.0
-        if props:
-            scores = reg.rank(self, model, props)
-            if call.min_regions >= 2:  # joint calls also weigh the partner regions' mass in the domain
+        a = model.actors
+        rng = model.streams["policy"]
+        p = reg.p
+        joint = call.min_regions >= 2
+        unit = p.project_cost * (1.0 + (p.joint_cost_factor if joint else 0.0))
+        busy = self._busy_of(model)
+        d = int(call.domain)
+        if self._standard_rules(reg):
+            size = int(p.project_size)
+            members, lens, funded = self._out(max(size, 3))
+            region_ok, scope, use_mask, mask = self._call_args(model, call)
+            n_funded, committed = K.fund_call(
+                rng, a.n, a.alive, a.region, a.kind, a.cluster, a.profile, a.tie_partner, busy, model.mass, d,
+                region_ok, scope, use_mask, mask, size, int(call.min_regions), p.subsidy_rate, unit,
+                p.project_duration, call.budget, members, lens, funded)
+        else:
+            props = [pr for pr in self._assemble(model, call) if reg.eligible(self, model, pr)]
+            n_funded, committed = 0, 0.0
+            if props:
+                scores = np.array(reg.rank(self, model, props), dtype=np.float64)
+                width = max(pr.members.size for pr in props)
+                members = np.zeros((len(props), width), dtype=np.int64)
+                lens = np.array([pr.members.size for pr in props], dtype=np.int64)
                 for k, pr in enumerate(props):
-                    regs = np.unique(model.actors.region[pr.members])
-                    scores[k] += 0.1 * math.log1p(float(model.mass[regs, call.domain].sum()))
-            p = reg.p
-            unit = p.project_cost * (1.0 + (p.joint_cost_factor if call.min_regions >= 2 else 0.0))
-            busy = self._busy(model.actors.n)
-            for k in np.argsort(-scores, kind="stable"):
-                pr = props[k]
-                per_step = p.subsidy_rate * unit * pr.members.size
-                cost = per_step * p.project_duration
-                if cost <= 0.0:
-                    break  # no public money in it: the call funds nothing
-                if committed + cost > call.budget + 1e-9 or (busy[pr.members] >= 2).any():
-                    continue  # over budget, or a member already in two projects
-                busy[pr.members] += 1
-                committed += cost
-                regions = np.unique(model.actors.region[pr.members])
-                self.projects.append(Project(call, pr.members, regions, t, t + int(p.project_duration), per_step,
-                                             unit))
-                if regions.size > 1:
-                    self.funded_inter[regions] += 1
-                    self.funded_inter_total += 1
-                else:
-                    self.funded_intra[regions[0]] += 1
+                    members[k, : pr.members.size] = pr.members
+                funded = np.empty(len(props), dtype=np.int64)
+                n_funded, committed = K.fund_ranked(
+                    a.region, model.mass, busy, members, lens, np.arange(len(props)), scores, d, joint,
+                    p.subsidy_rate, unit, p.project_duration, call.budget, funded)
+        for k in funded[:n_funded]:
+            m = members[k, : lens[k]].copy()
+            regions = np.unique(a.region[m])
+            per_step = p.subsidy_rate * unit * m.size
+            self.projects.append(Project(call, m, regions, t, t + int(p.project_duration), per_step, unit))
+            if regions.size > 1:
+                self.funded_inter[regions] += 1
+                self.funded_inter_total += 1
+            else:
+                self.funded_intra[regions[0]] += 1
         self.committed += committed
         self.budget_log.append((call.call_id, call.budget, committed))
         return committed
 
     def _run_projects(self, model, t: int) -> None:
-        """Pay the running projects' public share, book members' costs, link regions of joint projects."""
+        """Pay the running projects' public share, book members' costs, link regions of joint projects.
+
+        Per project with alive members (members that exited are neither paid nor charged): each pays
+        ``cost_per_member`` and gets funding_per_step / members as a transfer; the public money is booked to the
+        funder (the members' regions for the joint pool). A joint project links its regions (critical mass) and
+        its members' cluster organisations in different regions (brokerage, S6)."""
         a = model.actors
         links = model.regions.links
         links[:] = 0.0
         model.clusters.link[:] = -1
-        D = model.world.n_domains
-        for pr in self.projects:
-            m = pr.members[a.alive[pr.members]]  # members that exited are neither paid nor charged
-            if m.size == 0:
-                continue
-            share = pr.funding_per_step / pr.members.size
-            cost = pr.cost_per_member
-            a.costs[m] += cost
-            a.rd_spend[m] += cost
-            a.transfers[m] += share
-            payer = pr.call.funder
-            for r in np.unique(a.region[m]):
-                amount = share * float((a.region[m] == r).sum())
-                rr = r if payer < 0 else payer
-                self.spent["spent_projects"][rr] += amount
-                self.cum_spent[rr] += amount
-                self.to_clusters[rr] += share * float(((a.region[m] == r) & (a.cluster[m] >= 0)).sum())
-                self._transform(model, rr, np.eye(D)[pr.call.domain] * amount)
-                self.participations[r] += float((a.region[m] == r).sum())
-                self.cluster_participations[r] += float(((a.region[m] == r) & (a.cluster[m] >= 0)).sum())
-            if pr.regions.size > 1:
-                for x in pr.regions:
-                    links[x, pr.regions] = 1.0
-                links[pr.regions, pr.regions] = 0.0
-                self._link_clusters(model, pr)
-
-    def _link_clusters(self, model, pr: Project) -> None:
-        """Cluster-to-cluster link of a joint project: the cluster organisations of the members, in different
-        regions, broker candidates for each other's members (S6) while the project runs."""
-        cl, a = model.clusters, model.actors
-        cos = np.unique(a.cluster[pr.members])
-        cos = cos[cos >= 0]
-        for x in cos:
-            for y in cos:
-                if cl.region[x] != cl.region[y] and cl.link[x] < 0:
-                    cl.link[x] = y
+        tb = self._table()
+        if tb.n == 0:
+            return
+        K.run_projects(tb.members, tb.off, tb.funding, tb.cost, tb.funder, tb.domain, tb.regions, tb.reg_off,
+                       a.alive, a.region, a.cluster, a.costs, a.rd_spend, a.transfers, self.spent["spent_projects"],
+                       self.cum_spent, self.to_clusters, self.transformative, self.participations,
+                       self.cluster_participations, self._target(model), links, model.clusters.region,
+                       model.clusters.link)
 
     def project_pairs(self, model) -> tuple[np.ndarray, np.ndarray]:
         """This quarter's project partnerships: every member with its coordinator."""
-        pa, pb = [], []
-        alive = model.actors.alive
-        for pr in self.projects:
-            m = pr.members[alive[pr.members]]
-            if m.size >= 2:
-                pa.append(np.full(m.size - 1, m[0]))
-                pb.append(m[1:])
-        if not pa:
+        tb = self._table()
+        if tb.n == 0:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
-        return np.concatenate(pa).astype(np.int32), np.concatenate(pb).astype(np.int32)
+        return K.project_pairs(tb.members, tb.off, model.actors.alive)
 
     # ------------------------------------------------------------------------------------------------------------
     # the model's hooks
     # ------------------------------------------------------------------------------------------------------------
     def before_step(self, model) -> None:
         self._model = model
+        self._step_cache = {}
+        self._busy_now = None
         t = model.steps
         if self.started is None:
             self._start(model, t)
@@ -511,26 +567,29 @@ class S3Policy:
         t = model.steps
         a, w = model.actors, model.world
         D = w.n_domains
-        rng = model.streams["policy"]
-        rows, values, doms = [], [], []
-        for pr in self.projects:
-            m = pr.members[a.alive[pr.members]]
-            if m.size == 0:
-                continue
-            r0 = int(a.region[m[0]])
-            p = self._regime_for_call(pr.call).p
-            if rng.random() < p.p_deliverable * model.G[r0, pr.call.domain]:
-                rows.append(int(m[int(rng.random() * m.size)]))
-                values.append(math.exp(model.p.sigma_v * rng.standard_normal()))
-                doms.append(pr.call.domain)
-        if rows:
-            model.credit_innovations(np.array(rows), np.array(values), np.array(doms))
-        self.projects = [pr for pr in self.projects if pr.end > t + 1]  # a project runs quarters start..end-1
+        self._step_cache = {}
+        # deliverables: per project with an alive member, chance p_deliverable x G(region of its first alive
+        # member, call domain); the innovation goes to a random alive member, value lognormal(0, sigma_v)
+        tb = self._table()
+        k = 0
+        if tb.n:
+            rows = np.empty(tb.n, dtype=np.int64)
+            z = np.empty(tb.n)
+            doms = np.empty(tb.n, dtype=np.int64)
+            k = K.deliverables(model.streams["policy"], tb.members, tb.off, tb.domain, tb.p_deliverable, a.alive,
+                               a.region, model.G, rows, z, doms)
+        if k:
+            rows, doms = rows[:k], doms[:k]
+            sigma_v = model.p.sigma_v
+            values = np.array([math.exp(sigma_v * float(x)) for x in z[:k]])
+            model.credit_innovations(rows, values, doms)
+        if any(pr.end <= t + 1 for pr in self.projects):  # a project runs quarters start..end-1
+            self.projects = [pr for pr in self.projects if pr.end > t + 1]
         # evidence for the next reviews: this step's innovations by region x domain and by cluster
         innov = model.innovation_log[-1]
         cells = innov[:, 2].astype(np.int64)
         by_cell = np.bincount(cells, minlength=w.n_regions * D).reshape(w.n_regions, D)
-        if rows:
+        if k:
             np.add.at(by_cell, (a.region[rows], doms), 1)
         self.innov_review += by_cell
         self.cum_innov += by_cell.sum(axis=1)
@@ -554,16 +613,13 @@ class S3Policy:
     def _record(self, model, t: int) -> None:
         rec, w = model.recorder, model.world
         R = w.n_regions
-        budget = np.array([sum(self._budget_of(reg) for reg in self._all() if reg.scope.region == r)
-                           for r in range(R)])
+        budget = np.array([sum(self._budget_of(reg) for reg in self._by_region[r]) for r in range(R)])
         rec.set(t, "policy_budget", budget)
         for k in INSTRUMENTS:
             rec.set(t, k, self.spent[k])
         rec.set(t, "projects_funded_intra", self.funded_intra)
         rec.set(t, "projects_funded_inter", self.funded_inter, total=float(self.funded_inter_total))
-        active = np.zeros(R)
-        for pr in self.projects:
-            active[pr.regions] += 1
+        active = np.bincount(self._table().regions, minlength=R).astype(np.float64)
         rec.set(t, "projects_active", active, total=float(len(self.projects)))
         pri = np.array([reg.priorities.sum() if reg.prioritises else 0 for reg in self.regimes], dtype=float)
         rec.set(t, "priorities", pri, total=float(pri.mean()))
