@@ -307,3 +307,63 @@ class TestCapacityCap:
             evaluate(seed=0, n_agents=300, max_actors=100, burn_in=4, horizon=4)
         capped = evaluate(seed=0, n_agents=300, max_actors=100_000, burn_in=4, horizon=8)
         assert capped == evaluate(seed=0, n_agents=300, burn_in=4, horizon=8)
+
+
+def _browser() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.fixture(scope="module")
+def report(work, regime_sweep) -> Path:
+    html = regime_sweep / "report" / "report.html"
+    if not html.exists():
+        r = run_cli("s3sim-compare", str(regime_sweep), "--quiet", cwd=work)
+        assert r.returncode == 0, r.stderr[-2000:]
+    return html
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = _browser()
+    if path is None:
+        if os.environ.get("S3SIM_REQUIRE_BROWSER") == "1":
+            pytest.fail("headless Chromium is required (apt-get install chromium chromium-driver)")
+        pytest.skip("no Chromium on this machine (.ci/run installs it)")
+    return path
+
+
+class TestReportInBrowser:
+    """The HTML report opened in headless Chromium: it renders, every figure decodes, no script errors."""
+
+    def _run(self, chromium: str, *args: str, profile: Path) -> subprocess.CompletedProcess:
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-extensions", "--hide-scrollbars",
+                 "--enable-logging=stderr", "--v=0", f"--user-data-dir={profile}", "--virtual-time-budget=10000"]
+        return subprocess.run([chromium, *flags, *args], capture_output=True, text=True, timeout=120)
+
+    def test_every_figure_loads_without_script_errors(self, chromium, report, tmp_path):
+        r = self._run(chromium, "--dump-dom", report.as_uri(), profile=tmp_path / "profile")
+        assert r.returncode == 0, r.stderr[-2000:]
+        import re
+
+        m = re.search(r'id="figure-status"[^>]*data-loaded="(\d+)"[^>]*data-total="(\d+)"', r.stdout)
+        assert m, "the report's load check did not run"
+        assert m.group(1) == m.group(2) == "5"
+        assert "Uncaught" not in r.stderr and "Failed to load resource" not in r.stderr
+
+    def test_screenshot_shows_the_report(self, chromium, report, tmp_path):
+        import matplotlib.image as mpimg
+
+        shot = tmp_path / "report.png"
+        r = self._run(chromium, "--window-size=1280,2400", f"--screenshot={shot}", report.as_uri(),
+                      profile=tmp_path / "profile")
+        assert r.returncode == 0 and shot.exists(), r.stderr[-2000:]
+        img = mpimg.imread(shot)[..., :3]
+        assert img.shape[:2] == (2400, 1280)
+        assert img.std() > 0.05, "blank screenshot"
+        sat = img.max(axis=2) - img.min(axis=2)
+        assert (sat > 0.25).mean() > 0.001, "no coloured figure pixels in the screenshot"
