@@ -16,7 +16,8 @@ Methods (SALib 1.6, Herman & Usher 2017 / Iwanaga, Usher & Herman 2022):
   S1) and Jansen (1999, *Comput. Phys. Commun.* 117: 35-43; ST), bootstrap intervals;
 * ``morris``: mu, mu* (Campolongo, Cariboni & Saltelli 2007), sigma (Morris 1991), bootstrap interval of mu*;
 * ``fast``: extended FAST S1 and ST (Saltelli, Tarantola & Chan 1999);
-* ``delta``: Borgonovo's delta (Borgonovo 2007; Plischke, Borgonovo & Smith 2013) and S1;
+* ``delta``: Borgonovo's delta (Borgonovo 2007; Plischke, Borgonovo & Smith 2013) and S1; SALib 1.6 reports
+  three bootstrap variants (``delta_balanced``, the main index here, ``delta_raw``, ``delta_step``);
 * ``pawn``: PAWN statistics of the KS distance (Pianosi & Wagener 2015, 2018), no interval;
 * ``rbd_fast``: S1 by random balance designs (Tarantola, Gatelli & Mara 2006; Plischke 2010).
 
@@ -28,9 +29,10 @@ Indices of a noisy output are biased towards equal shares (noise looks like an i
 Convergence: the design is re-analysed on its prefixes N/8, N/4, N/2 and N (Sobol: base points, keeping the
 Saltelli block structure, so a prefix is itself a valid Sobol design; Morris: trajectories; given-data methods:
 rows, which are random subsets of the Latin hypercube). FAST designs are not nested and have no convergence
-study. The verdict is ``converged`` when the top-k ranking of the main index (ST, mu*, delta, PAWN median, S1) is
-the same at N/2 and N and the widest top-k interval at N is below ``ci_threshold`` (indices normalised by the
-largest value for Morris); ``ranking stable`` when only the first holds; ``not converged`` otherwise.
+study. The verdict is ``converged`` when the top-k ranking of the main index (ST, mu*, delta_balanced, PAWN
+median, S1) is the same at N/2 and N and the widest top-k interval at N is below ``ci_threshold`` (indices
+normalised by the largest value for Morris); ``ranking stable`` when only the first holds; ``not converged``
+otherwise.
 
 Robustness: for every outcome evaluated under two or more regimes, the share of samples (replicate means) in which
 regime A beats regime B, with a Wilson 95 % interval (Wilson 1927); higher is better except for the outcomes in
@@ -44,9 +46,11 @@ and ``rbd_fast`` analysers draw from a generator made from it; ``fast``, ``delta
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import warnings
+from contextlib import redirect_stdout
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +65,7 @@ PROBLEM = "design/problem.json"
 SAMPLES = "design/samples.parquet"
 EVALUATIONS = "evaluations"
 METHODS = ("morris", "sobol", "fast", "delta", "pawn", "rbd_fast")
-MAIN_INDEX = {"sobol": "ST", "morris": "mu_star", "fast": "ST", "delta": "delta", "pawn": "median",
+MAIN_INDEX = {"sobol": "ST", "morris": "mu_star", "fast": "ST", "delta": "delta_balanced", "pawn": "median",
               "rbd_fast": "S1"}
 NORMALISED = {"sobol", "fast", "delta", "pawn", "rbd_fast"}  # indices on a 0-1 scale (morris: output units)
 LOWER_IS_BETTER = frozenset({"exit_rate", "gini_innovation_per_capita", "top10_value_share"})
@@ -174,7 +178,8 @@ def _salib(method: str, problem: dict, x: np.ndarray, y: np.ndarray, settings: d
     from SALib.analyze import delta, fast, morris, pawn, rbd_fast, sobol
 
     kw = dict(num_resamples=int(settings["num_resamples"]), conf_level=float(settings["conf_level"]), seed=seed)
-    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
+    chatter = io.StringIO()  # SALib's delta prints bin-merge notices to stdout
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"), redirect_stdout(chatter):
         warnings.simplefilter("always")
         if method == "sobol":
             res = sobol.analyze(problem, y, calc_second_order=bool(settings["second_order"]), **kw)
@@ -200,10 +205,11 @@ def indices_frame(method: str, res: dict, names: Sequence[str]) -> pd.DataFrame:
     rows = []
     d = len(names)
     for key, value in res.items():
-        if key.startswith("_") or key.endswith("_conf") or key == "names":
+        if key.startswith("_") or key.endswith("_conf") or key in ("names", "notes"):
             continue
-        arr = np.asarray(value, dtype=float) if not isinstance(value, str) else None
-        if arr is None:
+        try:
+            arr = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
             continue
         conf = res.get(f"{key}_conf")
         conf = None if conf is None else np.asarray(conf, dtype=float)
@@ -509,7 +515,7 @@ def summary_markdown(report: SensitivityReport, run: StoredRun) -> str:
                      "of the analysed variance." if a.noise["replicates"] > 1 else "one replicate (not assessed)."),
                   ""]
         t = a.indices[a.indices["parameter2"] == ""]
-        cols = [c for c in ("S1", "ST", "mu_star", "sigma", "delta", "median") if c in set(t["index"])]
+        cols = [c for c in ("S1", "ST", "mu_star", "sigma", "delta_balanced", "median") if c in set(t["index"])]
         if cols:
             lines.append("| parameter | " + " | ".join(cols) + " |")
             lines.append("|---|" + "---|" * len(cols))

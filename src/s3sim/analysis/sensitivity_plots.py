@@ -21,7 +21,7 @@ from .sensitivity import LOWER_IS_BETTER, MAIN_INDEX, SensitivityReport, StoredR
 
 
 def _slug(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.]+", "_", label).strip("_")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_")
 
 
 def _plt():
@@ -66,7 +66,7 @@ def plot_all(report: SensitivityReport, run: StoredRun) -> list[Path]:
 
 def _bars(plt, t, method, label, path):
     main = MAIN_INDEX[method]
-    kinds = [k for k in ("S1", "ST", "delta", "median") if k in set(t["index"])]
+    kinds = [k for k in ("S1", "ST", "delta_balanced", "median") if k in set(t["index"])]
     wide = t.pivot(index="parameter", columns="index", values="value")
     conf = t.pivot(index="parameter", columns="index", values="conf")
     order = list(wide.sort_values(main, ascending=False).index)

@@ -650,9 +650,11 @@ _DICT_FIELDS = ("target.ranges.", "target.fixed.")
 
 
 def normalise_overrides(overrides: Sequence[str]) -> list[str]:
-    """Entries of the free-form mappings ``target.ranges`` and ``target.fixed`` may be given without Hydra's
-    ``+``/``++`` prefix (``target.ranges.g_min=[0.3,0.9]``); add ``++`` (add or replace) for them."""
-    return [f"++{o}" if o.startswith(_DICT_FIELDS) else o for o in overrides]
+    """The free-form mappings ``target.ranges`` and ``target.fixed``, and their entries, may be given without
+    Hydra's ``+``/``++`` prefix (``target.ranges.g_min=[0.3,0.9]``, ``target.fixed={n_agents: 500}``); add ``++``
+    (add or replace) for them."""
+    return [f"++{o}" if o.startswith(_DICT_FIELDS) or o.partition("=")[0] in ("target.fixed", "target.ranges")
+            else o for o in overrides]
 
 
 def _translate(exc: Exception, overrides: Sequence[str]) -> ConfigError:

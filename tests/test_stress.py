@@ -1,0 +1,340 @@
+"""The stress test (s3sim-stress): analytic check on the Ishigami function, small Morris and Sobol runs of the real
+model, resume after a kill, bad configs, the scenario-discovery and target building blocks.
+
+Real model runs are tiny (150-200 agents, 4 + 8 steps, two or three parameters); executors are compared in
+tests/test_stress_executors.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from s3sim.analysis.discovery import prim
+from s3sim.analysis.sensitivity import analyse, chunk_path, load_run
+from s3sim.errors import ConfigError
+from s3sim.runner import evaluate
+from s3sim.runner.stress import StressTest, check_resume, main, resolve, run_stress
+from s3sim.runner.targets import evaluate_chunk, ishigami_indices, s3_target
+
+BIN = Path(sys.executable).parent
+STRESS = str(BIN / "s3sim-stress")
+TINY = {"n_agents": 150, "burn_in": 4, "horizon": 8}
+CONTRAST = "cluster_s3-topdown_s3:innovations_per_1000_firms"
+ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+
+
+def _run(args, **kw):
+    return subprocess.run([STRESS, *args], capture_output=True, text=True, env=ENV, timeout=300, **kw)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the engine's verification target
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_ishigami_sobol_reproduces_analytic_indices(tmp_path):
+    """S1 and ST of the Ishigami function (Ishigami & Homma 1990; analytic values from Saltelli et al. 2008)
+    lie within the bootstrap intervals, through the real command."""
+    out = tmp_path / "ishigami"
+    proc = _run(["target=ishigami", "sensitivity=sobol", "sensitivity.n=1024", "executor=serial",
+                 f"hydra.run.dir={out}"])
+    assert proc.returncode == 0, proc.stderr
+    assert "to resume: s3sim-stress" in proc.stdout and f"hydra.run.dir={out}" in proc.stdout
+    ind = pd.read_csv(out / "indices.csv")
+    truth = ishigami_indices()
+    assert truth["S1"] == pytest.approx([0.3139, 0.4424, 0.0], abs=1e-4)
+    assert truth["ST"] == pytest.approx([0.5576, 0.4424, 0.2437], abs=1e-4)
+    for kind in ("S1", "ST"):
+        for j, name in enumerate(["x1", "x2", "x3"]):
+            row = ind[(ind["index"] == kind) & (ind["parameter"] == name)].iloc[0]
+            assert abs(row["value"] - truth[kind][j]) <= row["conf"], (kind, name, row["value"], row["conf"])
+            assert abs(row["value"] - truth[kind][j]) < 0.05
+    conv = pd.read_csv(out / "convergence.csv")
+    assert sorted(conv["n"].unique()) == [128, 256, 512, 1024]
+    # interval widths shrink with n (x1's ST, the noisiest index)
+    w = conv[(conv["index"] == "ST") & (conv["parameter"] == "x1")].sort_values("n")["conf"].to_numpy()
+    assert w[-1] < w[0]
+    for f in ("indices.parquet", "noise.csv", "robustness.csv", "summary.md", "figures/indices_y.png",
+              "figures/convergence_y.png", "design/problem.json", "design/samples.parquet"):
+        assert (out / f).is_file(), f
+    problem = json.loads((out / "design/problem.json").read_text())
+    assert problem["n_samples"] == 1024 * 5 and len(list((out / "evaluations").glob("chunk-*.parquet"))) == \
+        problem["n_chunks"]
+    # the analysis re-runs on the stored directory alone
+    again = subprocess.run([sys.executable, "-m", "s3sim.analysis.sensitivity", str(out), "--no-figures",
+                            "--resamples", "50"], capture_output=True, text=True, env=ENV, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert pd.read_csv(out / "indices.csv")["value"].to_numpy() == pytest.approx(ind["value"].to_numpy())
+
+
+def test_ishigami_noise_is_reported_and_second_order(tmp_path):
+    cfg = {"target": {"name": "ishigami", "params": ["x1", "x2", "x3"], "outputs": ["y"], "replicates": 3,
+                      "noise": 2.0},
+           "sensitivity": {"method": "sobol", "n": 64, "second_order": True, "num_resamples": 50},
+           "chunk_size": 100}
+    report = run_stress(cfg, tmp_path, executor="serial")
+    a = report.outputs["y"]
+    assert a.noise["replicates"] == 3
+    assert a.noise["replicate_sd"] == pytest.approx(2.0, rel=0.15)
+    assert 0 < a.noise["noise_share"] < 0.5
+    s2 = report.indices()
+    assert len(s2[s2["index"] == "S2"]) == 3
+    assert (tmp_path / "figures" / "s2_y.png").is_file()
+    assert "Replicate noise: SD" in (tmp_path / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("method,n", [("fast", 65), ("delta", 64), ("pawn", 64), ("rbd_fast", 64)])
+def test_other_methods_rank_the_ishigami_inputs(tmp_path, method, n):
+    cfg = {"target": {"name": "ishigami", "params": ["x1", "x2", "x3"], "outputs": ["y"], "replicates": 1},
+           "sensitivity": {"method": method, "n": n, "num_resamples": 20}, "chunk_size": 1000, "figures": False}
+    report = run_stress(cfg, tmp_path, executor="serial")
+    ranking = report.outputs["y"].ranking(method)
+    assert len(ranking) == 3 and ranking[-1] in ("x3", "x1")  # x2 (S1 0.44) is never last
+    assert ranking[0] in ("x1", "x2")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the real model
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_s3_target_equals_evaluate():
+    params = {"g_min": 0.3, "c_collab": 80.0, "tie_memory": 6}
+    fast = s3_target(params, 123456789012345, 1, regimes=["cluster_s3", "topdown_s3"], fixed=TINY)
+    slow = {f"{g}:{k}": v for g in ["cluster_s3", "topdown_s3"]
+            for k, v in evaluate(123456789012345, policy=g, replicate=1, **TINY, **params).items()}
+    assert fast == slow
+
+
+def test_morris_on_the_model(tmp_path):
+    cfg = {"target": {"name": "s3", "params": ["g_min", "c_collab", "policy_subsidy_rate"], "fixed": TINY,
+                      "outputs": [CONTRAST, "cluster_s3:innovations_per_1000_firms"], "replicates": 2},
+           "sensitivity": {"method": "morris", "n": 4, "num_resamples": 50}, "chunk_size": 4}
+    report = run_stress(cfg, tmp_path, executor="serial")
+    ind = report.indices()
+    mu = ind[(ind["index"] == "mu_star") & (ind["output"] == CONTRAST)]
+    assert sorted(mu["parameter"]) == ["c_collab", "g_min", "policy_subsidy_rate"]
+    assert np.isfinite(mu["value"]).all() and (mu["value"] >= 0).all()
+    assert report.outputs[CONTRAST].noise["replicates"] == 2
+    assert np.isfinite(report.outputs[CONTRAST].noise["replicate_sd"])
+    rob = pd.read_csv(tmp_path / "robustness.csv")
+    assert rob[["regime_a", "regime_b"]].values.tolist() == [["cluster_s3", "topdown_s3"]]
+    assert rob["a_wins"].iloc[0] + rob["ties"].iloc[0] + rob["b_wins"].iloc[0] == 16
+    assert 0 <= rob["ci_low"].iloc[0] <= rob["share_a_wins"].iloc[0] <= rob["ci_high"].iloc[0] <= 1
+    figs = {p.name for p in (tmp_path / "figures").iterdir()}
+    assert "morris_cluster_s3-topdown_s3_innovations_per_1000_firms.png" in figs
+    assert "winner_innovations_per_1000_firms.png" in figs
+    # contrasts are paired: the stored per-regime columns differ by exactly the contrast
+    run = load_run(tmp_path)
+    ev = run.evaluations
+    assert set(ev["replicate"]) == {0, 1} and len(ev) == 16 * 2
+    # the same seed is used for every regime of a sample: rerunning one sample reproduces both columns
+    first = ev[(ev["sample"] == 0) & (ev["replicate"] == 1)].iloc[0]
+    seed = int(run.samples.loc[0, "seed"])
+    params = {p: run.samples.loc[0, p] for p in ("g_min", "c_collab", "policy_subsidy_rate")}
+    again = evaluate(seed, policy="topdown_s3", replicate=1, **TINY, **params)
+    assert again["innovations_per_1000_firms"] == first["topdown_s3:innovations_per_1000_firms"]
+
+
+def test_sobol_on_the_model(tmp_path):
+    cfg = {"target": {"name": "s3", "params": ["g_min", "tie_memory"], "fixed": TINY,
+                      "outputs": [CONTRAST], "replicates": 1},
+           "sensitivity": {"method": "sobol", "n": 4, "num_resamples": 50}, "chunk_size": 8}
+    report = run_stress(cfg, tmp_path, executor="serial")
+    ind = report.indices()
+    assert set(ind["index"]) == {"S1", "ST"}
+    assert np.isfinite(ind["value"]).all()
+    run = load_run(tmp_path)
+    # an integer parameter is sampled on [low - 0.5, high + 0.5] and run at the rounded value
+    assert run.samples["tie_memory"].between(3.5, 16.5).all()
+    warnings = report.outputs[CONTRAST].warnings
+    assert not any("power of 2" in w for w in warnings)
+    text = (tmp_path / "summary.md").read_text()
+    assert "Robustness of regime rankings" in text and CONTRAST in text
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# checkpoints and resume
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_kill_and_resume_evaluates_only_missing_chunks(tmp_path):
+    out = tmp_path / "run"
+    args = ["target=s3", "sensitivity=morris", "sensitivity.n=6", "sensitivity.num_resamples=20",
+            "target.params=[g_min,c_collab]", f"target.outputs=[{CONTRAST}]", "target.replicates=1",
+            "target.fixed={n_agents: 150, burn_in: 4, horizon: 8}", "chunk_size=1", "executor=serial",
+            "figures=false", f"hydra.run.dir={out}"]
+    proc = subprocess.Popen([STRESS, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    evaluations = out / "evaluations"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if evaluations.is_dir() and len(list(evaluations.glob("chunk-*.parquet"))) >= 3:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    done = {p.name: p.stat().st_mtime_ns for p in evaluations.glob("chunk-*.parquet")}
+    problem = json.loads((out / "design/problem.json").read_text())
+    assert problem["n_chunks"] == 18
+    assert 3 <= len(done) < 18, "the run was not killed midway"
+    assert not list(evaluations.glob("*.tmp"))
+
+    again = _run(args)
+    assert again.returncode == 0, again.stderr
+    assert f"{len(done)} chunks already done" in again.stdout
+    assert f"evaluating {18 - len(done)} chunks" in again.stdout
+    after = {p.name: p.stat().st_mtime_ns for p in evaluations.glob("chunk-*.parquet")}
+    assert len(after) == 18
+    assert all(after[name] == mtime for name, mtime in done.items())  # completed chunks were not re-evaluated
+    assert (out / "indices.csv").is_file()
+    # a resumed chunk equals the same chunk evaluated afresh
+    st = StressTest(problem_config(args), out)
+    st.prepare()
+    for k in (0, 17):
+        fresh = evaluate_chunk(st.tasks([k])[0])
+        pd.testing.assert_frame_equal(fresh, pd.read_parquet(chunk_path(out, k)))
+    # a third run finds nothing to do
+    third = _run(args)
+    assert third.returncode == 0 and "18 chunks already done" in third.stdout and "evaluating" not in third.stdout
+
+
+def problem_config(args):
+    from s3sim.runner.stress import compose_stress
+
+    return compose_stress([a for a in args if not a.startswith("hydra.")])
+
+
+def test_a_different_design_is_refused_and_nothing_is_touched(tmp_path):
+    out = tmp_path / "run"
+    base = ["target=ishigami", "sensitivity=sobol", "sensitivity.n=32", "executor=serial", "figures=false",
+            f"hydra.run.dir={out}"]
+    assert _run(base).returncode == 0
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    proc = _run(base + ["sensitivity.n=64"])
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "design.n (32 -> 64)" in lines[0] and "Traceback" not in proc.stderr
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps
+    # analysis settings and outputs may change on a finished design: it is re-analysed, not re-evaluated
+    spec = resolve(problem_config(base + ["sensitivity.num_resamples=30"]))
+    assert check_resume(spec, out) is not None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# bad configurations: one line, exit 2, naming what is allowed
+# ---------------------------------------------------------------------------------------------------------------
+
+BAD = [
+    (["target.params=[g_min,no_such_param]"], "target.params='no_such_param'", "group:<name>"),
+    (["target.params=[group:nope]"], "group:nope", "critical_mass"),
+    (["target.ranges.g_min=[0.5,0.5]"], "target.ranges.g_min", "low < high"),
+    (["target.ranges.g_min=[0.9,0.2]"], "target.ranges.g_min", "low < high"),
+    (["target.ranges.g_min=[0.1,2.0]"], "target.ranges.g_min", "bounds"),
+    (["sensitivity.method=sobolev"], "sensitivity.method='sobolev'", "morris, sobol, fast, delta, pawn, rbd_fast"),
+    (["sensitivity=sobolev"], "sensitivity='sobolev'", "delta, fast, morris, pawn, rbd_fast, sobol"),
+    (["target.outputs=[innovations]"], "target.outputs='innovations'", "innovations_per_1000_firms"),
+    (["target.outputs=[cluster-topdown_s3:firms]"], "target.outputs", "A-B:outcome"),
+    (["sensitivity.n=abc"], "sensitivity.n='abc'", "Integer"),
+    (["sensitivity.foo=1"], "sensitivity.foo", "num_resamples"),
+    (["sensitivity=fast", "sensitivity.n=32"], "sensitivity.n=32", "4 * m^2"),
+    (["executor=dask", "executor.address=localhost"], "executor.address", "tcp://"),
+    (["target.fixed.n_agents=10"], "target.fixed.n_agents=10", "[50, 10000000]"),
+]
+
+
+@pytest.mark.parametrize("args,field,allowed", BAD)
+def test_bad_config_fails_with_one_line(capsys, args, field, allowed):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("s3sim: error: ") and field in lines[0] and allowed in lines[0], lines[0]
+
+
+def test_bad_config_from_the_shell(tmp_path):
+    proc = _run(["target.params=[nope]", f"hydra.run.dir={tmp_path / 'x'}"])
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "target.params='nope'" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x").exists()  # nothing evaluated, nothing written
+
+
+def test_resolve_groups_ranges_and_contrasts():
+    spec = resolve({"target": {"params": ["group:critical_mass", "a0"], "ranges": {"eta": [1.5, 2.5]},
+                               "outputs": ["transregional_s3-cluster_s3:innovations_per_1000_firms", "firms"],
+                               "regime": "topdown_s3"}})
+    assert set(spec.names) == {"g_min", "eta", "m_star_rel", "omega", "a0"} and spec.names[-1] == "a0"
+    eta = next(p for p in spec.params if p["name"] == "eta")
+    assert (eta["low"], eta["high"]) == (1.5, 2.5)
+    assert spec.target["regimes"] == ["transregional_s3", "cluster_s3", "topdown_s3"]
+    assert [o["label"] for o in spec.outputs] == ["transregional_s3-cluster_s3:innovations_per_1000_firms",
+                                                  "topdown_s3:firms"]
+    # the fingerprint ignores analysis settings and the executor, not the design
+    same = resolve({"target": {"params": ["group:critical_mass", "a0"], "ranges": {"eta": [1.5, 2.5]},
+                               "outputs": ["transregional_s3-cluster_s3:innovations_per_1000_firms", "firms"],
+                               "regime": "topdown_s3"},
+                    "sensitivity": {"num_resamples": 10}, "executor": {"kind": "serial"}})
+    assert same.fingerprint() == spec.fingerprint()
+    other = resolve({"seed": 1, "target": {"params": ["group:critical_mass", "a0"], "ranges": {"eta": [1.5, 2.5]},
+                                           "outputs": ["transregional_s3-cluster_s3:innovations_per_1000_firms"],
+                                           "regime": "topdown_s3"}})
+    assert other.fingerprint() != spec.fingerprint()
+    with pytest.raises(ConfigError, match="target.fixed"):
+        resolve({"target": {"params": ["g_min"], "fixed": {"g_min": 0.5}}})
+
+
+def test_default_config_is_the_standard_stress_test():
+    from s3sim.runner.stress import compose_stress
+
+    spec = resolve(compose_stress([]))
+    assert spec.method == "sobol" and spec.settings["n"] == 512 and not spec.settings["second_order"]
+    assert len(spec.params) == 10 and spec.replicates == 3
+    assert spec.target["regimes"] == ["cluster_s3", "topdown_s3"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# building blocks
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_prim_finds_a_planted_box():
+    rng = np.random.default_rng(np.random.SeedSequence(7))
+    x = rng.random((3000, 4))
+    y = (x[:, 0] < 0.3) & (x[:, 2] > 0.6)
+    res = prim(x, y, ["a", "b", "c", "d"], min_coverage=0.8)
+    box = res.box
+    assert set(box.restricted) == {"a", "c"}
+    assert box.limits["a"][1] == pytest.approx(0.3, abs=0.05) and box.limits["c"][0] == pytest.approx(0.6, abs=0.05)
+    assert box.coverage >= 0.8 and box.density > 0.9
+    assert res.base_rate == pytest.approx(y.mean())
+    assert [b.mass for b in res.trajectory] == sorted([b.mass for b in res.trajectory], reverse=True)
+
+
+def test_analysis_never_imports_the_model():
+    root = Path(__file__).resolve().parents[1] / "src" / "s3sim" / "analysis"
+    for name in ("sensitivity.py", "sensitivity_plots.py", "discovery.py"):
+        tree = ast.parse((root / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                mod = ("." * node.level) + (node.module or "")
+                assert "model" not in mod and "runner" not in mod and "policy" not in mod, (name, mod)
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("s3sim.") and a.name.split(".")[1] in ("model", "runner", "policy")
+                               for a in node.names), name
+
+
+def test_analyse_refuses_an_unfinished_run(tmp_path):
+    cfg = {"target": {"name": "ishigami", "params": ["x1", "x2", "x3"], "outputs": ["y"], "replicates": 1},
+           "sensitivity": {"method": "sobol", "n": 8}, "chunk_size": 10}
+    st = StressTest(cfg, tmp_path)
+    st.prepare()
+    with pytest.raises(ConfigError, match="4 of 4 chunks are missing"):
+        analyse(tmp_path)

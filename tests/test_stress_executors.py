@@ -1,0 +1,67 @@
+"""The stress test gives identical results on every executor: serial, 2 local worker processes, and a real Dask
+LocalCluster of 2 worker processes (tiny model, chunks that finish out of order)."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+
+from s3sim.analysis.sensitivity import load_run
+from s3sim.errors import ConfigError
+from s3sim.runner.executors import DaskExecutor, LocalExecutor, SerialExecutor, make_executor
+from s3sim.runner.stress import run_stress
+
+CFG = {"target": {"name": "s3", "params": ["g_min", "c_collab"], "fixed": {"n_agents": 150, "burn_in": 4,
+                                                                            "horizon": 8},
+                  "outputs": ["cluster_s3-topdown_s3:innovations_per_1000_firms"], "replicates": 2},
+       "sensitivity": {"method": "sobol", "n": 2, "num_resamples": 20}, "chunk_size": 2, "figures": False}
+
+
+def _square(x):
+    return x * x
+
+
+def test_serial_local_and_dask_give_identical_outputs(tmp_path):
+    runs = {}
+    for kind in ("serial", "local", "dask"):
+        with make_executor(kind, workers=None if kind == "serial" else 2) as ex:
+            assert ex.workers == (1 if kind == "serial" else 2)
+            report = run_stress(CFG, tmp_path / kind, executor=ex)
+        run = load_run(tmp_path / kind)
+        runs[kind] = (run.samples, run.evaluations, report.indices(), (tmp_path / kind / "summary.md").read_text())
+    ref = runs["serial"]
+    assert len(ref[1]) == 8 * 2 and ref[1]["cluster_s3:innovations_per_1000_firms"].notna().all()
+    for kind in ("local", "dask"):
+        samples, evaluations, indices, summary = runs[kind]
+        pd.testing.assert_frame_equal(samples, ref[0])
+        pd.testing.assert_frame_equal(evaluations, ref[1])
+        pd.testing.assert_frame_equal(indices, ref[2])
+        assert summary == ref[3]
+
+
+def _env(var):
+    return os.environ.get(var)
+
+
+def test_executors_yield_every_task_once_with_its_index_and_workers_are_single_threaded():
+    tasks = list(range(7))
+    for ex in (SerialExecutor(), LocalExecutor(2)):
+        with ex:
+            got = dict(ex.map_unordered(_square, tasks))
+            assert got == {i: i * i for i in tasks}
+            if ex.kind == "local":  # the pool is reused by a second map
+                envs = [v for _, v in sorted(ex.map_unordered(_env, ["OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"]))]
+                # workers inherit the parent's settings, which the executor sets to 1 unless the user chose otherwise
+                assert envs == [os.environ["OPENBLAS_NUM_THREADS"], os.environ["NUMBA_NUM_THREADS"]]
+
+
+def test_bad_executor_settings():
+    with pytest.raises(ConfigError, match="executor.kind"):
+        make_executor("mpi")
+    with pytest.raises(ConfigError, match="executor.workers"):
+        make_executor("local", workers=0)
+    with pytest.raises(ConfigError, match="executor.address"):
+        make_executor("dask", address="localhost")
+    assert isinstance(make_executor("dask", address="tcp://127.0.0.1:1"), DaskExecutor)  # connects lazily
