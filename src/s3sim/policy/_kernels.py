@@ -2,8 +2,8 @@
 
 Each kernel does exactly what the engine's reference rules say, in the same order: the same random draws from the
 ``policy`` stream (same calls, same sizes, same order) and the same floating-point operations, so a run is
-bit-for-bit the run of the plain-numpy rules. :func:`_mean_f32` adds like numpy's pairwise ``add.reduce`` on a
-contiguous array (eight partial sums per block of 128), so the mean of a float32 array comes out identical.
+bit-for-bit the run of the plain-numpy rules. :func:`mean` adds like numpy's pairwise ``add.reduce`` on a
+contiguous array (eight partial sums per block of 128), so means of float32 and float64 arrays come out identical.
 
 Actor kinds: 0 and 2 are SMEs, 3 research institutes (``s3sim.model.state``).
 """
@@ -23,25 +23,24 @@ MAX_COORDINATORS = 5  # coordinators (proposals) per call
 # numpy's pairwise summation
 # ----------------------------------------------------------------------------------------------------------------
 @kernel
-def _block_f32(x, lo, n):
-    """numpy's pairwise_sum of ``x[lo:lo + n]`` for n <= 128 (float32)."""
+def _block(x, lo, n):
+    """numpy's pairwise_sum of ``x[lo:lo + n]`` for n <= 128, in the array's dtype: below 8 terms one running
+    sum, else eight running sums (every eighth term) added as a tree, then the remainder."""
+    acc = np.zeros(8, dtype=x.dtype)
     if n < 8:
-        res = np.float32(0.0)
         for i in range(lo, lo + n):
-            res = np.float32(res + x[i])
-        return res
-    r = np.empty(8, dtype=np.float32)
+            acc[0] = acc[0] + x[i]
+        return acc[0]
     for j in range(8):
-        r[j] = x[lo + j]
+        acc[j] = x[lo + j]
     i = 8
     while i < n - (n % 8):
         for j in range(8):
-            r[j] = np.float32(r[j] + x[lo + i + j])
+            acc[j] = acc[j] + x[lo + i + j]
         i += 8
-    res = np.float32(np.float32(np.float32(r[0] + r[1]) + np.float32(r[2] + r[3]))
-                     + np.float32(np.float32(r[4] + r[5]) + np.float32(r[6] + r[7])))
+    res = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
     while i < n:
-        res = np.float32(res + x[lo + i])
+        res = res + x[lo + i]
         i += 1
     return res
 
@@ -53,24 +52,26 @@ def _half(n):
 
 
 @kernel
-def _pairwise_f32(x, lo, n):
-    """numpy's pairwise_sum of ``x[lo:lo + n]`` (float32): blocks of at most 128 summed by :func:`_block_f32`,
-    halves (rounded down to a multiple of 8) added up the tree. Iterative: no recursion in cached kernels."""
+def _pairwise(x):
+    """numpy's pairwise_sum of a contiguous array, in its dtype: blocks of at most 128 terms summed by
+    :func:`_block`, halves (rounded down to a multiple of 8) added up the tree. Iterative, because recursive
+    functions break numba's on-disk cache."""
+    n = x.size
     if n <= 128:
-        return _block_f32(x, lo, n)
+        return _block(x, 0, n)
     los = np.empty(64, dtype=np.int64)
     ns = np.empty(64, dtype=np.int64)
-    stage = np.empty(64, dtype=np.int64)  # 1: left half pending, 2: right half pending
-    left = np.empty(64, dtype=np.float32)
+    stage = np.zeros(64, dtype=np.int64)  # 1: left half pending, 2: right half pending
+    left = np.zeros(64, dtype=x.dtype)
     top = 0
-    los[0] = lo
+    los[0] = 0
     ns[0] = n
     while True:
         if ns[top] <= 128:
-            ret = _block_f32(x, los[top], ns[top])
+            ret = _block(x, los[top], ns[top])
             top -= 1
             while top >= 0 and stage[top] == 2:
-                ret = np.float32(left[top] + ret)
+                ret = left[top] + ret
                 top -= 1
             if top < 0:
                 return ret
@@ -87,11 +88,13 @@ def _pairwise_f32(x, lo, n):
 
 
 @kernel
-def _mean_f32(x):
-    """``float(x.mean())`` of a non-empty contiguous float32 array, as numpy computes it (``0 + pairwise sum``,
-    then a float32 division)."""
-    total = np.float32(np.float32(0.0) + _pairwise_f32(x, 0, x.size))
-    return float(np.float32(total / np.float32(x.size)))
+def mean(x):
+    """``float(x.mean())`` of a non-empty contiguous float32 or float64 array, exactly as numpy computes it
+    (0 + the pairwise sum, divided in the array's dtype)."""
+    zero = np.zeros(1, dtype=x.dtype)
+    total = zero[0] + _pairwise(x)
+    zero[0] = x.size
+    return float(total / zero[0])
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -106,17 +109,59 @@ def _in(x, rows, k):
 
 
 @kernel
-def assemble(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, d, region_ok, scope, use_mask,
-             mask, size, min_regions, out_members, out_len):
-    """Consortia for a call (``S3Policy._assemble_reference``): proposals into ``out_members[k, :out_len[k]]``;
-    returns their number."""
-    cand = np.empty(n, dtype=np.int64)
+def _first_in_order(score, cand, m, members, length, kind, region, want, home):
+    """Index into ``cand`` of the first candidate in rank order (score descending, the lower index first on
+    ties: a stable sort) that is not a member and is an SME (``want`` 0) or outside region ``home`` (1); -1 if
+    none."""
+    best = -1
+    for j in range(m):
+        x = cand[j]
+        if want == 0:
+            ok = kind[x] == 0 or kind[x] == 2
+        else:
+            ok = region[x] != home
+        if ok and not _in(x, members, length) and (best < 0 or score[j] > score[best]):
+            best = j
+    return best
+
+
+@kernel
+def _swap_in(members, length, x, keep):
+    """The last invitee makes way for ``x`` when there are more than ``keep`` members; else ``x`` joins.
+    Returns the new length."""
+    if length > keep:
+        members[length - 1] = x
+        return length
+    members[length] = x
+    return length + 1
+
+
+@kernel
+def _candidates(n, alive, region, cluster, profile, busy, d, region_ok, single, reg_start, reg_rows, scope,
+                use_mask, mask, cand):
+    """Actor rows (ascending) that may join a call; returns their number. ``single`` >= 0: the call's only
+    region (its actors are ``reg_rows[reg_start[single]:reg_start[single + 1]]``, ascending)."""
     m = 0
-    for i in range(n):
+    if single >= 0:
+        lo, hi = reg_start[single], reg_start[single + 1]
+    else:
+        lo, hi = 0, n
+    for q in range(lo, hi):
+        i = reg_rows[q] if single >= 0 else q
         if (alive[i] and region_ok[region[i]] and profile[i, d] > 0 and (scope < 0 or cluster[i] == scope)
                 and (not use_mask or mask[i]) and busy[i] < 2):
             cand[m] = i
             m += 1
+    return m
+
+
+@kernel
+def _assemble(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, d, region_ok, single, reg_start,
+              reg_rows, scope, use_mask, mask, size, min_regions, out_members, out_len):
+    """Consortia for a call (``S3Policy._assemble``) into ``out_members[k, :out_len[k]]``; returns their number."""
+    cand = np.empty(n, dtype=np.int64)
+    m = _candidates(n, alive, region, cluster, profile, busy, d, region_ok, single, reg_start, reg_rows, scope,
+                    use_mask, mask, cand)
     if m < 2:
         return 0
     k = 0
@@ -136,7 +181,8 @@ def assemble(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, d
     fit = np.empty(m)
     for j in range(m):
         fit[j] = np.float64(profile[cand[j], d])
-    neg = np.empty(m)
+    score = np.empty(m)
+    chosen = np.empty(m, dtype=np.bool_)
     members = np.empty(out_members.shape[1], dtype=np.int64)
     slots = tie_partner.shape[1]
     for p in range(n_coords):
@@ -148,50 +194,42 @@ def assemble(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, d
                 if tie_partner[c, s] == cand[j]:
                     tie = 1.0
                     break
-            score = fit[j] + 0.5 * tie + 0.2 * u[j]
+            score[j] = fit[j] + 0.5 * tie + 0.2 * u[j]
             if cand[j] == c:
-                score = -np.inf
-            neg[j] = -score
-        order = np.argsort(neg, kind="mergesort")
+                score[j] = -np.inf
+            chosen[j] = False
+        # the coordinator, then the first size - 1 candidates in rank order (the coordinator ranks last)
         members[0] = c
         length = 1
-        for j in range(min(size - 1, m)):
-            x = cand[order[j]]
-            if x != c:
-                members[length] = x
+        for _ in range(min(size - 1, m)):
+            best = -1
+            for j in range(m):
+                if not chosen[j] and (best < 0 or score[j] > score[best]):
+                    best = j
+            chosen[best] = True
+            if cand[best] != c:
+                members[length] = cand[best]
                 length += 1
-        # repair: the last invitee makes way for the best candidate that brings a missing SME ...
+        # repair: the last invitee makes way for the best candidate that brings a missing SME, then one that
+        # brings a missing second region
         sme = False
         for j in range(length):
             if kind[members[j]] == 0 or kind[members[j]] == 2:
                 sme = True
         if not sme:
-            for j in range(m):
-                x = cand[order[j]]
-                if (kind[x] == 0 or kind[x] == 2) and not _in(x, members, length):
-                    if length > 1:
-                        members[length - 1] = x
-                    else:
-                        members[length] = x
-                        length += 1
-                    break
-        # ... or a missing second region
+            j = _first_in_order(score, cand, m, members, length, kind, region, 0, -1)
+            if j >= 0:
+                length = _swap_in(members, length, cand[j], 1)
         if min_regions >= 2:
             home = region[members[0]]
-            single = True
+            single_region = True
             for j in range(1, length):
                 if region[members[j]] != home:
-                    single = False
-            if single:
-                for j in range(m):
-                    x = cand[order[j]]
-                    if region[x] != home and not _in(x, members, length):
-                        if length > 2:
-                            members[length - 1] = x
-                        else:
-                            members[length] = x
-                            length += 1
-                        break
+                    single_region = False
+            if single_region:
+                j = _first_in_order(score, cand, m, members, length, kind, region, 1, home)
+                if j >= 0:
+                    length = _swap_in(members, length, cand[j], 2)
         out_len[p] = length
         for j in range(length):
             out_members[p, j] = members[j]
@@ -199,7 +237,15 @@ def assemble(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, d
 
 
 @kernel
-def base_eligible(kind, cluster, region, n_regions, members, lens, n_props, min_regions, out_ok):
+def assemble(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, d, region_ok, single, reg_start,
+             reg_rows, scope, use_mask, mask, size, min_regions, out_members, out_len):
+    """Consortia for one call (see :func:`_assemble`)."""
+    return _assemble(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, d, region_ok, single,
+                     reg_start, reg_rows, scope, use_mask, mask, size, min_regions, out_members, out_len)
+
+
+@kernel
+def _base_eligible(kind, cluster, region, n_regions, members, lens, n_props, min_regions, out_ok):
     """``Regime.eligible`` of every proposal: an SME, a research institute or cluster member, enough regions."""
     seen = np.zeros(n_regions, dtype=np.bool_)
     for p in range(n_props):
@@ -221,17 +267,17 @@ def base_eligible(kind, cluster, region, n_regions, members, lens, n_props, min_
 
 
 @kernel
-def base_rank(rng, profile, members, lens, rows, d, out_score):
+def _base_rank(rng, profile, members, lens, rows, d, out_score):
     """``Regime.rank`` of the proposals ``rows`` (in that order): mean knowledge in the call domain + 0.25 x
     breadth + 0.01 x a uniform draw."""
     n_dom = profile.shape[1]
     for k in range(rows.size):
         p = rows[k]
         length = lens[p]
-        vals = np.empty(length, dtype=np.float32)
+        vals = np.empty(length, dtype=profile.dtype)
         for j in range(length):
             vals[j] = profile[members[p, j], d]
-        fit = _mean_f32(vals)
+        fit = mean(vals)
         covered = 0
         for dd in range(n_dom):
             for j in range(length):
@@ -292,24 +338,31 @@ def fund_ranked(region, mass, busy, members, lens, rows, scores, d, joint, subsi
 
 
 @kernel
-def fund_call(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, mass, d, region_ok, scope,
-              use_mask, mask, size, min_regions, subsidy_rate, unit, duration, budget, out_members, out_len,
-              out_funded):
-    """A whole call under the base eligibility and ranking rules: assemble, check, rank, fund.
-    Returns (number funded, committed)."""
-    n_props = assemble(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, d, region_ok, scope,
-                       use_mask, mask, size, min_regions, out_members, out_len)
-    if n_props == 0:
-        return 0, 0.0
-    ok = np.zeros(n_props, dtype=np.bool_)
-    base_eligible(kind, cluster, region, mass.shape[0], out_members, out_len, n_props, min_regions, ok)
-    rows = np.flatnonzero(ok)
-    if rows.size == 0:
-        return 0, 0.0
-    scores = np.empty(rows.size)
-    base_rank(rng, profile, out_members, out_len, rows, d, scores)
-    return fund_ranked(region, mass, busy, out_members, out_len, rows, scores, d, min_regions >= 2, subsidy_rate,
-                       unit, duration, budget, out_funded)
+def fund_calls(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, mass, reg_start, reg_rows, mask,
+               domain, region_ok, single, scope, use_mask, size, min_regions, subsidy_rate, unit, duration, budget,
+               out_members, out_len, out_funded, out_n_funded, out_committed):
+    """Calls in turn, each under the base eligibility and ranking rules: assemble, check, rank, fund (per call
+    ``k``: proposals ``out_members[k]``, the funded ones in order ``out_funded[k, :out_n_funded[k]]``, the money
+    committed ``out_committed[k]``)."""
+    for k in range(domain.size):
+        out_n_funded[k] = 0
+        out_committed[k] = 0.0
+        n_props = _assemble(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, domain[k],
+                            region_ok[k], single[k], reg_start, reg_rows, scope[k], use_mask[k], mask, size[k],
+                            min_regions[k], out_members[k], out_len[k])
+        if n_props == 0:
+            continue
+        ok = np.zeros(n_props, dtype=np.bool_)
+        _base_eligible(kind, cluster, region, mass.shape[0], out_members[k], out_len[k], n_props, min_regions[k],
+                       ok)
+        rows = np.flatnonzero(ok)
+        if rows.size == 0:
+            continue
+        scores = np.empty(rows.size)
+        _base_rank(rng, profile, out_members[k], out_len[k], rows, domain[k], scores)
+        out_n_funded[k], out_committed[k] = fund_ranked(
+            region, mass, busy, out_members[k], out_len[k], rows, scores, domain[k], min_regions[k] >= 2,
+            subsidy_rate[k], unit[k], duration[k], budget[k], out_funded[k])
 
 
 # ----------------------------------------------------------------------------------------------------------------

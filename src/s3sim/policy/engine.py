@@ -121,7 +121,6 @@ class S3Policy:
         self._target_key: tuple | None = None
         self._target_cache: np.ndarray | None = None
         self._step_cache: dict[Any, Any] = {}
-        self._buffers: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._busy_now: np.ndarray | None = None
         self.started = None
         self.projects: list[Project] = []
@@ -366,22 +365,46 @@ class S3Policy:
         missing SME or a missing second region. Candidates are alive actors of the call's regions with knowledge
         in its domain and in fewer than two projects; of the pilot cluster for pilot calls, of joint regimes for
         joint calls. (Compiled: :func:`s3sim.policy._kernels.assemble`.)"""
-        n_props, members, lens = self._assemble_rows(model, call)
+        a = model.actors
+        size = int(self._regime_for_call(call).p.project_size)
+        members = np.empty((K.MAX_COORDINATORS, max(size, 3)), dtype=np.int64)
+        lens = np.empty(K.MAX_COORDINATORS, dtype=np.int64)
+        region_ok, single, scope, use_mask = self._pool(model, call)
+        reg_start, reg_rows = self._region_rows(model)
+        n_props = K.assemble(model.streams["policy"], a.n, a.alive, a.region, a.kind, a.cluster, a.profile,
+                             a.tie_partner, self._busy_of(model), int(call.domain), region_ok, single, reg_start,
+                             reg_rows, scope, use_mask, self._joint_mask(model), size, int(call.min_regions),
+                             members, lens)
         return [Proposal(call, members[k, : lens[k]].copy()) for k in range(n_props)]
 
-    def _call_args(self, model, call: Call) -> tuple:
-        """Kernel arguments that describe a call's candidate pool."""
+    def _pool(self, model, call: Call) -> tuple[np.ndarray, int, int, bool]:
+        """Who may join a call: its regions (a mask; ``single`` is the region of a one-region call, else -1),
+        the pilot cluster (``scope``) and whether only actors under a joint regime may (joint calls)."""
         regions = np.asarray(call.regions)
         if regions.size == 1:
-            region_ok = self._one_region[int(regions[0])]
+            single = int(regions[0])
+            region_ok = self._one_region[single]
         else:
+            single = -1
             region_ok = np.zeros(model.world.n_regions, dtype=bool)
             region_ok[regions] = True
-        use_mask = call.scope < 0 and call.funder < 0  # joint call: only actors under a joint regime
-        mask = self._joint_mask(model) if use_mask else model.actors.alive
-        return region_ok, int(call.scope), use_mask, mask
+        return region_ok, single, int(call.scope), bool(call.scope < 0 and call.funder < 0)
+
+    def _region_rows(self, model) -> tuple[np.ndarray, np.ndarray]:
+        """This step's actor rows by region (ascending within a region): rows of region r are
+        ``rows[start[r]:start[r + 1]]``."""
+        csr = self._step_cache.get("region_rows")
+        if csr is None:
+            a = model.actors
+            region = a.region[: a.n]
+            start = np.zeros(model.world.n_regions + 1, dtype=np.int64)
+            np.cumsum(np.bincount(region, minlength=model.world.n_regions), out=start[1:])
+            csr = (start, np.argsort(region, kind="stable").astype(np.int64))
+            self._step_cache["region_rows"] = csr
+        return csr
 
     def _joint_mask(self, model) -> np.ndarray:
+        """This step's actors under a joint regime."""
         mask = self._step_cache.get("joint_mask")
         if mask is None:
             a = model.actors
@@ -391,25 +414,6 @@ class S3Policy:
                     mask |= self.scope_mask(model, reg.scope)
             self._step_cache["joint_mask"] = mask
         return mask
-
-    def _out(self, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Scratch buffers for a call's proposals (members, lengths, funding order)."""
-        out = self._buffers.get(width)
-        if out is None:
-            k = K.MAX_COORDINATORS
-            out = (np.empty((k, width), dtype=np.int64), np.empty(k, dtype=np.int64), np.empty(k, dtype=np.int64))
-            self._buffers[width] = out
-        return out
-
-    def _assemble_rows(self, model, call: Call) -> tuple[int, np.ndarray, np.ndarray]:
-        a = model.actors
-        size = int(self._regime_for_call(call).p.project_size)
-        members, lens, _ = self._out(max(size, 3))
-        region_ok, scope, use_mask, mask = self._call_args(model, call)
-        n_props = K.assemble(model.streams["policy"], a.n, a.alive, a.region, a.kind, a.cluster, a.profile,
-                             a.tie_partner, self._busy_of(model), int(call.domain), region_ok, scope, use_mask, mask,
-                             size, int(call.min_regions), members, lens)
-        return n_props, members, lens
 
     def _regime_for_call(self, call: Call) -> Regime:
         if call.scope >= 0:
@@ -442,6 +446,11 @@ class S3Policy:
         return (type(reg).eligible is Regime.eligible and type(reg).rank is Regime.rank
                 and "eligible" not in reg.__dict__ and "rank" not in reg.__dict__)
 
+    @staticmethod
+    def _unit(p: Any, call: Call) -> float:
+        """A project's cost per member and quarter (joint projects cost ``joint_cost_factor`` more)."""
+        return p.project_cost * (1.0 + (p.joint_cost_factor if call.min_regions >= 2 else 0.0))
+
     def _fund(self, model, call: Call, t: int) -> float:
         """Fund a call's best eligible proposals within its budget; returns the public money committed.
 
@@ -449,36 +458,63 @@ class S3Policy:
         log1p of it) and funded in rank order while the committed public share fits the call budget; a proposal
         with a member already in two projects is passed over."""
         reg = self._regime_for_call(call)
-        a = model.actors
-        rng = model.streams["policy"]
-        p = reg.p
-        joint = call.min_regions >= 2
-        unit = p.project_cost * (1.0 + (p.joint_cost_factor if joint else 0.0))
-        busy = self._busy_of(model)
-        d = int(call.domain)
         if self._standard_rules(reg):
-            size = int(p.project_size)
-            members, lens, funded = self._out(max(size, 3))
-            region_ok, scope, use_mask, mask = self._call_args(model, call)
-            n_funded, committed = K.fund_call(
-                rng, a.n, a.alive, a.region, a.kind, a.cluster, a.profile, a.tie_partner, busy, model.mass, d,
-                region_ok, scope, use_mask, mask, size, int(call.min_regions), p.subsidy_rate, unit,
-                p.project_duration, call.budget, members, lens, funded)
-        else:
-            props = [pr for pr in self._assemble(model, call) if reg.eligible(self, model, pr)]
-            n_funded, committed = 0, 0.0
-            if props:
-                scores = np.array(reg.rank(self, model, props), dtype=np.float64)
-                width = max(pr.members.size for pr in props)
-                members = np.zeros((len(props), width), dtype=np.int64)
-                lens = np.array([pr.members.size for pr in props], dtype=np.int64)
-                for k, pr in enumerate(props):
-                    members[k, : pr.members.size] = pr.members
-                funded = np.empty(len(props), dtype=np.int64)
-                n_funded, committed = K.fund_ranked(
-                    a.region, model.mass, busy, members, lens, np.arange(len(props)), scores, d, joint,
-                    p.subsidy_rate, unit, p.project_duration, call.budget, funded)
-        for k in funded[:n_funded]:
+            return self._fund_calls(model, [call], t)[0]
+        a = model.actors
+        p = reg.p
+        props = [pr for pr in self._assemble(model, call) if reg.eligible(self, model, pr)]
+        n_funded, committed = 0, 0.0
+        members = lens = funded = None
+        if props:
+            scores = np.array(reg.rank(self, model, props), dtype=np.float64)
+            members = np.zeros((len(props), max(pr.members.size for pr in props)), dtype=np.int64)
+            lens = np.array([pr.members.size for pr in props], dtype=np.int64)
+            for k, pr in enumerate(props):
+                members[k, : pr.members.size] = pr.members
+            funded = np.empty(len(props), dtype=np.int64)
+            n_funded, committed = K.fund_ranked(
+                a.region, model.mass, self._busy_of(model), members, lens, np.arange(len(props)), scores,
+                int(call.domain), call.min_regions >= 2, p.subsidy_rate, self._unit(p, call), p.project_duration,
+                call.budget, funded)
+        return self._funded(model, call, p, members, lens, funded[:n_funded] if n_funded else (), committed, t)
+
+    def _fund_calls(self, model, calls: list[Call], t: int) -> list[float]:
+        """Fund calls in turn (as :meth:`_fund` does one by one); returns the money each committed."""
+        if not calls:
+            return []
+        params = [self._regime_for_call(call) for call in calls]
+        if not all(self._standard_rules(reg) for reg in params):
+            return [self._fund(model, call, t) for call in calls]
+        params = [reg.p for reg in params]
+        a = model.actors
+        k = len(calls)
+        sizes = np.array([int(p.project_size) for p in params], dtype=np.int64)
+        members = np.empty((k, K.MAX_COORDINATORS, max(int(sizes.max()), 3)), dtype=np.int64)
+        lens = np.empty((k, K.MAX_COORDINATORS), dtype=np.int64)
+        funded = np.empty((k, K.MAX_COORDINATORS), dtype=np.int64)
+        n_funded = np.empty(k, dtype=np.int64)
+        committed = np.empty(k)
+        pools = [self._pool(model, call) for call in calls]
+        reg_start, reg_rows = self._region_rows(model)
+        K.fund_calls(
+            model.streams["policy"], a.n, a.alive, a.region, a.kind, a.cluster, a.profile, a.tie_partner,
+            self._busy_of(model), model.mass, reg_start, reg_rows, self._joint_mask(model),
+            np.array([call.domain for call in calls], dtype=np.int64), np.array([pool[0] for pool in pools]),
+            np.array([pool[1] for pool in pools], dtype=np.int64), np.array([pool[2] for pool in pools], dtype=np.int64),
+            np.array([pool[3] for pool in pools]), sizes,
+            np.array([call.min_regions for call in calls], dtype=np.int64),
+            np.array([p.subsidy_rate for p in params], dtype=np.float64),
+            np.array([self._unit(p, call) for p, call in zip(params, calls)], dtype=np.float64),
+            np.array([p.project_duration for p in params], dtype=np.float64),
+            np.array([call.budget for call in calls], dtype=np.float64), members, lens, funded, n_funded, committed)
+        return [self._funded(model, call, p, members[j], lens[j], funded[j, : n_funded[j]], float(committed[j]), t)
+                for j, (call, p) in enumerate(zip(calls, params))]
+
+    def _funded(self, model, call: Call, p: Any, members, lens, funded, committed: float, t: int) -> float:
+        """Start the funded proposals' projects (in funding order) and book the call's commitment."""
+        a = model.actors
+        unit = self._unit(p, call)
+        for k in funded:
             m = members[k, : lens[k]].copy()
             regions = np.unique(a.region[m])
             per_step = p.subsidy_rate * unit * m.size
@@ -553,14 +589,15 @@ class S3Policy:
                 reg.direct_support(self, model, t, b)
                 self.call_budget_acc[id(reg)] += b * reg.call_share()
                 if due:
-                    for call in reg.publish_calls(self, model, t, self.call_budget_acc[id(reg)]):
+                    calls = list(reg.publish_calls(self, model, t, self.call_budget_acc[id(reg)]))
+                    for committed in self._fund_calls(model, calls, t):
                         # what a call does not commit carries over to the next call
-                        self.call_budget_acc[id(reg)] -= self._fund(model, call, t)
+                        self.call_budget_acc[id(reg)] -= committed
             elif reg.funded:
                 reg.direct_support(self, model, t, b)
         if due:
-            for call in self._joint_calls(model, self.pool_acc):
-                self.pool_acc -= self._fund(model, call, t)
+            for committed in self._fund_calls(model, self._joint_calls(model, self.pool_acc), t):
+                self.pool_acc -= committed
         self._run_projects(model, t)
 
     def after_step(self, model) -> None:
