@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench install clean
+.PHONY: run test bench bench-stress install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 $(BIN)/python benchmarks/run.py
+
+# Stress-test throughput on 2 local workers and the projected time of the standard stress test (docs/stress-test.md).
+bench-stress: $(STAMP)
+	OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 $(BIN)/python benchmarks/stress.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
