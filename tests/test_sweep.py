@@ -125,6 +125,14 @@ class TestMultirun:
             assert json.loads((d / str(j) / "status.json").read_text())["status"] == "completed"
         assert (d / ".submitit").is_dir()
 
+    def test_slurm_profile_composes_and_cfg_shows_the_first_job(self, work):
+        r = run_cli("s3sim", "-m", "hydra/launcher=slurm", "hydra.launcher.partition=compute",
+                    "policy=topdown_s3,cluster_s3", "--cfg", "hydra", cwd=work)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "SlurmLauncher" in r.stdout and "partition: compute" in r.stdout
+        r = run_cli("s3sim", "-m", "policy=topdown_s3,cluster_s3", "--cfg", "job", cwd=work)
+        assert r.returncode == 0 and "regime: topdown_s3" in r.stdout
+
 
 @pytest.fixture(scope="module")
 def failing_sweep(work) -> tuple[Path, subprocess.CompletedProcess]:

@@ -110,6 +110,18 @@ def main(argv: list[str] | None = None) -> None:
     if multirun and not any(a in ("--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help") for a in argv):
         _multirun(argv, overrides)
         return
+    if multirun:  # Hydra refuses -m with --cfg/--info: show the first job of the sweep instead
+        from .sweep import expand_jobs
+
+        try:
+            first = expand_jobs(normalise_overrides([o for o in overrides if not _is_hydra_override(o)]))[0]
+        except S3SimError as exc:
+            fail(str(exc))
+        argv = [a for a in argv if a not in ("-m", "--multirun") and a not in overrides] + \
+            [o for o in overrides if _is_hydra_override(o)] + first
+        overrides = [o for o in overrides if _is_hydra_override(o)] + first
+        cleaned = [a for a in cleaned if a not in ("-m", "--multirun")]
+        multirun = False
     try:
         check_overrides(overrides)
         if not multirun:
