@@ -501,3 +501,85 @@ def deliverables(rng, members, off, domain, p_deliverable, alive, region, G, out
             out_dom[k] = d
             k += 1
     return k
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# indicators
+# ----------------------------------------------------------------------------------------------------------------
+@kernel
+def stress_scores(pri, prioritises, funded, collaborative, signalled, has_signal, cl_region, cl_domain, near,
+                  participations, cluster_participations, cum_spent, transformative, to_clusters, out):
+    """The StressTest scores (``S3Policy.stress_scores``) into ``out`` rows: cluster design, cluster
+    implementation, breadth, alignment, transformative, cluster support; column R is the mean over regions."""
+    R, D = pri.shape
+    vals = np.empty(R)
+    for r in range(R):
+        any_pri = False
+        n_pri = 0
+        for d in range(D):
+            if pri[r, d]:
+                any_pri = True
+                n_pri += 1
+        n_cos = 0
+        n_sig = 0
+        n_in_pri = 0
+        for c in range(cl_region.size):
+            if cl_region[c] == r:
+                n_cos += 1
+                if signalled[r, cl_domain[c]]:
+                    n_sig += 1
+                if pri[r, cl_domain[c]]:
+                    n_in_pri += 1
+        if collaborative[r] and n_cos > 0 and has_signal[r]:
+            out[0, r] = (n_sig / n_cos) * (n_in_pri / n_cos) if any_pri else 0.0
+        if participations[r] > 0:
+            out[1, r] = cluster_participations[r] / participations[r]
+        out[2, r] = n_pri / D if prioritises[r] else (1.0 if funded[r] else 0.0)
+        k = 0
+        for o in range(R):
+            if near[r, o] and o != r:
+                inter = 0
+                union = 0
+                for d in range(D):
+                    if pri[o, d] and pri[r, d]:
+                        inter += 1
+                    if pri[o, d] or pri[r, d]:
+                        union += 1
+                vals[k] = inter / max(union, 1) if union > 0 else 0.0
+                k += 1
+        if k > 0 and any_pri:
+            out[3, r] = mean(vals[:k])
+        if cum_spent[r] > 0:
+            out[4, r] = transformative[r] / cum_spent[r]
+            out[5, r] = to_clusters[r] / cum_spent[r]
+    for i in range(out.shape[0]):
+        out[i, R] = mean(out[i, :R])
+
+
+@kernel
+def grant_clusters(cos, co_domain, priorities, brokerage, co_brokerage, co_budget, budget, target):
+    """Operating grants of one scope (``S3Policy.grant_clusters``): the organisations ``cos`` whose domain
+    (``co_domain``) is a priority broker with ``brokerage`` and, with a positive budget, share it equally.
+    Returns the number granted and the part of the budget in target domains (summed over domains in order, as
+    numpy sums)."""
+    D = target.size
+    count = np.zeros(D, dtype=np.int64)
+    k = 0
+    for j in range(cos.size):
+        if priorities[co_domain[j]]:
+            co_brokerage[cos[j]] = brokerage
+            count[co_domain[j]] += 1
+            k += 1
+    if k == 0 or budget <= 0:
+        return k, 0.0
+    share = budget / k
+    for j in range(cos.size):
+        if priorities[co_domain[j]]:
+            co_budget[cos[j]] += share
+    vals = np.empty(D)
+    m = 0
+    for d in range(D):
+        if target[d]:
+            vals[m] = count[d] * share
+            m += 1
+    return k, 0.0 + _pairwise(vals[:m])

@@ -31,6 +31,8 @@ from . import _kernels as K
 from .base import Call, Project, Proposal, Regime, Scope, regime_class
 
 INSTRUMENTS = ("spent_subsidies", "spent_projects", "spent_cluster_grants")
+STRESS = ("stress_cluster_design", "stress_cluster_implementation", "stress_breadth", "stress_alignment",
+          "stress_transformative", "stress_cluster_support")
 
 
 class _ProjectTable:
@@ -113,7 +115,8 @@ class S3Policy:
         cl = model.clusters
         # static lookups (cluster organisations neither move nor change domain)
         self._pilot_flag = np.append(self.pilot_of >= 0, False)  # by an actor's cluster (-1: the sentinel)
-        self._region_cos = [np.flatnonzero((cl.region == r) & (self.pilot_of < 0)) for r in range(R)]
+        self._region_cos = [np.flatnonzero((cl.region == r) & (self.pilot_of < 0)).astype(np.int64)
+                            for r in range(R)]
         self._one_region = np.eye(R, dtype=bool)
         self._by_region = [[reg for reg in self._all() if reg.scope.region == r] for r in range(R)]
         self._table_key: tuple | None = None
@@ -266,19 +269,19 @@ class S3Policy:
         broker with ``brokerage``."""
         cl = model.clusters
         if scope.cluster >= 0:
-            cos = np.array([scope.cluster])
+            cos = np.array([scope.cluster], dtype=np.int64)
+            domains = np.ones(domains.size, dtype=bool)  # a pilot's own organisation, whatever its domain
         else:
             cos = self._region_cos[scope.region]
-            cos = cos[domains[cl.domain[cos]]]
-        cl.brokerage[cos] = brokerage
-        if cos.size == 0 or budget <= 0:
+        k, transformative = K.grant_clusters(cos, cl.domain[cos], domains, brokerage, cl.brokerage, cl.budget,
+                                             float(budget), self._target(model)[scope.region])
+        if k == 0 or budget <= 0:
             return
-        cl.budget[cos] += budget / cos.size
         r = scope.region
         self.spent["spent_cluster_grants"][r] += budget
         self.cum_spent[r] += budget
         self.to_clusters[r] += budget
-        self._transform(model, r, np.bincount(cl.domain[cos], minlength=model.world.n_domains) * (budget / cos.size))
+        self.transformative[r] += transformative
 
     def _book(self, model, r: int, instrument: str, rows: np.ndarray, amount: np.ndarray) -> None:
         a = model.actors
@@ -316,11 +319,8 @@ class S3Policy:
         cl = model.clusters
         D = model.world.n_domains
         cos = np.flatnonzero(cl.region == scope.region) if scope.cluster < 0 else np.array([scope.cluster])
-        sig = np.zeros(D)
-        for co in cos:
-            sig[cl.domain[co]] += 1.0
-            sig += self.member_innov[co]
-        return sig
+        # whole numbers throughout, so the order of the additions does not matter
+        return np.bincount(cl.domain[cos], minlength=D) + self.member_innov[cos].sum(axis=0)
 
     def innovations_since_review(self, scope: Scope) -> np.ndarray:
         return self.innov_review[scope.region].copy()
@@ -668,34 +668,34 @@ class S3Policy:
             rec.set(t, name, values[:R], total=float(values[R]))
 
     def stress_scores(self, model) -> dict[str, np.ndarray]:
-        """The project's StressTest dimensions as scores in [0, 1] per region (index R: mean over regions)."""
+        """The project's StressTest dimensions as scores in [0, 1] per region (index R: mean over regions).
+
+        * cluster design: share of the region's cluster organisations whose domain was signalled at the last
+          EDP review x share of them in a priority domain (collaborative regimes; 0 without priorities);
+        * cluster implementation: share of project participations by cluster members;
+        * breadth: share of domains that are priorities (1 for horizontal support, 0 without policy);
+        * alignment: mean Jaccard overlap of the priorities with those of the regions within ``lambda_km``;
+        * transformative: share of the money spent that went to related, not yet specialised domains;
+        * cluster support: share of the money spent that went to cluster organisations and their members.
+        """
         w, cl = model.world, model.clusters
         R, D = w.n_regions, w.n_domains
-        out = {k: np.zeros(R + 1) for k in ("stress_cluster_design", "stress_cluster_implementation",
-                                             "stress_breadth", "stress_alignment", "stress_transformative",
-                                             "stress_cluster_support")}
-        pri = np.array([reg.priorities if reg.prioritises else np.zeros(D, bool) for reg in self.regimes])
-        near = w.regions.distance_km <= model.p.lambda_km
+        pri = np.zeros((R, D), dtype=bool)
+        signalled = np.zeros((R, D), dtype=bool)
+        has_signal = np.zeros(R, dtype=bool)
         for r, reg in enumerate(self.regimes):
-            cos = np.flatnonzero(cl.region == r)
+            if reg.prioritises:
+                pri[r] = reg.priorities
             sig = reg.state.get("signalled")
-            if reg.collaborative and cos.size and sig is not None:
-                out["stress_cluster_design"][r] = float(sig[cl.domain[cos]].mean() * pri[r][cl.domain[cos]].mean()
-                                                        if pri[r].any() else 0.0)
-            if self.participations[r] > 0:
-                out["stress_cluster_implementation"][r] = self.cluster_participations[r] / self.participations[r]
-            out["stress_breadth"][r] = pri[r].sum() / D if reg.prioritises else (1.0 if reg.funded else 0.0)
-            others = np.flatnonzero(near[r] & (np.arange(R) != r))
-            if others.size and pri[r].any():
-                inter = (pri[others] & pri[r]).sum(axis=1)
-                union = (pri[others] | pri[r]).sum(axis=1)
-                out["stress_alignment"][r] = float(np.mean(np.where(union > 0, inter / np.maximum(union, 1), 0)))
-            if self.cum_spent[r] > 0:
-                out["stress_transformative"][r] = self.transformative[r] / self.cum_spent[r]
-                out["stress_cluster_support"][r] = self.to_clusters[r] / self.cum_spent[r]
-        for v in out.values():
-            v[R] = v[:R].mean()
-        return out
+            if sig is not None:
+                signalled[r] = sig
+                has_signal[r] = True
+        kinds = np.array([(reg.prioritises, reg.funded, reg.collaborative) for reg in self.regimes], dtype=bool)
+        out = np.zeros((6, R + 1))
+        K.stress_scores(pri, kinds[:, 0].copy(), kinds[:, 1].copy(), kinds[:, 2].copy(), signalled, has_signal,
+                        cl.region, cl.domain, w.regions.distance_km <= model.p.lambda_km, self.participations,
+                        self.cluster_participations, self.cum_spent, self.transformative, self.to_clusters, out)
+        return dict(zip(STRESS, out))
 
 
 def build_policy(config: Any) -> S3Policy | None:

@@ -104,7 +104,7 @@ class ClusterS3(Regime):
         rng = model.streams["policy"]
         signal = engine.cluster_signals(model, self.scope)
         score = (self.p.w_signal * zscore(signal) + self.p.w_relatedness * zscore(model.rd[r])
-                 + self.p.w_complexity * zscore(model.world.domains.complexity)
+                 + self.p.w_complexity * self._z_complexity(model)
                  + self.p.sigma_edp * rng.standard_normal(signal.size))
         k = min(self.p.n_priorities, signal.size)
         if last is None or not self.priorities.any():
@@ -124,14 +124,21 @@ class ClusterS3(Regime):
             new[out] = False
             strikes[out] = 0
             self.state["dropped"] = self.state.get("dropped", 0) + out.size
-            candidates = np.flatnonzero(~pri)  # a dropped priority is replaced, not re-selected at once
-            for d in candidates[np.argsort(-score[candidates], kind="stable")]:
-                if new.sum() >= k:
-                    break
-                new[d] = True
+            need = k - int(new.sum())
+            if need > 0:  # a dropped priority is replaced by the best non-priorities, not re-selected at once
+                candidates = np.flatnonzero(~pri)
+                new[candidates[np.argsort(-score[candidates], kind="stable")][:need]] = True
         engine.reset_review(self.scope)
         self.state["signalled"] = signal > 0
         return new
+
+    def _z_complexity(self, model) -> np.ndarray:
+        """z-scores of the domains' complexity (fixed for a world: computed once)."""
+        cx = model.world.domains.complexity
+        cached = getattr(self, "_z_cx", None)
+        if cached is None or cached[0] is not cx:
+            cached = self._z_cx = (cx, zscore(cx))
+        return cached[1]
 
     def direct_support(self, engine, model, t, budget):
         engine.grant_clusters(model, self.scope, self.p.co_grant_share * budget, self.priorities,
