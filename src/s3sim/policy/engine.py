@@ -246,10 +246,13 @@ class S3Policy:
         profit <= success_threshold), in a random order, until ``budget`` is spent."""
         a, p = model.actors, model.p
         n = a.n
-        mask = self.scope_mask(model, scope) & (a.kind[:n] != 3) & (a.profit[:n] <= p.success_threshold)
+        if scope.cluster >= 0:
+            rows = np.flatnonzero(self.scope_mask(model, scope) & (a.kind[:n] != 3)
+                                  & (a.profit[:n] <= p.success_threshold))
+        else:
+            rows = self._researching(model)[scope.region]
         if domains is not None:
-            mask &= domains[a.product_domain[:n]]
-        rows = np.flatnonzero(mask)
+            rows = rows[domains[a.product_domain[rows]]]
         if rows.size == 0 or budget <= 0:
             return
         rows = model.streams["policy"].permutation(rows)
@@ -263,6 +266,24 @@ class S3Policy:
         a.transfers[paid] += amount
         a.subsidy[paid] += amount
         self._book(model, scope.region, "spent_subsidies", paid, amount)
+
+    def _researching(self, model) -> list[np.ndarray]:
+        """This step's firms about to research (last profit <= success_threshold) by region (ascending rows),
+        pilot cluster members left out: the candidates of a region's subsidies."""
+        out = self._step_cache.get("researching")
+        if out is None:
+            a, p = model.actors, model.p
+            n = a.n
+            mask = a.alive[:n] & (a.kind[:n] != 3) & (a.profit[:n] <= p.success_threshold)
+            if self.pilots:
+                mask &= ~self._pilot_flag[a.cluster[:n]]
+            rows = np.flatnonzero(mask)
+            region = a.region[rows]
+            rows = rows[np.argsort(region, kind="stable")]
+            bounds = np.cumsum(np.bincount(region, minlength=model.world.n_regions))
+            out = np.split(rows, bounds[:-1])
+            self._step_cache["researching"] = out
+        return out
 
     def grant_clusters(self, model, scope: Scope, budget: float, domains: np.ndarray, brokerage: float) -> None:
         """Operating grants, split equally among the scope's cluster organisations in priority domains, which
