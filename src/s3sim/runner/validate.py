@@ -1,0 +1,219 @@
+"""The ``s3sim-validate`` command: run the default model over several seeds and check the stylised facts of
+model-spec section 3 (see :mod:`s3sim.analysis.validation` and docs/validation.md).
+
+    s3sim-validate                              # 10 seeds, default size, all cores
+    s3sim-validate --seeds 20 --workers 2 --out outputs/validation/full
+    s3sim-validate --quick                      # tiny sizes, 3 seeds (a smoke test)
+
+Each seed ``i`` is replicate ``i`` of ``--base-seed`` (streams spawned from one SeedSequence) and runs twice,
+under ``none`` (the default model, used for every fact) and ``cluster_s3`` (for F16); both share the burn-in
+and every random stream. The command lives in the runner because it runs the model; it also records what the
+stored tables do not hold: yearly firm snapshots (``firm_years``: capital, revenue and cumulative innovations of
+every firm, F2 and F16), the final collaboration network (``network_edges``, F4) and the priority cells at the
+first policy step (``targeted``, F16). Everything else is computed from the stored runs by the analysis layer.
+
+Writes ``OUT/runs/<regime>/<seed>/`` (stored runs), ``validation.csv``, ``validation.md`` and
+``figures/<fact>.png``, and prints the table. Exit status 0 whether or not facts pass (a failing fact is a
+result); 2 for a user error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, S3SimError
+from .cli import fail
+
+REGIMES = ("none", "cluster_s3")
+QUICK = dict(n_agents=400, burn_in=8, horizon=24, seeds=3)
+
+
+def record_run(params: dict[str, Any], seed: int, replicate: int, regime: str, out: str) -> str:
+    """Run one validation job and store it (RunResult tables plus the extra tables) in ``out``."""
+    from .. import policy  # noqa: F401  (registers the policy factory)
+    from ..model import S3Model
+    from ..model.network import edge_list
+    from ..model.state import RI
+    from .simulate import _region_table, config_from_params
+    from .result import RunResult
+
+    from omegaconf import OmegaConf
+
+    cfg = config_from_params(**{**params, "materialize_agents": False, "policy_regime": regime})
+    t0 = time.perf_counter()
+    model = S3Model(cfg, seed=seed, replicate=replicate)
+    p = cfg.model
+    w = model.world
+    total = p.burn_in + p.horizon
+    snaps = []
+    targeted = None
+
+    def snapshot(year: int) -> None:
+        a = model.actors
+        rows = np.flatnonzero(a.kind[: a.n] != RI)
+        snaps.append(pd.DataFrame({
+            "firm_id": rows.astype(np.int64), "year": year, "alive": a.alive[rows].copy(),
+            "region": np.asarray(w.regions.ids, dtype=object)[a.region[rows]],
+            "domain": np.asarray(w.domains.names, dtype=object)[a.product_domain[rows]],
+            "capital": a.capital[rows].copy(), "revenue": a.revenue[rows].copy(),
+            "innovations": a.innovations[rows].astype(np.int64)}))
+
+    model.run(p.burn_in)
+    snapshot(0)
+    year = 0
+    while model.steps < total:
+        step = min(4, total - model.steps)
+        if year == 0 and regime != "none":
+            model.run(1)  # the priorities of the first policy step define the targeted cells
+            pri = model.regions.priority
+            r, d = np.nonzero(pri)
+            targeted = pd.DataFrame({"region": np.asarray(w.regions.ids, dtype=object)[r],
+                                     "domain": np.asarray(w.domains.names, dtype=object)[d]})
+            step -= 1
+        model.run(step)
+        year += 1
+        snapshot(year)
+    a = model.actors
+    edges = edge_list(a.alive, a.tie_partner, a.tie_step, int(model.steps), p.tie_memory, a.n)
+    tables = model.tables()
+    manifest = {
+        "status": "completed", "seed": model.seed, "replicate": model.replicate, "regime": regime,
+        "regions": _region_table(w), "burn_in": int(p.burn_in), "steps": int(model.steps),
+        "config": OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True),
+        "policy": None if model.policy is None else getattr(model.policy, "name", type(model.policy).__name__),
+        "policy_setup": model.policy.describe(model) if hasattr(model.policy, "describe") else None,
+        "timings": {"run_seconds": time.perf_counter() - t0},
+    }
+    d = Path(out)
+    d.mkdir(parents=True, exist_ok=True)
+    pd.concat(snaps, ignore_index=True).to_parquet(d / "firm_years.parquet", index=False)
+    pd.DataFrame({"a": edges[:, 0], "b": edges[:, 1]}).to_parquet(d / "network_edges.parquet", index=False)
+    if targeted is not None:
+        targeted.to_parquet(d / "targeted.parquet", index=False)
+    RunResult(manifest=manifest, **tables).save(d, overwrite=True)
+    return str(d)
+
+
+def _job(args: tuple) -> str:
+    return record_run(*args)
+
+
+def run_validation(out: str | Path, seeds: int, base_seed: int = 0, workers: int = 1, progress: bool = True,
+                   **params: Any) -> Path:
+    """Run ``seeds`` replicates of the default model under ``none`` and ``cluster_s3`` into ``out/runs``."""
+    from .simulate import config_from_params
+
+    config_from_params(**params)  # a bad parameter fails here, once, before any process starts
+    out = Path(out)
+    jobs = [(params, base_seed, i, regime, str(out / "runs" / regime / f"{i:03d}"))
+            for i in range(seeds) for regime in REGIMES]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs), desc="s3sim-validate", unit="run", delay=2, file=sys.stderr)
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+            for fut in as_completed([ex.submit(_job, j) for j in jobs]):
+                fut.result()
+                if bar:
+                    bar.update()
+    else:
+        for j in jobs:
+            _job(j)
+            if bar:
+                bar.update()
+    if bar:
+        bar.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="s3sim-validate", description="Run the default model over several seeds and check the stylised facts "
+        "of model-spec section 3 (firm-size tail, growth volatility, skewed returns, small world, localised "
+        "spillovers, relatedness-driven entry and exit, regional concentration, cluster-policy effect).")
+    parser.add_argument("--seeds", type=int, default=None, help="replicates (default 10; 3 with --quick)")
+    parser.add_argument("--base-seed", type=int, default=0, help="seed the replicates are spawned from (default 0)")
+    parser.add_argument("--agents", type=int, default=None, help="agents per run (default: the model default)")
+    parser.add_argument("--burn-in", type=int, default=None, help="burn-in quarters (default: the model default)")
+    parser.add_argument("--horizon", type=int, default=None, help="horizon quarters (default: the model default)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a parameter of s3sim.PARAMETERS (repeatable), e.g. --set sigma_v=2.0")
+    parser.add_argument("--out", default=None, help="output directory (default outputs/validation/<date>_<time>)")
+    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (400 agents, 8 + 24 quarters, 3 seeds)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    argv_used = sys.argv[1:] if argv is None else list(argv)
+    try:
+        seeds = args.seeds if args.seeds is not None else (QUICK["seeds"] if args.quick else 10)
+        if seeds < 1:
+            raise ConfigError("--seeds", seeds, "a positive number of replicates")
+        workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+        if workers < 1:
+            raise ConfigError("--workers", workers, "a positive number of processes")
+        if args.base_seed < 0:
+            raise ConfigError("--base-seed", args.base_seed, "a non-negative integer")
+        params: dict[str, Any] = {}
+        if args.quick:
+            params.update(n_agents=QUICK["n_agents"], burn_in=QUICK["burn_in"], horizon=QUICK["horizon"])
+        for name, value in (("n_agents", args.agents), ("burn_in", args.burn_in), ("horizon", args.horizon)):
+            if value is not None:
+                params[name] = value
+        for item in args.set:
+            name, eq, raw = item.partition("=")
+            if not eq:
+                raise ConfigError("--set", item, "NAME=VALUE with NAME from s3sim.PARAMETERS")
+            params[name.strip()] = _parse_value(raw.strip())
+        out = Path(args.out) if args.out else Path("outputs/validation") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+        if (out / "validation.csv").exists():
+            raise ConfigError("--out", str(out), "a new or empty directory (it holds a validation already)")
+        t0 = time.perf_counter()
+        run_validation(out, seeds, args.base_seed, workers=min(workers, 2 * seeds), progress=not args.quiet,
+                       **params)
+        from ..analysis.validation import format_table, validate_store, write_report
+
+        facts = validate_store(out, seed=args.base_seed)
+    except S3SimError as exc:
+        fail(str(exc))
+    command = "s3sim-validate " + " ".join(argv_used)
+    header = (f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {seeds} seeds (replicates of base seed "
+              f"{args.base_seed}); parameters {json.dumps(params) if params else 'defaults'}; "
+              f"{time.perf_counter() - t0:.0f} s")
+    write_report(facts, out, command=command, header=header)
+    (out / "validation.json").write_text(json.dumps({"command": command, "seeds": seeds, "params": params,
+                                                     "base_seed": args.base_seed}, indent=2))
+    print(format_table(facts))
+    passed = sum(f.passed for f in facts)
+    print(f"s3sim-validate: {passed} of {len(facts)} facts pass; table and figures in {out}")
+
+
+def _parse_value(raw: str) -> Any:
+    low = raw.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
