@@ -25,9 +25,9 @@ from pathlib import Path
 for _v in ("OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from s3sim.runner import config_from_params, simulate  # noqa: E402
+from s3sim.runner import config_from_params, simulate
 
 REGIMES = ("horizontal", "topdown_s3", "cluster_s3", "transregional_s3")
 TABLES = ("timeseries", "panel", "firms", "innovations")
@@ -53,10 +53,10 @@ def _cases(quick: bool):
         out.append((f"small-pilot-cl-cl-s{seed}", cfg, seed))
     # variants exercising other code paths: short call period, big consortia, stated priorities, small world
     variants = {
-        "calls2-size6": dict(policy_call_period=2, policy_project_size=6, policy_project_duration=4),
-        "stated": dict(policy_use_stated_priorities=True, policy_max_changes=2, policy_theta_exit=0.9),
-        "joint-cheap": dict(policy_phi_min=0.1, policy_transregional_share=0.5, policy_joint_cost_factor=0.0),
-        "nobudget": dict(policy_budget_per_firm=0.0),
+        "calls2-size6": {"policy_call_period": 2, "policy_project_size": 6, "policy_project_duration": 4},
+        "stated": {"policy_use_stated_priorities": True, "policy_max_changes": 2, "policy_theta_exit": 0.9},
+        "joint-cheap": {"policy_phi_min": 0.1, "policy_transregional_share": 0.5, "policy_joint_cost_factor": 0.0},
+        "nobudget": {"policy_budget_per_firm": 0.0},
     }
     for vname, vparams in variants.items():
         for regime in ("topdown_s3", "cluster_s3", "transregional_s3"):

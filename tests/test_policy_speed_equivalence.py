@@ -106,7 +106,7 @@ def _rank_reference(rng, profile, proposals, d):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_rank_and_funding_match_the_numpy_rules(seed):
-    n, alive, region, kind, cluster, profile, tie_partner, busy = _actors(seed)
+    n, _, region, _, _, profile, _, busy = _actors(seed)
     rng = np.random.default_rng(seed)
     props = [rng.choice(n, int(rng.integers(2, 9)), replace=False) for _ in range(5)]
     width = max(p.size for p in props)

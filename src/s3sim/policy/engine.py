@@ -17,6 +17,12 @@ draws from its own random stream); it is split over regions by economic mass, an
 subsidies stop when the quarter's budget is spent (unspent subsidy money lapses), and a call funds proposals in
 rank order only while the committed public share fits its budget; what a call does not commit carries over to
 the regime's next call.
+
+**Speed.** The loops over a call's consortia, the running projects, their deliverables and the StressTest scores
+are compiled (:mod:`s3sim.policy._kernels`); they take the same draws from the ``policy`` stream in the same order
+and do the same floating-point operations as the rules described in the docstrings here, so a run is bit-identical
+to the plain-numpy rules (``benchmarks/policy_equivalence.py`` checks stored runs table by table). A regime that
+overrides ``eligible`` or ``rank`` gets its proposals as :class:`Proposal` objects through those methods.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ class _ProjectTable:
     """The running projects as flat arrays for the compiled loops (members of project k are
     ``members[off[k]:off[k + 1]]``, its regions ``regions[reg_off[k]:reg_off[k + 1]]``)."""
 
-    def __init__(self, engine: "S3Policy", projects: list[Project]):
+    def __init__(self, engine: S3Policy, projects: list[Project]):
         self.n = len(projects)
         sizes = np.array([pr.members.size for pr in projects], dtype=np.int64)
         self.off = np.zeros(self.n + 1, dtype=np.int64)
