@@ -206,6 +206,35 @@ def test_kill_and_resume_evaluates_only_missing_chunks(tmp_path):
     assert third.returncode == 0 and "18 chunks already done" in third.stdout and "evaluating" not in third.stdout
 
 
+def test_interrupt_prints_the_resume_command(tmp_path):
+    out = tmp_path / "run"
+    args = ["target=s3", "sensitivity=morris", "sensitivity.n=10", "target.params=[g_min,c_collab]",
+            f"target.outputs=[{CONTRAST}]", "target.replicates=1",
+            "target.fixed={n_agents: 150, burn_in: 4, horizon: 8}", "chunk_size=1", "executor=serial",
+            f"hydra.run.dir={out}"]
+    proc = subprocess.Popen([STRESS, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    evaluations = out / "evaluations"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if evaluations.is_dir() and len(list(evaluations.glob("chunk-*.parquet"))) >= 2:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "Resume with: s3sim-stress target=s3 sensitivity=morris" in stderr and f"hydra.run.dir={out}" in stderr
+    assert 2 <= len(list(evaluations.glob("chunk-*.parquet"))) < 30 and not list(evaluations.glob("*.tmp"))
+
+
+def test_sobol_sample_size_not_a_power_of_two_is_warned(tmp_path):
+    cfg = {"target": {"name": "ishigami", "params": ["x1", "x2", "x3"], "outputs": ["y"], "replicates": 1},
+           "sensitivity": {"method": "sobol", "n": 48, "num_resamples": 20}, "chunk_size": 1000, "figures": False}
+    report = run_stress(cfg, tmp_path, executor="serial")
+    assert any("not a power of 2" in w for w in report.outputs["y"].warnings)
+    assert "not a power of 2" in (tmp_path / "summary.md").read_text()
+
+
 def problem_config(args):
     from s3sim.runner.stress import compose_stress
 

@@ -50,8 +50,8 @@ import io
 import json
 import math
 import warnings
-from contextlib import redirect_stdout
 from collections.abc import Sequence
+from contextlib import redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -541,7 +541,8 @@ def summary_markdown(report: SensitivityReport, run: StoredRun) -> str:
                       f"{res.box.mass:.0%}).", ""]
     if len(report.robustness):
         lines += ["## Robustness of regime rankings", "",
-                  "| outcome | A | B | A beats B (share of samples) | 95 % CI | mean A - B |", "|---|---|---|---|---|---|"]
+                  "| outcome | A | B | A beats B (share of samples) | 95 % CI | mean A - B |",
+                  "|---|---|---|---|---|---|"]
         for r in report.robustness.itertuples():
             lines.append(f"| {r.outcome} | {r.regime_a} | {r.regime_b} | {r.share_a_wins:.1%} | "
                          f"[{r.ci_low:.1%}, {r.ci_high:.1%}] | {_fmt(r.mean_difference)} |")

@@ -41,7 +41,7 @@ import math
 import shlex
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,8 +49,18 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis.sensitivity import (EVALUATIONS, METHODS, PROBLEM, SAMPLES, SEED_KEY_DESIGN, SEED_KEY_SAMPLES,
-                                    applied_values, chunk_bounds, chunk_path, salib_problem)
+from ..analysis.sensitivity import (
+    EVALUATIONS,
+    METHODS,
+    PROBLEM,
+    SAMPLES,
+    SEED_KEY_DESIGN,
+    SEED_KEY_SAMPLES,
+    applied_values,
+    chunk_bounds,
+    chunk_path,
+    salib_problem,
+)
 from ..config.stress_schema import StressConfig, register_stress_configs
 from ..errors import ConfigError, S3SimError
 from .executors import EXECUTORS, Executor, make_executor
