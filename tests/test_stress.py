@@ -166,20 +166,26 @@ def test_sobol_on_the_model(tmp_path):
 # checkpoints and resume
 # ---------------------------------------------------------------------------------------------------------------
 
+def _start_and_signal(args, out, *, chunks, sig):
+    """Start a stress run, wait until ``chunks`` chunk files exist, then send ``sig``."""
+    proc = subprocess.Popen([STRESS, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    evaluations = out / "evaluations"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if evaluations.is_dir() and len(list(evaluations.glob("chunk-*.parquet"))) >= chunks:
+            break
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    return proc, evaluations
+
+
 def test_kill_and_resume_evaluates_only_missing_chunks(tmp_path):
     out = tmp_path / "run"
     args = ["target=s3", "sensitivity=morris", "sensitivity.n=6", "sensitivity.num_resamples=20",
             "target.params=[g_min,c_collab]", f"target.outputs=[{CONTRAST}]", "target.replicates=1",
             "target.fixed={n_agents: 150, burn_in: 4, horizon: 8}", "chunk_size=1", "executor=serial",
             "figures=false", f"hydra.run.dir={out}"]
-    proc = subprocess.Popen([STRESS, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    evaluations = out / "evaluations"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if evaluations.is_dir() and len(list(evaluations.glob("chunk-*.parquet"))) >= 3:
-            break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
+    proc, evaluations = _start_and_signal(args, out, chunks=3, sig=signal.SIGKILL)
     proc.wait(timeout=30)
     done = {p.name: p.stat().st_mtime_ns for p in evaluations.glob("chunk-*.parquet")}
     problem = json.loads((out / "design/problem.json").read_text())
@@ -212,14 +218,7 @@ def test_interrupt_prints_the_resume_command(tmp_path):
             f"target.outputs=[{CONTRAST}]", "target.replicates=1",
             "target.fixed={n_agents: 150, burn_in: 4, horizon: 8}", "chunk_size=1", "executor=serial",
             f"hydra.run.dir={out}"]
-    proc = subprocess.Popen([STRESS, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    evaluations = out / "evaluations"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if evaluations.is_dir() and len(list(evaluations.glob("chunk-*.parquet"))) >= 2:
-            break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
+    proc, evaluations = _start_and_signal(args, out, chunks=2, sig=signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
