@@ -102,7 +102,7 @@ def test_regions_sum_to_all(result, indicator):
 def test_panel_columns_and_dtypes(result):
     p = result.panel
     assert list(p.columns) == ["step", "region", "domain", "firms", "innovations", "rca", "specialised",
-                               "relatedness_density"]
+                               "relatedness_density", "cluster_members", "cluster_innovations"]
     assert is_integer_dtype(p["step"])
     assert is_categorical(p["region"]) and is_categorical(p["domain"])
     assert is_integer_dtype(p["firms"]) and is_integer_dtype(p["innovations"])

@@ -87,7 +87,8 @@ def test_compose_and_config_from_params_give_the_same_run(small_cfg, small_resul
 def test_tables_have_documented_columns(small_result):
     assert list(small_result.timeseries.columns) == ["step", "region", "indicator", "value"]
     assert list(small_result.panel.columns) == ["step", "region", "domain", "firms", "innovations", "rca",
-                                                "specialised", "relatedness_density"]
+                                                "specialised", "relatedness_density", "cluster_members",
+                                                "cluster_innovations"]
     assert list(small_result.innovations.columns) == ["step", "region", "domain", "kind", "value"]
     assert {"firm_id", "kind", "region", "domain", "size", "revenue", "innovations", "cluster_member", "origin",
             "birth_step"} <= set(small_result.firms.columns)
@@ -220,3 +221,28 @@ def test_mesa_datacollector_works_on_the_model():
     actor_rows = last.dropna(subset=["capital"])  # cluster organisations and authorities report None
     assert len(actor_rows) == int(model.actors.alive[: model.actors.n].sum())
     assert actor_rows["capital"].sum() == pytest.approx(capital.loc[5], rel=1e-12)
+
+
+def test_panel_cluster_columns_account_for_every_member_innovation():
+    """cluster_innovations over all observations adds up to the innovations of every actor that joined a cluster
+    organisation (members that left included); cluster_members is the alive membership at the observation."""
+    from s3sim import S3Model
+
+    cfg = small_config(n_agents=600, burn_in=4, horizon=12, materialize_agents=False)
+    m = S3Model(cfg, seed=4, policy=None)
+    m.run()
+    assert m.steps % cfg.model.evidence_every == 0
+    panel = m.tables()["panel"]
+    a, cl = m.actors, m.clusters
+    n = a.n
+    member = a.cluster[:n] >= 0
+    assert panel["cluster_innovations"].sum() == a.innovations[:n][member].sum() > 0
+    last = panel[panel["step"] == panel["step"].max()]
+    has = last[last["cluster_members"] >= 0]
+    assert len(has) == cl.n
+    alive_members = np.bincount(a.cluster[:n][member & a.alive[:n]], minlength=cl.n)
+    got = has.astype({"region": str, "domain": str}).set_index(["region", "domain"])["cluster_members"]
+    for c in range(cl.n):
+        key = (m.world.regions.ids[cl.region[c]], m.world.domains.names[cl.domain[c]])
+        assert got.loc[key] == alive_members[c]
+    assert (last.loc[last["cluster_members"] < 0, "cluster_innovations"] == 0).all()

@@ -258,8 +258,9 @@ class S3Model(mesa.Model):
         self.innovation_log: list[np.ndarray] = []  # per step: (value, kind, region*D+domain) rows
         self.ledger = {"revenue": 0.0, "transfers": 0.0, "costs": 0.0, "entered": 0.0, "exited": 0.0}
         self.cum_innov_region = np.zeros(R)
-        self.panel_rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.panel_rows: list[tuple] = []  # step, then (R, D) arrays: see tables()
         self._innov_since_obs = np.zeros((R, D))
+        self._innov_at_obs = np.zeros(0, dtype=np.int64)  # each actor's innovation count at the last observation
         self.row_agent: list[Any] = []
 
     def _materialize(self) -> None:
@@ -483,8 +484,22 @@ class S3Model(mesa.Model):
         firm = a.alive[:n] & (a.kind[:n] != RI)
         firms_rd = np.bincount(a.region[:n][firm].astype(np.int64) * D + a.product_domain[:n][firm],
                                minlength=R * D).reshape(R, D)
+        # cluster organisations (at most one per region and domain): members now, and the innovations their
+        # members (including members that left since) made since the last observation (phase-3 pilot evaluation)
+        cl = self.clusters
+        count = a.innovations[:n].astype(np.int64)
+        since = count.copy()
+        since[: self._innov_at_obs.size] -= self._innov_at_obs[: min(self._innov_at_obs.size, n)]
+        self._innov_at_obs = count
+        in_co = a.cluster[:n] >= 0
+        co_innov = np.bincount(a.cluster[:n][in_co], weights=since[in_co], minlength=cl.n)
+        co_members = np.bincount(a.cluster[:n][in_co & a.alive[:n]], minlength=cl.n)
+        cm_rd = np.full((R, D), -1, dtype=np.int64)
+        ci_rd = np.zeros((R, D), dtype=np.int64)
+        cm_rd[cl.region, cl.domain] = co_members
+        ci_rd[cl.region, cl.domain] = np.rint(co_innov).astype(np.int64)
         self.panel_rows.append((t, firms_rd, self._innov_since_obs.copy(), self.rca.copy(),
-                                self.specialised.copy(), self.rd.copy()))
+                                self.specialised.copy(), self.rd.copy(), cm_rd, ci_rd))
         self._innov_since_obs[:] = 0
 
     # ------------------------------------------------------------------------------------------------------------
@@ -521,10 +536,13 @@ class S3Model(mesa.Model):
                 "rca": np.concatenate([r[3].ravel() for r in self.panel_rows]),
                 "specialised": np.concatenate([r[4].ravel() for r in self.panel_rows]),
                 "relatedness_density": np.concatenate([r[5].ravel() for r in self.panel_rows]),
+                "cluster_members": np.concatenate([r[6].ravel() for r in self.panel_rows]),
+                "cluster_innovations": np.concatenate([r[7].ravel() for r in self.panel_rows]),
             })
         else:
             panel = pd.DataFrame({c: [] for c in ("step", "region", "domain", "firms", "innovations", "rca",
-                                                  "specialised", "relatedness_density")})
+                                                  "specialised", "relatedness_density", "cluster_members",
+                                                  "cluster_innovations")})
         n = a.n
         rows = np.flatnonzero(a.alive[:n] & (a.kind[:n] != RI))
         kind_names = np.array(KIND_NAMES, dtype=object)

@@ -3,7 +3,8 @@
 A stored run is a directory holding
 
 * ``timeseries.parquet``: step, region (``ALL`` for totals), indicator, value;
-* ``panel.parquet``: step, region, domain, firms, innovations, rca, specialised, relatedness_density;
+* ``panel.parquet``: step, region, domain, firms, innovations, rca, specialised, relatedness_density,
+  cluster_members and cluster_innovations (of the region's cluster organisation in that domain; -1 and 0 if none);
 * ``firms.parquet``: one row per firm alive at the end of the run;
 * ``innovations.parquet``: one row per innovation (step, region, domain, kind, value);
 * ``manifest.json``: resolved config, seed, status, timings, package versions and git revision.
