@@ -297,6 +297,9 @@ def analyse_output(run: StoredRun, output: dict[str, Any], settings: dict | None
     if method == "sobol" and n_base & (n_base - 1):
         notes.append(f"sensitivity.n={n_base} is not a power of 2: Sobol' sequences lose their balance "
                      "properties (use 256, 512, 1024, ...)")
+    if method == "sobol" and n_base < 64:
+        notes.append(f"sensitivity.n={n_base} is a small Sobol' base sample: expect wide intervals and no "
+                     "convergence verdict (use 256 or more)")
     if method == "morris" and n_base < 10:
         notes.append(f"sensitivity.n={n_base} Morris trajectories is few (10 or more are usual)")
     if method in ("delta", "pawn", "rbd_fast") and n_base < 200:

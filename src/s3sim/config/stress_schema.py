@@ -65,7 +65,7 @@ class StressConfig:
     """Root of the stress-test config."""
 
     seed: int = 0  # root of every random stream (design, per-sample run seeds, bootstrap)
-    chunk_size: int = 32  # samples per checkpointed chunk (each chunk holds all replicates and regimes)
+    chunk_size: int = 16  # samples per checkpointed chunk (each chunk holds all replicates and regimes)
     figures: bool = True
     progress: bool = True  # tqdm bar over chunks
     sensitivity: SensitivityConfig = field(default_factory=SensitivityConfig)
