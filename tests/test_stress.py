@@ -129,6 +129,7 @@ def test_morris_on_the_model(tmp_path):
     rob = pd.read_csv(tmp_path / "robustness.csv")
     assert rob[["regime_a", "regime_b"]].values.tolist() == [["cluster_s3", "topdown_s3"]]
     assert rob["a_wins"].iloc[0] + rob["ties"].iloc[0] + rob["b_wins"].iloc[0] == 16
+    assert rob["effective_n"].iloc[0] == 4  # 4 trajectories of 4 correlated points
     assert 0 <= rob["ci_low"].iloc[0] <= rob["share_a_wins"].iloc[0] <= rob["ci_high"].iloc[0] <= 1
     figs = {p.name for p in (tmp_path / "figures").iterdir()}
     assert "morris_cluster_s3-topdown_s3_innovations_per_1000_firms.png" in figs

@@ -35,7 +35,8 @@ normalised by the largest value for Morris); ``ranking stable`` when only the fi
 otherwise.
 
 Robustness: for every outcome evaluated under two or more regimes, the share of samples (replicate means) in which
-regime A beats regime B, with a Wilson 95 % interval (Wilson 1927); higher is better except for the outcomes in
+regime A beats regime B, with a Wilson 95 % interval (Wilson 1927) on the design's independent points
+(:func:`effective_n`: 2N for Sobol', N otherwise); higher is better except for the outcomes in
 :data:`LOWER_IS_BETTER`. Scenario discovery: for every contrast output ``A-B:outcome``, PRIM
 (:mod:`s3sim.analysis.discovery`) finds the box of parameter space where A does worse than B.
 
@@ -347,6 +348,8 @@ def _verdict(method: str, conv: pd.DataFrame, settings: dict) -> str:
     stable = top_half == top_full
     scale = 1.0 if method in NORMALISED else max(float(full["value"].abs().max()), 1e-300)
     widths = (2 * full.set_index("parameter").loc[top_full, "conf"] / scale).to_numpy(dtype=float)
+    if stable and not np.isfinite(widths).any():
+        return "ranking stable (the method has no intervals)"
     narrow = bool(np.all(np.isfinite(widths))) and float(np.max(widths)) <= float(settings.get("ci_threshold", 0.1))
     if stable and narrow:
         return "converged"
@@ -369,11 +372,22 @@ def regime_columns(run: StoredRun) -> dict[str, list[str]]:
     return out
 
 
+def effective_n(problem: dict[str, Any]) -> int:
+    """Independent points of a design, for the interval of a share computed over all its samples: the rows of a
+    Sobol' design come from 2N base points (matrices A and B; the AB rows recombine their coordinates), a Morris
+    design from N trajectories (points of a trajectory differ in one coordinate), a FAST design from N points per
+    search curve; Latin hypercubes have N independent rows."""
+    n_base, n = int(problem["n_base"]), int(problem["n_samples"])
+    return min(n, 2 * n_base if problem["method"] == "sobol" else n_base)
+
+
 def robustness(run: StoredRun, outcomes: Sequence[str]) -> pd.DataFrame:
-    """Share of samples in which regime A beats regime B, for each outcome and pair of evaluated regimes."""
+    """Share of samples in which regime A beats regime B, for each outcome and pair of evaluated regimes. The Wilson
+    interval uses the design's independent points (:func:`effective_n`), not its correlated rows."""
     regs = regime_columns(run)
     rows = []
     n, r = run.problem["n_samples"], run.problem["replicates"]
+    n_eff = effective_n(run.problem)
     for outcome in outcomes:
         regimes = regs.get(outcome, [])
         sign = -1.0 if outcome in LOWER_IS_BETTER else 1.0
@@ -382,9 +396,9 @@ def robustness(run: StoredRun, outcomes: Sequence[str]) -> pd.DataFrame:
             for b in regimes[i + 1:]:
                 diff = sign * (means[a] - means[b])
                 wins, ties = int((diff > 0).sum()), int((diff == 0).sum())
-                lo, hi = wilson(wins, n)
-                rows.append(dict(outcome=outcome, regime_a=a, regime_b=b, samples=n, a_wins=wins, ties=ties,
-                                 b_wins=n - wins - ties, share_a_wins=wins / n, ci_low=lo, ci_high=hi,
+                lo, hi = wilson(round(wins / n * n_eff), n_eff)
+                rows.append(dict(outcome=outcome, regime_a=a, regime_b=b, samples=n, effective_n=n_eff, a_wins=wins,
+                                 ties=ties, b_wins=n - wins - ties, share_a_wins=wins / n, ci_low=lo, ci_high=hi,
                                  mean_difference=float(np.mean(means[a] - means[b])),
                                  better="lower" if sign < 0 else "higher"))
     return pd.DataFrame(rows)
