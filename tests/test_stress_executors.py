@@ -65,3 +65,18 @@ def test_bad_executor_settings():
     with pytest.raises(ConfigError, match="executor.address"):
         make_executor("dask", address="localhost")
     assert isinstance(make_executor("dask", address="tcp://127.0.0.1:1"), DaskExecutor)  # connects lazily
+
+
+def test_dask_executor_on_an_existing_scheduler_address(tmp_path):
+    from distributed import LocalCluster
+
+    cfg = {"target": {"name": "ishigami", "params": ["x1", "x2", "x3"], "outputs": ["y"], "replicates": 2,
+                      "noise": 0.5},
+           "sensitivity": {"method": "sobol", "n": 16, "num_resamples": 20}, "chunk_size": 10, "figures": False}
+    serial = run_stress(cfg, tmp_path / "serial", executor="serial")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with make_executor("dask", address=cluster.scheduler_address) as ex:
+            remote = run_stress(cfg, tmp_path / "remote", executor=ex)
+            assert ex.workers == 2 and cluster.scheduler_address in ex.describe()
+    pd.testing.assert_frame_equal(load_run(tmp_path / "remote").evaluations, load_run(tmp_path / "serial").evaluations)
+    pd.testing.assert_frame_equal(remote.indices(), serial.indices())
