@@ -5,8 +5,8 @@ robustness of regime rankings and scenario discovery. Reads only the files the s
     run_dir/design/samples.parquet     one row per sample: sample id, run seed, the sampled (raw) inputs
     run_dir/evaluations/chunk-*.parquet  sample, replicate and the target's result columns
 
-and writes ``indices.csv/.parquet``, ``convergence.csv``, ``noise.csv``, ``robustness.csv``, ``discovery.csv``,
-``summary.md`` and ``figures/*.png`` into the run directory. Re-run it on a finished directory with
+and writes the tables ``indices``, ``convergence``, ``noise``, ``robustness`` and ``discovery`` (each as CSV and
+Parquet), ``summary.md`` and ``figures/*.png`` into the run directory. Re-run it on a finished directory with
 
     python -m s3sim.analysis.sensitivity outputs/stress/<date>/<time> [--resamples 500] [--no-figures]
 
@@ -487,18 +487,21 @@ def _atomic_write(path: Path, writer) -> None:
     tmp.replace(path)
 
 
+def _write_table(directory: Path, name: str, frame: pd.DataFrame) -> None:
+    """``<name>.csv`` and ``<name>.parquet``, each written atomically."""
+    _atomic_write(directory / f"{name}.csv", lambda p: frame.to_csv(p, index=False))
+    _atomic_write(directory / f"{name}.parquet", lambda p: frame.to_parquet(p, index=False))
+
+
 def _write_tables(report: SensitivityReport, run: StoredRun) -> None:
     d = report.run_dir
-    ind = report.indices()
-    _atomic_write(d / "indices.csv", lambda p: ind.to_csv(p, index=False))
-    _atomic_write(d / "indices.parquet", lambda p: ind.to_parquet(p, index=False))
+    _write_table(d, "indices", report.indices())
     conv = report.convergence()
     verdicts = {k: a.verdict for k, a in report.outputs.items()}
     conv["verdict"] = conv["output"].map(verdicts)
-    _atomic_write(d / "convergence.csv", lambda p: conv.to_csv(p, index=False))
-    noise = pd.DataFrame([{"output": k, **a.noise} for k, a in report.outputs.items()])
-    _atomic_write(d / "noise.csv", lambda p: noise.to_csv(p, index=False))
-    _atomic_write(d / "robustness.csv", lambda p: report.robustness.to_csv(p, index=False))
+    _write_table(d, "convergence", conv)
+    _write_table(d, "noise", pd.DataFrame([{"output": k, **a.noise} for k, a in report.outputs.items()]))
+    _write_table(d, "robustness", report.robustness)
     rows = []
     for label, res in report.discovery.items():
         b = res.box
@@ -506,9 +509,8 @@ def _write_tables(report: SensitivityReport, run: StoredRun) -> None:
             lo, hi = b.limits[name] if name else (math.nan, math.nan)
             rows.append(dict(output=label, condition="first regime loses", base_rate=res.base_rate,
                              coverage=b.coverage, density=b.density, mass=b.mass, parameter=name, low=lo, high=hi))
-    disc = pd.DataFrame(rows, columns=["output", "condition", "base_rate", "coverage", "density", "mass",
-                                       "parameter", "low", "high"])
-    _atomic_write(d / "discovery.csv", lambda p: disc.to_csv(p, index=False))
+    _write_table(d, "discovery", pd.DataFrame(rows, columns=["output", "condition", "base_rate", "coverage",
+                                                             "density", "mass", "parameter", "low", "high"]))
 
 
 def _fmt(v: float, digits: int = 3) -> str:
@@ -564,8 +566,8 @@ def summary_markdown(report: SensitivityReport, run: StoredRun) -> str:
             lines.append(f"| {r.outcome} | {r.regime_a} | {r.regime_b} | {r.share_a_wins:.1%} | "
                          f"[{r.ci_low:.1%}, {r.ci_high:.1%}] | {_fmt(r.mean_difference)} |")
         lines.append("")
-    lines += ["Tables: indices.csv/.parquet, convergence.csv, noise.csv, robustness.csv, discovery.csv; figures in "
-              "figures/.", ""]
+    lines += ["Tables (CSV and Parquet): indices, convergence, noise, robustness, discovery; figures in figures/.",
+              ""]
     return "\n".join(lines)
 
 
