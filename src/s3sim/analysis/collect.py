@@ -5,7 +5,7 @@
 
 * ``index.parquet`` and ``index.csv``: one row per job: ``run`` (the job number), ``status`` (completed,
   failed, interrupted, missing, running, damaged), ``scenario`` (the swept overrides other than seed and
-  replicate), one column per swept key, ``seed``, ``replicate``, ``policy``, timings, host and the error;
+  replicate), one column per swept key, ``seed``, ``replicate``, ``regime`` (the run's default regime), timings, host and the error;
 * ``timeseries.parquet``, ``panel.parquet``, ``firms.parquet``, ``innovations.parquet``: the completed runs'
   tables with a leading ``run`` column, written one run at a time (row groups per run), so neither collect nor
   a reader needs all runs in memory;
@@ -113,7 +113,7 @@ def collect(sweep_dir: str | os.PathLike, *, progress: bool = True) -> "SweepSto
                                    "overrides": " ".join(s["overrides"])}
             for k in keys:
                 row[k] = ov.get(k)
-            row.update(seed=None, replicate=None, policy=None, steps=None, burn_in=None, run_seconds=None,
+            row.update(seed=None, replicate=None, regime=None, steps=None, burn_in=None, run_seconds=None,
                        total_seconds=s.get("seconds"), started=s.get("started"), finished=s.get("finished"),
                        host=s.get("host"), error=s.get("error"), job_dir=str(num))
             if s["status"] == "completed":
@@ -135,7 +135,7 @@ def collect(sweep_dir: str | os.PathLike, *, progress: bool = True) -> "SweepSto
                         writers[name].write_table(t)
                     cfg = manifest.get("config") or {}
                     row.update(seed=manifest.get("seed", cfg.get("seed")), replicate=manifest.get("replicate"),
-                               policy=manifest.get("policy") or "none", steps=manifest.get("steps"),
+                               regime=manifest.get("policy") or "none", steps=manifest.get("steps"),
                                burn_in=manifest.get("burn_in"),
                                run_seconds=(manifest.get("timings") or {}).get("run_seconds"),
                                error=None)

@@ -1,0 +1,104 @@
+"""The three S3-4AlpClusters phases as experiments: estimators with known answers, and each experiment run from
+the shell at a reduced size (the full size is opt-in: ``pytest -m slow``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fake_run(directory: Path, pilots: list[tuple[str, str]], rates: dict[tuple[str, str], tuple[float, float]],
+              seed: int, replicate: int, burn_in: int = 8, steps: int = 24, members: int = 40) -> None:
+    """A stored run whose panel holds clusters with given innovation rates (per member a year) before and after
+    the burn-in."""
+    from s3sim.runner.result import RunResult
+
+    rows = []
+    for step in range(4, steps + 1, 4):
+        for (region, domain), (pre, post) in rates.items():
+            rate = pre if step <= burn_in else post
+            rows.append({"step": step, "region": region, "domain": domain, "firms": members,
+                         "innovations": 0, "rca": 1.0, "specialised": True, "relatedness_density": 50.0,
+                         "cluster_members": members, "cluster_innovations": int(round(rate * members * 4 / 4))})
+    panel = pd.DataFrame(rows)
+    empty = pd.DataFrame({"step": pd.Series([], dtype=int)})
+    manifest = {"seed": seed, "replicate": replicate, "burn_in": burn_in, "steps": steps, "policy": "topdown_s3",
+                "config": {"model": {"evidence_every": 4}},
+                "policy_setup": {"pilots": [{"region": r, "domain": d} for r, d in pilots]}}
+    RunResult(timeseries=pd.DataFrame({"step": [1], "region": ["ALL"], "indicator": ["firms"], "value": [1.0]}),
+              panel=panel, firms=empty, innovations=empty, manifest=manifest).save(directory)
+
+
+class TestPilotDiD:
+    def test_known_difference_in_differences_and_true_effect(self, tmp_path):
+        from s3sim.analysis.pilots import evaluate_pilots
+
+        d = tmp_path / "sweep"
+        d.mkdir()
+        jobs = []
+        # pilots A:x and B:y gain 0.5 (pre 1.0, post 1.5); controls drift by -0.25 (1.0 -> 0.75);
+        # without pilots the pilot clusters would have reached 1.2, so the true effect is 0.3 and the DiD 0.75
+        controls = {("C", "x"): (1.0, 0.75), ("D", "y"): (1.0, 0.75), ("E", "z"): (1.0, 0.75)}
+        for rep in range(3):
+            for scenario in ("pilot", "topdown_s3"):
+                num = len(jobs)
+                jobs.append({"num": num, "overrides": [f"policy={scenario}", f"replicate={rep}"]})
+                post = 1.5 if scenario == "pilot" else 1.2
+                rates = {("A", "x"): (1.0, post), ("B", "y"): (1.0, post), **controls}
+                _fake_run(d / str(num), [("A", "x"), ("B", "y")] if scenario == "pilot" else [], rates, 0, rep)
+        (d / "sweep.json").write_text(json.dumps({"format": "s3sim-sweep", "format_version": 1, "jobs": jobs}))
+        ev = evaluate_pilots(d, pilot="pilot", without="topdown_s3", lag=0, pre_window=8, k=2, progress=False)
+        assert ev.estimate("did")["mean"] == pytest.approx(0.75)
+        assert ev.estimate("true_effect")["mean"] == pytest.approx(0.3)
+        assert ev.estimate("did")["n"] == 3
+        assert set(ev.per_pilot["region"]) == {"A", "B"}
+        assert ev.runs["n_controls"].eq(2).all()  # k=2 nearest per pilot (ties: the same two for both)
+        assert any("true effect" in line.lower() for line in ev.reading())
+
+    def test_bad_arguments(self, tmp_path):
+        from s3sim.analysis.pilots import evaluate_pilots
+        from s3sim.errors import ConfigError
+
+        with pytest.raises(ConfigError, match="sweep"):
+            evaluate_pilots(tmp_path, progress=False)
+
+
+def run_experiment(script: str, *args: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, str(ROOT / "experiments" / script), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _single_dir(parent: Path) -> Path:
+    (d,) = [p for p in parent.iterdir() if p.is_dir()]
+    return d
+
+
+class TestPhase3:
+    def test_small_run_writes_the_report(self, tmp_path):
+        r = run_experiment("phase3_pilots/run.py", "small=true", "workers=2", f"hydra.run.dir={tmp_path / 'p3'}",
+                           cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-3000:]
+        out = tmp_path / "p3"
+        md = (out / "phase3.md").read_text()
+        assert "Difference in differences" in md and "True effect" in md
+        assert (out / "figures" / "phase3.png").stat().st_size > 10_000
+        runs = pd.read_csv(out / "phase3_runs.csv")
+        assert len(runs) == 3
+        np.testing.assert_allclose(runs["did"], (runs["pilot_post"] - runs["pilot_pre"])
+                                   - (runs["control_post"] - runs["control_pre"]))
+        assert runs["true_effect"].notna().all() and (runs["n_pilots"] >= 8).all()
+
+    @pytest.mark.slow
+    def test_full_size(self, tmp_path):
+        r = run_experiment("phase3_pilots/run.py", f"hydra.run.dir={tmp_path / 'p3'}", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-3000:]
