@@ -235,6 +235,18 @@ def test_sobol_sample_size_not_a_power_of_two_is_warned(tmp_path):
     assert "not a power of 2" in (tmp_path / "summary.md").read_text()
 
 
+def test_negative_index_with_an_interval_excluding_zero_is_warned(tmp_path):
+    # a deliberately tiny Sobol' design (n = 8): with seed 3 the estimate of S1 for x3 (true value 0) is negative
+    # and its bootstrap interval excludes zero
+    cfg = {"seed": 3, "target": {"name": "ishigami", "params": ["x1", "x2", "x3"], "outputs": ["y"], "replicates": 1},
+           "sensitivity": {"method": "sobol", "n": 8, "num_resamples": 50}, "figures": False}
+    report = run_stress(cfg, tmp_path, executor="serial")
+    ind = report.indices().set_index(["index", "parameter"])
+    value, conf = ind.loc[("S1", "x3"), ["value", "conf"]]
+    assert value + conf < 0
+    assert any(w.startswith("S1 of x3 is negative") and "excludes zero" in w for w in report.outputs["y"].warnings)
+
+
 def problem_config(args):
     from s3sim.runner.stress import compose_stress
 
