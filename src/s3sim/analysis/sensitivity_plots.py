@@ -134,8 +134,11 @@ def _convergence(plt, conv, method, label, verdict, path):
         if g["conf"].notna().any():
             ax.fill_between(g["n"], g["value"] - g["conf"], g["value"] + g["conf"], alpha=0.15,
                             color=line.get_color())
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("base sample size n")
+    ns = sorted(c["n"].unique())
+    ax.set_xscale("log")
+    ax.set_xticks(ns, [str(n) for n in ns])
+    ax.minorticks_off()
+    ax.set_xlabel("Morris trajectories" if method == "morris" else "base sample size n")
     ax.set_ylabel(main)
     ax.set_title(f"convergence of {main}: {label} ({verdict})", fontsize=10)
     ax.legend(fontsize=7, frameon=False, ncol=2)
