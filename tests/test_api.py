@@ -346,3 +346,17 @@ class TestReplicates:
 
         with pytest.raises(ConfigError, match="replicate"):
             compose(["replicate=-1"])
+
+
+def test_outcomes_of_one_region(result):
+    """Outcomes for one region: firms add up to the total; a bad region name is a one-line error."""
+    from s3sim.indicators.outcomes import outcomes
+
+    total = outcomes(result.timeseries, result.innovations, result.firms)
+    regions = [r for r in result.timeseries["region"].astype(str).unique() if r != "ALL"]
+    per = {r: outcomes(result.timeseries, result.innovations, result.firms, region=r) for r in regions}
+    assert sum(o["firms"] for o in per.values()) == total["firms"]
+    assert all(math.isnan(o["gini_innovation_per_capita"]) for o in per.values())
+    assert all(0 <= o["radical_share"] <= 1 for o in per.values())
+    with pytest.raises(ConfigError, match="region"):
+        outcomes(result.timeseries, result.innovations, result.firms, region="XX")

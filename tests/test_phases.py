@@ -102,3 +102,26 @@ class TestPhase3:
     def test_full_size(self, tmp_path):
         r = run_experiment("phase3_pilots/run.py", f"hydra.run.dir={tmp_path / 'p3'}", cwd=tmp_path)
         assert r.returncode == 0, r.stderr[-3000:]
+
+
+class TestPhase2:
+    def test_small_run_writes_comparison_stress_and_verdict(self, tmp_path):
+        r = run_experiment("phase2_improved_s3/run.py", "small=true", "workers=2",
+                           f"hydra.run.dir={tmp_path / 'p2'}", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-3000:]
+        out = tmp_path / "p2"
+        md = (out / "phase2.md").read_text()
+        assert "## Robustness (stress test)" in md and "Stress test: transregional_s3 beats topdown_s3" in md
+        assert (out / "sweep" / "report" / "report.html").exists()
+        assert (out / "stress" / "summary.md").exists()
+        rob = pd.read_csv(out / "phase2_robustness.csv")
+        assert set(rob["regime_a"]) == {"cluster_s3", "transregional_s3"} and set(rob["regime_b"]) == {"topdown_s3"}
+        assert ((rob["ci_low"] <= rob["share_a_wins"]) & (rob["share_a_wins"] <= rob["ci_high"])).all()
+        assert set(rob["verdict"]) <= {"robust", "mostly holds", "fragile", "reversed"}
+        assert (out / "figures" / "phase2.png").stat().st_size > 10_000
+
+    @pytest.mark.slow
+    def test_full_size(self, tmp_path):
+        r = run_experiment("phase2_improved_s3/run.py", f"hydra.run.dir={tmp_path / 'p2'}", cwd=tmp_path,
+                           timeout=3600)
+        assert r.returncode == 0, r.stderr[-3000:]

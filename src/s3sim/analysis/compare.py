@@ -175,8 +175,9 @@ class Comparison:
         tot = self.contrasts[(self.contrasts["kpi"] == k.name) & (self.contrasts["region"] == "ALL")]
         if len(tot) > 1:
             best = tot.sort_values("mean", ascending=not k.higher_is_better).iloc[0]
-            out.append(f"On {k.label}, {best['scenario']} does best against {self.baseline} across the whole "
-                       f"area.")
+            clear = np.isfinite(best["ci_low"]) and (best["ci_low"] > 0 or best["ci_high"] < 0)
+            out.append(f"On {k.label}, {best['scenario']} has the largest mean contrast with {self.baseline} across "
+                       f"the whole area{'' if clear else ' (its interval includes zero)'}.")
         # clear effects on the other indicators
         others = self.contrasts[(self.contrasts["region"] == "ALL") & (self.contrasts["kpi"] != k.name)]
         clear = others[(others["ci_low"] > 0) | (others["ci_high"] < 0)]

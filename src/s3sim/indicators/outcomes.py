@@ -46,9 +46,19 @@ def top_share(values: np.ndarray, top: float = 0.1) -> float:
 
 
 def outcomes(timeseries: pd.DataFrame, innovations: pd.DataFrame, firms: pd.DataFrame,
-             window: int = 8) -> dict[str, float]:
-    """Scalar outcomes of one run (see :data:`OUTCOMES`)."""
-    ts = timeseries[timeseries["region"] == "ALL"]
+             window: int = 8, region: str = "ALL") -> dict[str, float]:
+    """Scalar outcomes of one run (see :data:`OUTCOMES`), for all regions together or for one ``region``.
+
+    For a single region, ``specialised_domains_per_region`` is that region's count, the network measures are the
+    region's (clustering: mean local clustering), and the between-region Gini is NaN."""
+    if region != "ALL":
+        known = set(timeseries["region"].astype(str))
+        if region not in known:
+            from ..errors import ConfigError
+
+            raise ConfigError("region", region, f"one of {', '.join(sorted(known))}")
+        innovations = innovations[innovations["region"].astype(str) == region]
+    ts = timeseries[timeseries["region"] == region]
     wide = ts.pivot(index="step", columns="indicator", values="value")
     wide.columns = wide.columns.astype(str)
     last = wide.index.max()
@@ -79,7 +89,8 @@ def outcomes(timeseries: pd.DataFrame, innovations: pd.DataFrame, firms: pd.Data
         "collaborations": collab,
         "interregional_collaboration_share": mean("collaborations_inter") / collab if collab > 0 else 0.0,
         "knowledge_flows_per_actor": mean("knowledge_flows") / actors if actors > 0 else 0.0,
-        "specialised_domains_per_region": _per_region_last(timeseries, "specialised_domains"),
+        "specialised_domains_per_region": (_per_region_last(timeseries, "specialised_domains") if region == "ALL"
+                                           else last_obs("specialised_domains")),
         "specialisation_entries": float(wide["specialisation_entries"].sum()) if "specialisation_entries" in wide
         else 0.0,
         "specialisation_exits": float(wide["specialisation_exits"].sum()) if "specialisation_exits" in wide
@@ -88,7 +99,7 @@ def outcomes(timeseries: pd.DataFrame, innovations: pd.DataFrame, firms: pd.Data
         "clustering": last_obs("clustering"),
         "giant_component_share": last_obs("giant_component_share"),
         "interregional_tie_share": last_obs("interregional_tie_share"),
-        "gini_innovation_per_capita": last_obs("gini_innovation_per_capita"),
+        "gini_innovation_per_capita": last_obs("gini_innovation_per_capita") if region == "ALL" else float("nan"),
         "public_transfers": mean("public_transfers"),
     }
     return out
