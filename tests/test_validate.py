@@ -1,0 +1,218 @@
+"""s3sim-validate: the stylised-fact estimators on synthetic data with known answers, and one small end-to-end
+run of the command (real subprocess). See docs/validation.md."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from s3sim.analysis import validation as V
+from s3sim.indicators.outcomes import top_share
+
+
+def gen(*key: int) -> np.random.Generator:
+    return V.rng_for(20261127, *key)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# estimators
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("alpha", [1.0, 1.5, 2.5])
+def test_hill_estimator_recovers_the_pareto_tail_index(alpha):
+    x = gen(1).uniform(size=100_000) ** (-1.0 / alpha)  # P(X > x) = x^-alpha, x >= 1
+    assert V.hill_tail_index(x, 0.10) == pytest.approx(alpha, rel=0.03)
+    assert V.hill_tail_index(x, 0.20) == pytest.approx(alpha, rel=0.03)
+
+
+def test_hill_estimator_on_a_lognormal_tail_is_thin_where_sigma_is_small():
+    """A lognormal has no power tail; its local Hill index over the top 10% falls with sigma."""
+    g = gen(2)
+    a_small = V.hill_tail_index(np.exp(0.5 * g.standard_normal(50_000)), 0.1)
+    a_large = V.hill_tail_index(np.exp(2.0 * g.standard_normal(50_000)), 0.1)
+    assert a_small > 3 and a_large < 1.2
+
+
+@pytest.mark.parametrize("sigma", [1.23, 1.8, 2.76])
+def test_top10_share_of_a_lognormal_matches_the_closed_form(sigma):
+    """Top-10% share of a lognormal(0, sigma) is 1 - Phi(z_0.9 - sigma); sigma 1.23 and 2.76 bound 48-93%."""
+    x = np.exp(sigma * gen(3).standard_normal(400_000))
+    exact = 1 - norm.cdf(norm.ppf(0.9) - sigma)
+    assert top_share(x, 0.1) == pytest.approx(exact, abs=0.015)
+    innov = [pd.DataFrame({"value": x[k::4]}) for k in range(4)]
+    fact = V.innovation_value_skew(innov, seed=1)
+    assert fact.value == pytest.approx(exact, abs=0.02)
+    assert fact.passed == (0.48 <= fact.value <= 0.93)
+    assert fact.low <= fact.value <= fact.high
+
+
+def test_fixed_effects_regression_recovers_known_spillover_elasticities():
+    """log I = 0.85 log RD + 0.025 log RD_neighbours + run-period effect + noise."""
+    g = gen(4)
+    rows = []
+    for run in range(30):
+        for period in range(4):
+            rd = np.exp(g.normal(8, 1.0, size=11))
+            nb = np.exp(g.normal(9, 1.0, size=11))
+            fe = g.normal(0, 2)
+            innov = np.exp(fe + 0.85 * np.log(rd) + 0.025 * np.log(nb) + g.normal(0, 0.05, size=11))
+            rows.append(pd.DataFrame({"run": run, "period": period, "region": range(11), "innovations": innov,
+                                      "rd": rd, "rd_neighbours": nb, "n_neighbours": 3}))
+    own, nb = V.spillover_elasticities(pd.concat(rows, ignore_index=True))
+    assert own == pytest.approx(0.85, abs=0.01)
+    assert nb == pytest.approx(0.025, abs=0.01)
+
+
+def test_demeaning_absorbs_two_crossed_fixed_effects():
+    g = gen(5)
+    a, b = g.integers(0, 20, 5000), g.integers(0, 30, 5000)
+    x = g.normal(size=5000) + 0.1 * a
+    y = 2.0 * x + g.normal(size=20)[a] * 5 + g.normal(size=30)[b] * 5 + 0.01 * g.normal(size=5000)
+    assert V.ols(y, x, groups=[a, b])[0] == pytest.approx(2.0, abs=0.01)
+
+
+def test_neighbour_rd_sums_regions_within_300_km():
+    regions = [{"id": "A", "lon": 0.0, "lat": 45.0}, {"id": "B", "lon": 2.0, "lat": 45.0},  # ~157 km apart
+               {"id": "C", "lon": 10.0, "lat": 45.0}]
+    steps = np.arange(1, 21)
+    ts = pd.concat([pd.DataFrame({"step": steps, "region": r, "indicator": ind, "value": v})
+                    for r, rd in (("A", 1.0), ("B", 2.0), ("C", 4.0))
+                    for ind, v in (("rd_spending", rd), ("innovations", 3.0))], ignore_index=True)
+    p = V.spillover_panel([ts], [regions], burn_in=[0]).set_index("region")
+    assert p.loc["A", "rd"] == 20 and p.loc["A", "rd_neighbours"] == 40 and p.loc["C", "rd_neighbours"] == 0
+    assert V.haversine_km(np.array([2.35, -0.13]), np.array([48.86, 51.51]))[0, 1] == pytest.approx(344, abs=3)
+
+
+def test_entry_and_exit_need_two_observations_in_the_new_state():
+    spec = {"x": [False, True, True, True], "y": [False, True, False, False], "z": [True, False, False, True]}
+    panel = pd.DataFrame([{"step": 4 * (t + 1), "region": "R", "domain": d, "specialised": s,
+                           "relatedness_density": 10.0 * t} for d, seq in spec.items() for t, s in enumerate(seq)])
+    ent, ext = V.entry_exit_cells([panel])
+    got = {(r.domain, r.step): r.y for r in ent.itertuples()}
+    assert got == {("x", 4): 1.0, ("y", 4): 0.0, ("z", 8): 0.0}  # y is specialised for one observation only
+    assert {(r.domain, r.step): r.y for r in ext.itertuples()} == {("x", 8): 0.0, ("y", 8): 1.0, ("z", 4): 1.0}
+
+
+def test_linear_probability_model_recovers_the_relatedness_effect():
+    """P(entry) = 0.02 + 0.002 x density within regions and domains with their own levels."""
+    g = gen(6)
+    n = 60_000
+    df = pd.DataFrame({"run": g.integers(0, 5, n), "region": g.integers(0, 11, n).astype(str),
+                       "domain": g.integers(0, 18, n).astype(str), "step": 4 * g.integers(1, 20, n),
+                       "rd": g.uniform(0, 60, n)})
+    level = 0.01 * (df["region"].astype(int) % 3) + 0.005 * (df["domain"].astype(int) % 4)
+    p = 0.02 + level + 0.002 * df["rd"]
+    df["y"] = (g.uniform(size=n) < p).astype(float)
+    beta, rel, mean_y = V.relatedness_effect(df)
+    assert beta == pytest.approx(0.002, abs=0.0003)
+    assert rel == pytest.approx(beta * 0.1 * df["rd"].mean() / df["y"].mean())
+
+
+def test_transitivity_and_small_world_statistics():
+    tri_pendant = np.array([[0, 1], [1, 2], [0, 2], [2, 3]])
+    assert V.transitivity(tri_pendant, 4) == pytest.approx(0.6)  # 3 x 1 triangle / 5 connected triples
+    # ring lattice, each node tied to its 2 nearest neighbours on each side: C = 3(k-2)/(4(k-1)) = 0.5
+    n, k = 400, 4
+    ring = np.array([(i, (i + s) % n) for i in range(n) for s in (1, 2)])
+    st = V.small_world_stats(ring, n, gen(7))
+    assert st["C"] == pytest.approx(0.5) and st["giant_share"] == 1.0 and st["k_giant"] == pytest.approx(k)
+    assert st["L"] == pytest.approx(n / (2 * k) + 0.5, rel=0.05)  # a lattice: long paths, Q about 1 or below
+    # an Erdos-Renyi graph is its own reference: C/C_rand ~ 1 and L/L_rand ~ 1
+    g = gen(8)
+    m = 2000
+    pairs = g.integers(0, m, size=(5 * m, 2))
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    er = V.small_world_stats(pairs, m, g)
+    assert er["C"] / er["C_rand"] == pytest.approx(1.0, abs=0.35)
+    assert er["L"] / er["L_rand"] == pytest.approx(1.0, abs=0.15)
+    # rewiring 5% of the ring's ties gives a small world: high clustering, short paths, Q >> 1
+    ring2 = ring.copy()
+    flip = g.uniform(size=len(ring2)) < 0.05
+    ring2[flip, 1] = g.integers(0, n, flip.sum())
+    sw = V.small_world_stats(ring2[ring2[:, 0] != ring2[:, 1]], n, g)
+    assert sw["Q"] > 3 and sw["C"] / sw["C_rand"] > 20
+
+
+def test_growth_volatility_slope_recovers_beta():
+    g = gen(9)
+    s0 = np.exp(g.normal(8, 1.5, 100_000))
+    growth = 0.5 * s0 ** -0.2 * g.laplace(size=s0.size)
+    beta, fig = V.growth_volatility_slope(s0, s0 * np.exp(growth))
+    assert beta == pytest.approx(0.2, abs=0.02) and len(fig["log_size"]) == 10
+
+
+def _firm_years(rates: dict[bool, float], n: int = 1000, years: int = 5) -> pd.DataFrame:
+    """Incumbent firms (half in the targeted cell R:a) that innovate in exactly ``rate`` of firm-years."""
+    rows = []
+    for tg, rate in rates.items():
+        for i in range(n):
+            fid = i + (0 if tg else n)
+            innov = 0
+            for y in range(years + 1):
+                rows.append((fid, y, True, "R", "a" if tg else "b", innov))
+                innov += int((i + y * 7) % n < rate * n)
+    return pd.DataFrame(rows, columns=["firm_id", "year", "alive", "region", "domain", "innovations"])
+
+
+def test_cluster_policy_effect_is_the_paired_difference_in_innovator_rates():
+    targeted = pd.DataFrame({"region": ["R"], "domain": ["a"]})
+    base = _firm_years({True: 0.20, False: 0.30})
+    treated = _firm_years({True: 0.25, False: 0.31})
+    fact = V.cluster_policy_effect([base, base], [treated, treated], [targeted, targeted])
+    assert fact.value == pytest.approx(5.0) and fact.passed
+    assert fact.details["diff_in_diff_vs_untargeted_pp"] == pytest.approx(4.0)
+    assert fact.details["baseline_rate_targeted"] == pytest.approx(0.20)
+    rates = V.innovator_rates(base, targeted)
+    assert set(rates["year"]) == set(range(1, 6)) and (rates["n"] == 1000).all()
+
+
+def test_firm_size_tail_fact_on_a_zipf_population():
+    g = gen(10)
+    firms = [pd.DataFrame({"size": g.uniform(size=20_000) ** -1.0, "revenue": g.uniform(size=20_000) ** -1.2})
+             for _ in range(5)]
+    fact = V.firm_size_tail(firms, seed=3)
+    assert fact.value == pytest.approx(1.0, abs=0.05) and fact.passed and fact.low < 1.0 < fact.high + 0.05
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the command
+# ---------------------------------------------------------------------------------------------------------------
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "s3sim.runner.validate", *args], capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_s3sim_validate_quick_writes_the_table_and_a_figure_per_fact(tmp_path):
+    out = tmp_path / "val"
+    proc = run_cli("--quick", "--seeds", "2", "--agents", "300", "--workers", "1", "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    ids = ["F1", "F2", "F3", "F4", "F7", "F9", "F12", "F16"]
+    table = pd.read_csv(out / "validation.csv")
+    assert table["fact"].tolist() == ids
+    assert set(table["result"]) <= {"PASS", "FAIL"} and table["source"].str.len().min() > 10
+    assert table["measured"].notna().all()
+    for f in ids:
+        assert (out / "figures" / f"{f}.png").stat().st_size > 1000
+        assert f in proc.stdout
+    md = (out / "validation.md").read_text()
+    assert "| fact | target | source | measured [95% CI] | result |" in md and "s3sim-validate --quick" in md
+    assert "facts pass" in proc.stdout.splitlines()[-1]
+    assert len(list((out / "runs" / "cluster_s3").glob("*/targeted.parquet"))) == 2
+    # the analysis reads the stored runs alone and gives the same table again
+    again = V.facts_table(V.validate_store(out, seed=0))
+    assert np.allclose(again["measured"], table["measured"], equal_nan=True)
+
+
+@pytest.mark.parametrize("args, field", [(("--seeds", "0"), "--seeds"), (("--workers", "0"), "--workers"),
+                                         (("--set", "nope=1"), "nope"), (("--agents", "3"), "n_agents")])
+def test_s3sim_validate_user_errors_exit_2_with_one_line(tmp_path, args, field):
+    proc = run_cli(*args, "--out", str(tmp_path / "x"), "--quiet")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("s3sim: error:") and field in lines[0], proc.stderr
+    assert not (tmp_path / "x" / "validation.csv").exists()
