@@ -38,6 +38,66 @@ def run_stress(run_dir: Path, overrides: Sequence[str]) -> Path:
     return Path(run_dir)
 
 
+def setup(cfg) -> tuple[Path, int, list[str]]:
+    """The run directory (with ``figures/``), the number of replicates and the extra overrides for the chosen
+    size (``small=true``: the reduced size the test suite runs)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    out = Path(HydraConfig.get().runtime.output_dir)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    reps = int(cfg.small_replicates if cfg.small else cfg.replicates)
+    extra = (as_list(cfg.small_overrides) if cfg.small else []) + as_list(cfg.overrides)
+    return out, reps, extra
+
+
+def merged(cfg, key: str) -> "object":
+    """``cfg[key]`` with ``cfg['small_' + key]`` laid over it when ``small=true``."""
+    from omegaconf import OmegaConf
+
+    base = OmegaConf.to_container(cfg[key])
+    small = OmegaConf.to_container(cfg[f"small_{key}"]) if cfg.small else {}
+    return OmegaConf.create({**base, **small})
+
+
+def fixed_override(fixed) -> str:
+    """A mapping of fixed parameters as a Hydra override value: ``{n_agents: 300, horizon: 12}``."""
+    from omegaconf import OmegaConf
+
+    items = OmegaConf.to_container(fixed) if not isinstance(fixed, dict) else fixed
+    return "{" + ", ".join(f"{k}: {v}" for k, v in (items or {}).items()) + "}"
+
+
+def interval_bars(ax, table, names: list[str], xlabel: str, title: str, centre: float = 0.0,
+                  colour: str | None = None) -> None:
+    """Horizontal bars of ``table.loc[names, 'mean']`` with whiskers to ``ci_low`` and ``ci_high``; bars above
+    ``centre`` green and below orange unless ``colour`` is given."""
+    import numpy as np
+
+    t = table.reindex(names)
+    y = np.arange(len(names))
+    m = t["mean"].to_numpy(float)
+    err = np.vstack([m - t["ci_low"].to_numpy(float), t["ci_high"].to_numpy(float) - m])
+    ax.barh(y, m, color=colour or np.where(m > centre, "#1b9e77", "#d95f02").tolist())
+    ax.errorbar(m, y, xerr=np.nan_to_num(err), fmt="none", ecolor="0.2", capsize=2)
+    ax.axvline(centre, color="0.2", lw=0.8, ls="--" if centre else "-")
+    ax.set_yticks(y, names)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def save_figure(fig, path: Path, title: str) -> Path:
+    """Title, lay out, write (PNG, 110 dpi) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 def markdown_table(df) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "|".join("---" for _ in cols) + "|"]

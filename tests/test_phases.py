@@ -78,17 +78,16 @@ def run_experiment(script: str, *args: str, cwd: Path, timeout: int = 900) -> su
                           capture_output=True, text=True, timeout=timeout)
 
 
-def _single_dir(parent: Path) -> Path:
-    (d,) = [p for p in parent.iterdir() if p.is_dir()]
-    return d
+def run_small(script: str, tmp_path: Path, name: str) -> Path:
+    """Run an experiment at the test-suite size into ``tmp_path / name``; fail with its stderr if it fails."""
+    r = run_experiment(script, "small=true", "workers=2", f"hydra.run.dir={tmp_path / name}", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return tmp_path / name
 
 
 class TestPhase3:
     def test_small_run_writes_the_report(self, tmp_path):
-        r = run_experiment("phase3_pilots/run.py", "small=true", "workers=2", f"hydra.run.dir={tmp_path / 'p3'}",
-                           cwd=tmp_path)
-        assert r.returncode == 0, r.stderr[-3000:]
-        out = tmp_path / "p3"
+        out = run_small("phase3_pilots/run.py", tmp_path, "p3")
         md = (out / "phase3.md").read_text()
         assert "Difference in differences" in md and "True effect" in md
         assert (out / "figures" / "phase3.png").stat().st_size > 10_000
@@ -106,10 +105,7 @@ class TestPhase3:
 
 class TestPhase2:
     def test_small_run_writes_comparison_stress_and_verdict(self, tmp_path):
-        r = run_experiment("phase2_improved_s3/run.py", "small=true", "workers=2",
-                           f"hydra.run.dir={tmp_path / 'p2'}", cwd=tmp_path)
-        assert r.returncode == 0, r.stderr[-3000:]
-        out = tmp_path / "p2"
+        out = run_small("phase2_improved_s3/run.py", tmp_path, "p2")
         md = (out / "phase2.md").read_text()
         assert "## Robustness (stress test)" in md and "Stress test: transregional_s3 beats topdown_s3" in md
         assert (out / "sweep" / "report" / "report.html").exists()
@@ -124,4 +120,55 @@ class TestPhase2:
     def test_full_size(self, tmp_path):
         r = run_experiment("phase2_improved_s3/run.py", f"hydra.run.dir={tmp_path / 'p2'}", cwd=tmp_path,
                            timeout=3600)
+        assert r.returncode == 0, r.stderr[-3000:]
+
+
+class TestRegionalStressOutputs:
+    """Phase 1 asks the stress test for one output per region, under the as-applied policy preset."""
+
+    def test_preset_and_region_columns_match_a_plain_run(self):
+        from s3sim import compose
+        from s3sim.indicators.outcomes import outcomes
+        from s3sim.runner import simulate
+        from s3sim.runner.targets import s3_target
+
+        fixed = {"n_agents": 300, "burn_in": 4, "horizon": 8}
+        got = s3_target({"crowding_out": 0.2}, seed=11, replicate=1, regimes=["as_applied"], fixed=fixed,
+                        regions=["AT_UA", "CH_FR"])
+        cfg = compose(["policy=as_applied", "model.n_agents=300", "model.burn_in=4", "model.horizon=8",
+                       "model.crowding_out=0.2", "model.materialize_agents=false"])
+        r = simulate(cfg, seed=11, replicate=1)
+        for region in ("AT_UA", "CH_FR"):
+            want = outcomes(r.timeseries, r.innovations, r.firms, region=region)
+            for k, v in want.items():
+                assert got[f"as_applied:{k}@{region}"] == pytest.approx(v, nan_ok=True), (region, k)
+        assert got["as_applied:firms"] == outcomes(r.timeseries, r.innovations, r.firms)["firms"]
+
+    def test_resolve_validates_regions_and_presets(self):
+        from s3sim.errors import ConfigError
+        from s3sim.runner.stress import compose_stress, resolve
+
+        spec = resolve(compose_stress(["sensitivity=morris", "target.outputs=[as_applied-none:firms@SI]"]))
+        assert spec.target["regions"] == ["SI"] and spec.target["regimes"] == ["as_applied", "none"]
+        with pytest.raises(ConfigError, match="@REGION"):
+            resolve(compose_stress(["sensitivity=morris", "target.outputs=[none:firms@XX]"]))
+
+
+class TestPhase1:
+    def test_small_run_writes_regions_table_and_sensitivity(self, tmp_path):
+        out = run_small("phase1_regions/run.py", tmp_path, "p1")
+        md = (out / "phase1.md").read_text()
+        assert "## Regions" in md and "most sensitive to" in md
+        regions = pd.read_csv(out / "phase1_regions.csv")
+        assert len(regions) == 11
+        scores = regions[[c for c in regions.columns if c.startswith("stress_")]]
+        assert scores.shape[1] == 6 and ((scores >= 0) & (scores <= 1)).all().all()
+        assert (regions["effect_ci_low"] <= regions["effect_mean"]).all()
+        idx = pd.read_csv(out / "sensitivity" / "indices.csv")
+        assert {o.rsplit("@", 1)[1] for o in idx["output"]} == set(regions["region"])
+        assert (out / "figures" / "phase1.png").stat().st_size > 10_000
+
+    @pytest.mark.slow
+    def test_full_size(self, tmp_path):
+        r = run_experiment("phase1_regions/run.py", f"hydra.run.dir={tmp_path / 'p1'}", cwd=tmp_path, timeout=3600)
         assert r.returncode == 0, r.stderr[-3000:]

@@ -16,13 +16,11 @@ import sys
 from pathlib import Path
 
 import hydra
-import numpy as np
 import pandas as pd
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import as_list, markdown_table, run_stress, run_sweep  # noqa: E402
+from common import fixed_override, markdown_table, merged, run_stress, run_sweep, save_figure, setup, interval_bars  # noqa: E402
 
 
 def oriented(table: pd.DataFrame, cfg: DictConfig) -> pd.DataFrame:
@@ -62,35 +60,16 @@ def figure(contrasts: pd.DataFrame, robust: pd.DataFrame, cfg: DictConfig, path:
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 3.8))
     c = contrasts[(contrasts["kpi"] == cfg.outcome) & (contrasts["region"] == "ALL")].set_index("scenario")
     names = [s for s in cfg.regimes if s != cfg.baseline and s in c.index]
-    y = np.arange(len(names))
-    m = c.loc[names, "mean"].to_numpy(float)
-    err = np.vstack([m - c.loc[names, "ci_low"].to_numpy(float), c.loc[names, "ci_high"].to_numpy(float) - m])
-    a.barh(y, m, color=["#1b9e77" if v > 0 else "#d95f02" for v in m])
-    a.errorbar(m, y, xerr=err, fmt="none", ecolor="0.2", capsize=3)
-    a.axvline(0, color="0.2", lw=0.8)
-    a.set_yticks(y, names)
-    a.invert_yaxis()
-    a.set_xlabel(f"{label}: contrast with {cfg.baseline} (95% interval)")
-    a.set_title("Paired contrasts at the default assumptions", fontsize=10)
-    a.grid(axis="x", alpha=0.3)
-    r = robust.set_index("regime_a")
-    names = [s for s in cfg.improved if s in r.index]
-    y = np.arange(len(names))
-    share = r.loc[names, "share_a_wins"].to_numpy(float)
-    err = np.vstack([share - r.loc[names, "ci_low"].to_numpy(float), r.loc[names, "ci_high"].to_numpy(float) - share])
-    b.barh(y, share, color="#7570b3")
-    b.errorbar(share, y, xerr=err, fmt="none", ecolor="0.2", capsize=3)
-    b.axvline(0.5, color="0.2", lw=0.8, ls="--")
+    interval_bars(a, c, names, f"{label}: contrast with {cfg.baseline} (95% interval)",
+                  "Paired contrasts at the default assumptions")
+    r = robust.set_index("regime_a").rename(columns={"share_a_wins": "mean"})
+    r = r.reindex([g for g in cfg.improved if g in r.index])
+    r.index = [f"{g}\n({v})" for g, v in zip(r.index, r["verdict"])]
+    names = list(r.index)
+    interval_bars(b, r, names, f"share of the plausible parameter space where it beats {cfg.baseline}",
+                  "Stress test: robustness of the advantage", centre=0.5, colour="#7570b3")
     b.set_xlim(0, 1)
-    b.set_yticks(y, [f"{n}\n({v})" for n, v in zip(names, r.loc[names, "verdict"])])
-    b.invert_yaxis()
-    b.set_xlabel(f"share of the plausible parameter space where it beats {cfg.baseline}")
-    b.set_title("Stress test: robustness of the advantage", fontsize=10)
-    b.grid(axis="x", alpha=0.3)
-    fig.suptitle("Phase 2: the improved S3 model against classic top-down S3 (Alpine Space)", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, "Phase 2: the improved S3 model against classic top-down S3 (Alpine Space)")
 
 
 @hydra.main(config_path=".", config_name="config", version_base="1.3")
@@ -98,25 +77,19 @@ def main(cfg: DictConfig) -> None:
     from s3sim.analysis.compare import KPIS, compare
     from s3sim.analysis.report import write_report
 
-    out = Path(HydraConfig.get().runtime.output_dir)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    reps = cfg.small_replicates if cfg.small else cfg.replicates
-    extra = (as_list(cfg.small_overrides) if cfg.small else []) + as_list(cfg.overrides)
+    out, reps, extra = setup(cfg)
     # 1. the comparison
     sweep = run_sweep(out / "sweep", [f"policy={','.join(cfg.regimes)}", f"seed={cfg.seed}",
                                       f"replicate=range({reps})", *extra], cfg.workers)
     comp = compare(sweep, baseline=cfg.baseline)
     write_report(comp, sweep / "report")
     # 2. the stress test of each improved regime's contrast with classic S3
-    st = OmegaConf.create({**OmegaConf.to_container(cfg.stress),
-                           **(OmegaConf.to_container(cfg.small_stress) if cfg.small else {})})
+    st = merged(cfg, "stress")
     outputs = ",".join(f"{r}-{cfg.baseline}:{cfg.outcome}" for r in cfg.improved)
-    fixed = OmegaConf.to_container(st.fixed) or {}
-    fixed_txt = "{" + ", ".join(f"{k}: {v}" for k, v in fixed.items()) + "}"
     workers = [] if cfg.workers == -1 else [f"executor.workers={cfg.workers}"]
     stress = run_stress(out / "stress", [f"sensitivity={st.method}", f"sensitivity.n={st.n}", f"seed={cfg.seed}",
                                          f"target.outputs=[{outputs}]", f"target.replicates={st.replicates}",
-                                         f"target.fixed={fixed_txt}", *workers])
+                                         f"target.fixed={fixed_override(st.fixed)}", *workers])
     robust = oriented(pd.read_csv(stress / "robustness.csv"), cfg)
     discovery = pd.read_csv(stress / "discovery.csv") if (stress / "discovery.csv").exists() else pd.DataFrame()
     indices = pd.read_csv(stress / "indices.csv")

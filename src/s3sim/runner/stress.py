@@ -161,33 +161,42 @@ def _catalogue(target: str | Callable) -> dict[str, dict[str, Any]]:
     return {}  # a callable: every parameter needs a range in target.ranges
 
 
-def _parse_outputs(outputs: Sequence[Any], target: str | Callable, regime: str) -> tuple[list[dict], list[str]]:
+def _parse_outputs(outputs: Sequence[Any], target: str | Callable, regime: str,
+                   region_ids: Sequence[str] = ()) -> tuple[list[dict], list[str]]:
     """Output specs and the regimes to run. Syntax (target s3): ``outcome`` (run under ``target.regime``),
-    ``regime:outcome``, or ``A-B:outcome`` (A minus B on the same seed and replicate)."""
+    ``regime:outcome``, or ``A-B:outcome`` (A minus B on the same seed and replicate), each optionally followed by
+    ``@REGION`` for the outcome of one region. A regime is a registered regime or a policy preset of
+    ``conf/policy`` (e.g. ``as_applied``, ``pilot``)."""
     if not outputs:
         raise ConfigError("target.outputs", list(outputs), "a non-empty list of outputs")
     specs, regimes = [], []
     if target == "s3":
         from ..indicators.outcomes import OUTCOMES
-        from ..policy import REGIMES
+        from .targets import scenario_names
 
-        syntax = ("an outcome (" + ", ".join(OUTCOMES) + "), regime:outcome or A-B:outcome with regimes "
-                  + ", ".join(REGIMES))
-        if regime not in REGIMES:
-            raise ConfigError("target.regime", regime, f"one of {', '.join(REGIMES)}")
+        names = scenario_names()
+        syntax = ("an outcome (" + ", ".join(OUTCOMES) + "), regime:outcome or A-B:outcome, optionally "
+                  "followed by @REGION, with regimes or policy presets " + ", ".join(names))
+        if regime not in names:
+            raise ConfigError("target.regime", regime, f"one of {', '.join(names)}")
         for o in outputs:
             if not isinstance(o, str):
                 raise ConfigError("target.outputs", o, syntax)
             text = o.replace(" ", "")
+            text, at, region = text.partition("@")
+            if at and region not in region_ids:
+                raise ConfigError("target.outputs", o, f"@REGION with a region of the world: "
+                                                       f"{', '.join(region_ids)}")
+            where = f"@{region}" if at else ""
             left, sep, outcome = text.rpartition(":")
             if outcome not in OUTCOMES:
                 raise ConfigError("target.outputs", o, syntax)
             pair = left.split("-") if sep else [regime]
-            if len(pair) > 2 or any(g not in REGIMES for g in pair) or (len(pair) == 2 and pair[0] == pair[1]):
+            if len(pair) > 2 or any(g not in names for g in pair) or (len(pair) == 2 and pair[0] == pair[1]):
                 raise ConfigError("target.outputs", o, syntax)
-            label = f"{pair[0]}-{pair[1]}:{outcome}" if len(pair) == 2 else f"{pair[0]}:{outcome}"
-            spec = dict(label=label, plus=f"{pair[0]}:{outcome}", minus=f"{pair[1]}:{outcome}" if len(pair) == 2
-                        else None)
+            label = (f"{pair[0]}-{pair[1]}:{outcome}" if len(pair) == 2 else f"{pair[0]}:{outcome}") + where
+            spec = dict(label=label, plus=f"{pair[0]}:{outcome}{where}",
+                        minus=f"{pair[1]}:{outcome}{where}" if len(pair) == 2 else None)
             if label not in [s["label"] for s in specs]:
                 specs.append(spec)
             regimes += [g for g in pair if g not in regimes]
@@ -244,8 +253,15 @@ def resolve(config: Any = None, *, target: Callable | None = None) -> StressSpec
     if not _is_num(t["noise"]) or t["noise"] < 0:
         raise ConfigError("target.noise", t["noise"], "a non-negative number")
     params = _resolve_params(tname, t["params"], t["ranges"], t["fixed"])
-    outputs, regimes = _parse_outputs(t["outputs"], tname, t["regime"])
     fixed = dict(t["fixed"] or {})
+    region_list: tuple[str, ...] = ()
+    if tname == "s3" and any("@" in str(o) for o in t["outputs"] or ()):
+        from ..config.compose import region_ids
+        from .simulate import config_from_params
+
+        world_fixed = {k: v for k, v in fixed.items() if k.startswith("world_")}
+        region_list = region_ids(config_from_params(**world_fixed).world)
+    outputs, regimes = _parse_outputs(t["outputs"], tname, t["regime"], region_list)
     if tname == "s3":
         _check_fixed(fixed, params, regimes)
     elif fixed:
@@ -256,6 +272,9 @@ def resolve(config: Any = None, *, target: Callable | None = None) -> StressSpec
     tdesc: dict[str, Any] = {"name": tname if isinstance(tname, str) else f"{tname.__module__}.{tname.__qualname__}"}
     if tname == "s3":
         tdesc.update(regimes=regimes, fixed=fixed, regime=t["regime"])
+        regions = sorted({o["plus"].partition("@")[2] for o in outputs if "@" in o["plus"]})
+        if regions:  # only then, so that the fingerprints of earlier designs stay the same
+            tdesc["regions"] = regions
     elif tname == "ishigami":
         tdesc.update(noise=float(t["noise"]))
     settings = {k: s[k] for k in ("n", "second_order", "num_levels", "m", "slices", "num_resamples", "conf_level",
@@ -478,6 +497,7 @@ class StressTest:
         sp = self.spec
         values = applied_values(self._x, sp.params)
         options = {"regimes": sp.target.get("regimes", []), "fixed": sp.target.get("fixed", {}),
+                   "regions": sp.target.get("regions", []),
                    "noise": sp.target.get("noise", 0.0)}
         out = []
         for k in chunks:

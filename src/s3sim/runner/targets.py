@@ -19,6 +19,7 @@ Two targets ship with s3sim:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -56,30 +57,59 @@ def ishigami_indices(a: float = ISHIGAMI_A, b: float = ISHIGAMI_B) -> dict[str, 
     return {"S1": [v1 / v, v2 / v, 0.0], "ST": [(v1 + v13) / v, v2 / v, v13 / v]}
 
 
+def scenario_names() -> list[str]:
+    """What an s3 output may name as its regime: the registered regimes, then the policy presets of
+    ``conf/policy`` that are not regimes (``as_applied``, ``pilot``: several regimes or pilots at once)."""
+    from ..config.compose import CONFIG_DIR
+    from ..policy import REGIMES
+
+    presets = sorted(p.stem for p in (CONFIG_DIR / "policy").glob("*.yaml") if p.stem not in REGIMES)
+    return [*REGIMES, *presets]
+
+
+@functools.cache
+def _preset_policy(name: str):
+    """The PolicyConfig of a policy preset (``conf/policy/<name>.yaml``), composed once per process."""
+    from ..config import to_object
+    from ..config.compose import compose
+
+    return to_object(compose([f"policy={name}"])).policy
+
+
 def s3_target(params: Mapping[str, Any], seed: int, replicate: int = 0, *, regimes: Sequence[str] = ("none",),
-              fixed: Mapping[str, Any] | None = None) -> dict[str, float]:
-    """Run the model once per regime on the same seed and replicate; columns ``<regime>:<outcome>``.
+              fixed: Mapping[str, Any] | None = None, regions: Sequence[str] = ()) -> dict[str, float]:
+    """Run the model once per regime on the same seed and replicate; columns ``<regime>:<outcome>`` and, for each
+    of ``regions``, ``<regime>:<outcome>@<region>``.
 
     Identical to ``evaluate(seed, policy=regime, replicate=replicate, **fixed, **params)`` for each regime (a test
     checks it) but cheaper: the config is built and validated once per sample, and no run manifest is assembled
-    (the OmegaConf round trips of both cost about as much as a small run).
+    (the OmegaConf round trips of both cost about as much as a small run). A policy preset (``as_applied``) runs
+    with the preset's policy config, with any ``policy_*`` parameter of the sample applied on top.
     """
     import dataclasses
 
     from ..indicators.outcomes import outcomes
     from ..model import S3Model
+    from ..policy import REGIMES
     from .simulate import config_from_params
 
     merged = {"materialize_agents": False, **dict(fixed or {}), **dict(params)}
     base = config_from_params(**merged)
     out: dict[str, float] = {}
     for regime in regimes:
-        cfg = dataclasses.replace(base, policy=dataclasses.replace(base.policy, regime=regime))
+        if regime in REGIMES:
+            cfg = dataclasses.replace(base, policy=dataclasses.replace(base.policy, regime=regime))
+        else:
+            preset = dataclasses.replace(base, policy=_preset_policy(regime))
+            cfg = config_from_params(preset, **{k: v for k, v in merged.items() if k.startswith("policy_")})
         model = S3Model(cfg, seed=seed, replicate=replicate)
         model.run()
         t = model.tables()
         res = outcomes(t["timeseries"], t["innovations"], t["firms"])
         out.update({f"{regime}:{k}": float(v) for k, v in res.items()})
+        for region in regions:
+            res = outcomes(t["timeseries"], t["innovations"], t["firms"], region=region)
+            out.update({f"{regime}:{k}@{region}": float(v) for k, v in res.items()})
     return out
 
 
@@ -88,7 +118,8 @@ def target_function(name: str | Callable, options: Mapping[str, Any]) -> Callabl
     if callable(name):
         return name
     if name == "s3":
-        return lambda p, s, r: s3_target(p, s, r, regimes=options["regimes"], fixed=options.get("fixed"))
+        return lambda p, s, r: s3_target(p, s, r, regimes=options["regimes"], fixed=options.get("fixed"),
+                                         regions=options.get("regions", ()))
     if name == "ishigami":
         return lambda p, s, r: ishigami(p, s, r, noise=float(options.get("noise", 0.0)))
     raise ValueError(f"unknown target {name!r}")
