@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,12 +68,22 @@ class Fact:
     details: dict[str, Any] = field(default_factory=dict)
     figure: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    #: the details that decide the result besides ``value`` (shown in the table's "also" column)
+    also: tuple[str, ...] = ()
+
+    def also_text(self) -> str:
+        return "; ".join(f"{k} {_fmt(self.details[k])}" for k in self.also if k in self.details)
 
     def row(self) -> dict[str, Any]:
         return {"fact": self.id, "name": self.name, "statistic": self.statistic, "measured": self.value,
                 "ci_low": self.low, "ci_high": self.high, "target": self.target, "tolerance": self.tolerance,
                 "source": self.source, "result": "PASS" if self.passed else "FAIL",
-                "details": json.dumps({k: _round(v) for k, v in self.details.items()}), "note": self.note}
+                "also": self.also_text(), "details": json.dumps({k: _round(v) for k, v in self.details.items()}),
+                "note": self.note}
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, (float, np.floating)) else str(v)
 
 
 def _round(v: Any) -> Any:
@@ -96,7 +107,7 @@ def hill_tail_index(x: np.ndarray, top: float = 0.1) -> float:
     positive values: ``k / sum(log(x_(i) / x_(k+1)))`` over the ``k`` largest."""
     v = np.sort(np.asarray(x, dtype=np.float64))
     v = v[v > 0][::-1]
-    k = int(math.ceil(top * v.size))
+    k = math.ceil(top * v.size)
     if k < 2 or k >= v.size:
         return float("nan")
     logs = np.log(v[:k] / v[k])
@@ -173,15 +184,12 @@ def ols(y: np.ndarray, X: np.ndarray, groups: Sequence[np.ndarray] = (), interce
 
 def transitivity(edges: np.ndarray, n: int) -> float:
     """Global clustering (3 x triangles / connected triples) of an undirected simple graph on ``n`` nodes."""
-    from scipy import sparse
-
     if len(edges) == 0:
         return 0.0
     A = _adjacency(edges, n)
     deg = np.asarray(A.sum(axis=1)).ravel()
     tri2 = np.asarray((A @ A).multiply(A).sum(axis=1)).ravel()  # 2 x triangles through each node
     triples = (deg * (deg - 1) / 2.0).sum()
-    _ = sparse  # scipy.sparse imported for _adjacency
     return float(tri2.sum() / 2.0 / triples) if triples > 0 else 0.0
 
 
@@ -209,7 +217,7 @@ def small_world_stats(edges: np.ndarray, n_nodes: int, rng: np.random.Generator,
     e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     nan = float("nan")
     if len(e) == 0:
-        return dict(C=0.0, C_rand=nan, L=nan, L_rand=nan, Q=nan, giant_share=0.0, n_giant=0, k_giant=0.0)
+        return {"C": 0.0, "C_rand": nan, "L": nan, "L_rand": nan, "Q": nan, "giant_share": 0.0, "n_giant": 0, "k_giant": 0.0}
     ids, inv = np.unique(e.ravel(), return_inverse=True)
     e2 = inv.reshape(-1, 2)
     m = ids.size
@@ -230,8 +238,8 @@ def small_world_stats(edges: np.ndarray, n_nodes: int, rng: np.random.Generator,
     C_rand = k / (N - 1) if N > 1 else nan
     L_rand = math.log(N) / math.log(k) if k > 1 and N > 1 else nan
     Q = (C / C_rand) / (L / L_rand) if C_rand and L_rand and L and np.isfinite(L_rand) else nan
-    return dict(C=C, C_rand=C_rand, L=L, L_rand=L_rand, Q=Q, giant_share=N / max(n_nodes, 1), n_giant=N,
-                k_giant=k)
+    return {"C": C, "C_rand": C_rand, "L": L, "L_rand": L_rand, "Q": Q, "giant_share": N / max(n_nodes, 1), "n_giant": N,
+                "k_giant": k}
 
 
 def growth_volatility_slope(size0: np.ndarray, size1: np.ndarray, bins: int = 10) -> tuple[float, dict]:
@@ -281,7 +289,7 @@ def firm_size_tail(firm_tables: Sequence[pd.DataFrame], seed: int = 0) -> Fact:
                 details={"alpha_top20": v20, "alpha_top20_ci": f"[{lo20:.3g}, {hi20:.3g}]",
                          "alpha_revenue_top10": float(np.nanmean(r10)) if r10 else float("nan"),
                          "firms_per_run": float(np.mean([len(f) for f in firm_tables])) if firm_tables else 0.0},
-                figure={"kind": "ccdf", "sizes": sizes, "alpha": v, "top": 0.10})
+                figure={"kind": "ccdf", "sizes": sizes, "alpha": v, "top": 0.10}, also=("alpha_top20",))
 
 
 def growth_volatility(firm_years: Sequence[pd.DataFrame], seed: int = 0) -> Fact:
@@ -308,7 +316,7 @@ def growth_volatility(firm_years: Sequence[pd.DataFrame], seed: int = 0) -> Fact
                 "Stanley et al. (1996), Nature; Riccaboni et al. (2008), PNAS", ok,
                 details={"beta_capital": float(np.nanmean(betas_k)) if betas_k else float("nan"),
                          "sales_growth_excess_kurtosis": float(np.mean(kurt)) if kurt else float("nan")},
-                figure={"kind": "volatility", "bins": figs[:5], "beta": v})
+                figure={"kind": "volatility", "bins": figs[:5], "beta": v}, also=("beta_capital",))
 
 
 def _consecutive(fy: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
@@ -354,7 +362,8 @@ def small_world(edge_tables: Sequence[pd.DataFrame], n_actors: Sequence[int], se
                 details={"C": float(df["C"].mean()), "C_over_C_rand": c, "L": float(df["L"].mean()),
                          "L_over_L_rand": lr, "L_ratio_ci": f"[{lrlo:.3g}, {lrhi:.3g}]",
                          "giant_share": gs, "mean_degree_giant": float(df["k_giant"].mean())},
-                figure={"kind": "small_world", "table": df})
+                figure={"kind": "small_world", "table": df},
+                also=("C_over_C_rand", "L_over_L_rand", "giant_share"))
 
 
 def spillover_panel(timeseries: Sequence[pd.DataFrame], regions: Sequence[list[dict]], burn_in: Sequence[int],
@@ -413,9 +422,10 @@ def localised_spillovers(timeseries: Sequence[pd.DataFrame], regions: Sequence[l
                 "own in [0.6, 1.2] and |neighbour| <= 0.15 [I]",
                 "Bottazzi & Peri (2003), European Economic Review 47:687", ok,
                 details={"neighbour_elasticity": nb, "neighbour_ci": f"[{nlo:.3g}, {nhi:.3g}]",
-                         "observations": int(len(panel)),
+                         "observations": len(panel),
                          "mean_neighbours": float(panel["n_neighbours"].mean()) if len(panel) else 0.0},
-                figure={"kind": "spillovers", "panel": panel, "own": own, "neighbour": nb})
+                figure={"kind": "spillovers", "panel": panel, "own": own, "neighbour": nb},
+                also=("neighbour_elasticity", "neighbour_ci"))
 
 
 def entry_exit_cells(panels: Sequence[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -439,7 +449,7 @@ def entry_exit_cells(panels: Sequence[pd.DataFrame]) -> tuple[pd.DataFrame, pd.D
         x_mask = known & spec
         ent.append(base[e_mask].assign(y=(s1b[e_mask].astype(bool) & s2b[e_mask].astype(bool)).astype(float)))
         ext.append(base[x_mask].assign(y=(~s1b[x_mask].astype(bool) & ~s2b[x_mask].astype(bool)).astype(float)))
-    cat = lambda parts: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(  # noqa: E731
+    cat = lambda parts: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=["run", "region", "domain", "step", "rd", "y"])
     return cat(ent), cat(ext)
 
@@ -481,8 +491,8 @@ def relatedness_entry_exit(panels: Sequence[pd.DataFrame], seed: int = 0) -> Fac
                          "beta_exit_per_rd_point": bx, "entry_probability": pe, "exit_probability": px,
                          "entry_effect_per_10_points": be * 10 / pe if pe else float("nan"),
                          "exit_effect_per_10_points": bx * 10 / px if px else float("nan"),
-                         "entry_cells": int(len(ent)), "exit_cells": int(len(ext))},
-                figure={"kind": "relatedness", "entry": ent, "exit": ext})
+                         "entry_cells": len(ent), "exit_cells": len(ext)},
+                figure={"kind": "relatedness", "entry": ent, "exit": ext}, also=("exit_effect", "exit_ci"))
 
 
 def regional_concentration(timeseries: Sequence[pd.DataFrame], burn_in: Sequence[int], seed: int = 0) -> Fact:
@@ -512,7 +522,8 @@ def regional_concentration(timeseries: Sequence[pd.DataFrame], burn_in: Sequence
                          "top2_innovation_share": float(np.mean([r["top2_innovation_share"] for r in rows])),
                          "top2_firm_share": float(np.mean([r["top2_firm_share"] for r in rows]))},
                 figure={"kind": "concentration", "innov_share": np.mean([r["innov_share"] for r in rows], axis=0),
-                        "firm_share": np.mean([r["firm_share"] for r in rows], axis=0)})
+                        "firm_share": np.mean([r["firm_share"] for r in rows], axis=0)},
+                also=("gini_innovations", "gini_firms"))
 
 
 def innovator_rates(firm_years: pd.DataFrame, targeted: pd.DataFrame) -> pd.DataFrame:
@@ -561,7 +572,7 @@ def cluster_policy_effect(firm_years_none: Sequence[pd.DataFrame], firm_years_po
                 "Falck, Heblich & Kipar (2010), Regional Science and Urban Economics 40(6):574", ok,
                 details={"diff_in_diff_vs_untargeted_pp": dv, "did_ci": f"[{dlo:.3g}, {dhi:.3g}]",
                          "baseline_rate_targeted": float(np.mean(base)) if base else float("nan")},
-                figure={"kind": "policy", "series": series})
+                figure={"kind": "policy", "series": series}, also=("diff_in_diff_vs_untargeted_pp",))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -639,14 +650,15 @@ def format_table(facts: Sequence[Fact], markdown: bool = False) -> str:
     rows = []
     for f in facts:
         ci = f"[{f.low:.3g}, {f.high:.3g}]" if np.isfinite(f.low) else "[n/a]"
-        rows.append((f"{f.id} {f.name}", f.target, f.source, f"{f.value:.3g} {ci}", "PASS" if f.passed else "FAIL"))
-    head = ("fact", "target", "source", "measured [95% CI]", "result")
+        rows.append((f"{f.id} {f.name}", f.target, f.source, f"{f.value:.3g} {ci}", f.also_text(),
+                     "PASS" if f.passed else "FAIL"))
+    head = ("fact", "target", "source", "measured [95% CI]", "also measured", "result")
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         return "\n".join(lines)
     widths = [min(max(len(str(r[i])) for r in rows + [head]), 60) for i in range(len(head))]
-    fmt = lambda r: "  ".join(str(c)[:widths[i]].ljust(widths[i]) for i, c in enumerate(r))  # noqa: E731
+    fmt = lambda r: "  ".join(str(c)[:widths[i]].ljust(widths[i]) for i, c in enumerate(r))
     return "\n".join([fmt(head), fmt(tuple("-" * w for w in widths))] + [fmt(r) for r in rows])
 
 
@@ -660,7 +672,7 @@ def write_report(facts: Sequence[Fact], out: str | Path, command: str = "", head
     for f in facts:
         figs[f.id] = out / "figures" / f"{f.id}.png"
         plot_fact(f, figs[f.id])
-    md = [f"# s3sim stylised-fact validation\n", header, "", format_table(facts, markdown=True), "",
+    md = ["# s3sim stylised-fact validation\n", header, "", format_table(facts, markdown=True), "",
           "## Definitions, tolerances and details\n"]
     for f in facts:
         md += [f"### {f.id} {f.name}: {'PASS' if f.passed else 'FAIL'}", "",
@@ -693,7 +705,7 @@ def plot_fact(fact: Fact, path: str | Path) -> None:
         if s.size:
             p = np.arange(1, s.size + 1) / s.size
             ax.loglog(s, p, ".", ms=2, label="firms (all runs)")
-            k = max(int(math.ceil(d["top"] * s.size)), 1)
+            k = max(math.ceil(d["top"] * s.size), 1)
             if np.isfinite(d["alpha"]):
                 x = np.geomspace(s[k - 1], s[0], 20)
                 ax.loglog(x, p[k - 1] * (x / s[k - 1]) ** (-d["alpha"]), "r-", label=f"alpha = {d['alpha']:.2f}")

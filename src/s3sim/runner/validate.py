@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,19 +35,19 @@ from ..errors import ConfigError, S3SimError
 from .cli import fail
 
 REGIMES = ("none", "cluster_s3")
-QUICK = dict(n_agents=400, burn_in=8, horizon=24, seeds=3)
+QUICK = {"n_agents": 400, "burn_in": 8, "horizon": 24, "seeds": 3}
 
 
 def record_run(params: dict[str, Any], seed: int, replicate: int, regime: str, out: str) -> str:
     """Run one validation job and store it (RunResult tables plus the extra tables) in ``out``."""
+    from omegaconf import OmegaConf
+
     from .. import policy  # noqa: F401  (registers the policy factory)
     from ..model import S3Model
     from ..model.network import edge_list
     from ..model.state import RI
-    from .simulate import _region_table, config_from_params
     from .result import RunResult
-
-    from omegaconf import OmegaConf
+    from .simulate import _region_table, config_from_params
 
     cfg = config_from_params(**{**params, "materialize_agents": False, "policy_regime": regime})
     t0 = time.perf_counter()
@@ -192,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     except S3SimError as exc:
         fail(str(exc))
     command = "s3sim-validate " + " ".join(argv_used)
-    header = (f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {seeds} seeds (replicates of base seed "
+    header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {seeds} seeds (replicates of base seed "
               f"{args.base_seed}); parameters {json.dumps(params) if params else 'defaults'}; "
               f"{time.perf_counter() - t0:.0f} s")
     write_report(facts, out, command=command, header=header)
