@@ -86,13 +86,14 @@ class S3Model(mesa.Model):
     """
 
     def __init__(self, config: Any = None, seed: int | None = None, *, policy: Any = None,
-                 world: World | None = None, replicate: int | None = None):
+                 world: World | None = None, replicate: int | None = None, _validated: bool = False):
         t0 = time.perf_counter()
         if config is None:
             from ..config import compose
 
             config = compose()
-        validate(config)
+        if not (_validated and isinstance(config, S3SimConfig)):  # _validated: the caller validated it already
+            validate(config)
         cfg = to_object(config)
         self.config: S3SimConfig = cfg
         self.seed = int(cfg.seed if seed is None else seed)
@@ -270,6 +271,59 @@ class S3Model(mesa.Model):
             self.row_agent[i] = (ResearchInstitute if a.kind[i] == RI else Firm)(self, i)
         self.cluster_agents = [ClusterOrganisation(self, k) for k in range(self.clusters.n)]
         self.authorities = [RegionalAuthority(self, r) for r in range(self.world.n_regions)]
+
+    # ------------------------------------------------------------------------------------------------------------
+    # common random numbers: several policies on one shared burn-in
+    # ------------------------------------------------------------------------------------------------------------
+    def policy_for(self, config: Any) -> Any:
+        """The policy of ``config`` (a validated config that differs from this model's in ``policy`` only), set up
+        on this model as :meth:`__init__` sets up its own: call it before the first step, and pass the result to
+        :meth:`fork` once the burn-in is done. ``None`` when the config runs without public support."""
+        if self.steps != 0:
+            raise RuntimeError("policy_for() sets a policy up on the initial state: call it before the first step")
+        cfg = to_object(config)
+        if cfg.model != self.config.model or cfg.world != self.config.world:
+            raise ValueError("policy_for(): the config may differ from the model's in its policy section only")
+        policy = _POLICY_FACTORY(cfg.policy) if _POLICY_FACTORY is not None else None
+        if policy is not None and hasattr(policy, "setup"):
+            policy.setup(self)
+        return policy
+
+    def fork(self, config: Any, policy: Any) -> S3Model:
+        """An independent copy of this model (state, random streams, records) that runs on under ``config`` and
+        ``policy`` (from :meth:`policy_for`, prepared before the first step).
+
+        While no policy has acted (during the burn-in every submodel draws from its own stream and the policy is
+        idle), the copy continues exactly as a fresh ``S3Model(config, seed, replicate=...)`` would: the regimes of
+        a contrast share one burn-in (common random numbers, bit-identical to separate runs; a test checks it).
+        Models with materialised Mesa agents cannot be forked."""
+        import copy
+
+        if self.p.materialize_agents:
+            raise RuntimeError("fork() needs model.materialize_agents=False")
+        if self.policy is not None and getattr(self.policy, "started", None) is not None:
+            raise RuntimeError("fork() after the policy started would not reproduce a separate run")
+        if self.steps > self.p.burn_in:
+            raise RuntimeError("fork() is exact only within the burn-in")
+        cfg = to_object(config)
+        if cfg.model != self.config.model or cfg.world != self.config.world:
+            raise ValueError("fork(): the config may differ from the model's in its policy section only")
+        shared = ("world", "config", "p", "policy", "step", "_user_step")
+        memo = {id(self): None}
+        for name in shared:
+            if name in self.__dict__:
+                memo[id(self.__dict__[name])] = self.__dict__[name]
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        state = {k: copy.deepcopy(v, memo) for k, v in self.__dict__.items() if k not in shared}
+        new.__dict__.update(state)
+        new.world = self.world
+        new.config = cfg
+        new.p = cfg.model
+        new.policy = policy
+        new._user_step = new.step  # mesa's wrapped step, bound to the copy
+        new.step = new._wrapped_step
+        return new
 
     # ------------------------------------------------------------------------------------------------------------
     @property
@@ -576,6 +630,20 @@ class S3Model(mesa.Model):
             "value": allx[:, 0],
         })
         return {"timeseries": self.recorder.tidy(), "panel": panel, "firms": firms, "innovations": innovations}
+
+    def outcomes(self, window: int = 8, region: str = "ALL") -> dict[str, float]:
+        """The run's scalar outcomes (:func:`s3sim.indicators.outcomes.outcomes`) straight from the records,
+        without building tables: equal, bit for bit, to ``outcomes(**tables())`` (a test checks it)."""
+        from ..indicators.outcomes import outcomes_from_records
+
+        rec = self.recorder
+        if self.innovation_log:
+            allx = np.concatenate(self.innovation_log)
+        else:
+            allx = np.zeros((0, 3))
+        regions = allx[:, 2].astype(np.int64) // self.world.n_domains
+        return outcomes_from_records(rec.values[: rec.n_steps], tuple(self.world.regions.ids), allx[:, 0], regions,
+                                     window=window, region=region)
 
     def agent_of(self, row: int):
         """The Mesa agent of an actor row (materialised models only)."""

@@ -82,33 +82,47 @@ def s3_target(params: Mapping[str, Any], seed: int, replicate: int = 0, *, regim
     of ``regions``, ``<regime>:<outcome>@<region>``.
 
     Identical to ``evaluate(seed, policy=regime, replicate=replicate, **fixed, **params)`` for each regime (a test
-    checks it) but cheaper: the config is built and validated once per sample, and no run manifest is assembled
-    (the OmegaConf round trips of both cost about as much as a small run). A policy preset (``as_applied``) runs
-    with the preset's policy config, with any ``policy_*`` parameter of the sample applied on top.
+    checks it) but cheaper: the config is built and validated once per sample, the regimes share one burn-in (it
+    is policy-free and every submodel draws from its own stream, so each regime's run continues from a copy of it:
+    :meth:`S3Model.fork`, bit-identical to separate runs), the outcomes come straight from the records
+    (:meth:`S3Model.outcomes`, equal to those of the tables) and no run manifest is assembled. A policy preset
+    (``as_applied``) runs with the preset's policy config, with any ``policy_*`` parameter of the sample applied on
+    top.
     """
     import dataclasses
 
-    from ..indicators.outcomes import outcomes
     from ..model import S3Model
     from ..policy import REGIMES
     from .simulate import config_from_params
 
     merged = {"materialize_agents": False, **dict(fixed or {}), **dict(params)}
     base = config_from_params(**merged)
-    out: dict[str, float] = {}
+    cfgs = []
     for regime in regimes:
         if regime in REGIMES:
-            cfg = dataclasses.replace(base, policy=dataclasses.replace(base.policy, regime=regime))
+            cfgs.append(dataclasses.replace(base, policy=dataclasses.replace(base.policy, regime=regime)))
         else:
             preset = dataclasses.replace(base, policy=_preset_policy(regime))
-            cfg = config_from_params(preset, **{k: v for k, v in merged.items() if k.startswith("policy_")})
-        model = S3Model(cfg, seed=seed, replicate=replicate)
+            cfgs.append(config_from_params(preset, **{k: v for k, v in merged.items() if k.startswith("policy_")}))
+    if not cfgs:
+        return {}
+    # one model through the burn-in (under the last regime), every other regime's policy set up on its initial
+    # state, then one copy per other regime
+    root = S3Model(cfgs[-1], seed=seed, replicate=replicate, _validated=True)
+    if len(cfgs) > 1 and not root.p.materialize_agents:
+        policies = [root.policy_for(cfg) for cfg in cfgs[:-1]]
+        root.run(root.p.burn_in)
+        models = [root.fork(cfg, policy) for cfg, policy in zip(cfgs[:-1], policies)]
+    else:
+        models = [S3Model(cfg, seed=seed, replicate=replicate, _validated=True) for cfg in cfgs[:-1]]
+    models.append(root)
+    out: dict[str, float] = {}
+    for regime, model in zip(regimes, models):
         model.run()
-        t = model.tables()
-        res = outcomes(t["timeseries"], t["innovations"], t["firms"])
+        res = model.outcomes()
         out.update({f"{regime}:{k}": float(v) for k, v in res.items()})
         for region in regions:
-            res = outcomes(t["timeseries"], t["innovations"], t["firms"], region=region)
+            res = model.outcomes(region=region)
             out.update({f"{regime}:{k}@{region}": float(v) for k, v in res.items()})
     return out
 

@@ -1,0 +1,161 @@
+"""The stress test's fast paths against the plain ones, bit for bit: regimes continued from one shared burn-in
+(:meth:`S3Model.fork`) against separate runs, outcomes from the records (:meth:`S3Model.outcomes`) against
+outcomes of the tables, and :func:`s3_target` against :func:`s3sim.evaluate`. No timings."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pandas as pd
+import pytest
+
+from s3sim.indicators.outcomes import outcomes
+from s3sim.model import S3Model
+from s3sim.runner import config_from_params, evaluate
+from s3sim.runner.targets import s3_target
+
+SMALL = {"n_agents": 300, "burn_in": 6, "horizon": 14, "materialize_agents": False}
+
+
+def _with_regime(cfg, regime):
+    return dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, regime=regime))
+
+
+def _same(a: dict, b: dict) -> bool:
+    return list(a) == list(b) and all(a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in a)
+
+
+def _assert_same_run(got: S3Model, ref: S3Model) -> None:
+    a, b = got.tables(), ref.tables()
+    for k in a:
+        pd.testing.assert_frame_equal(a[k], b[k], check_exact=True)
+    assert got.ledger == ref.ledger
+    assert got.steps == ref.steps
+    for name, gen in got.streams.items():
+        assert gen.bit_generator.state == ref.streams[name].bit_generator.state, name
+    if ref.policy is not None:
+        assert got.policy.describe(got) == ref.policy.describe(ref)
+
+
+@pytest.mark.parametrize("seed,replicate", [(3, None), (8, 2)])
+def test_fork_after_burn_in_equals_separate_runs(seed, replicate):
+    base = config_from_params(**SMALL)
+    regimes = ("cluster_s3", "topdown_s3", "transregional_s3", "horizontal", "none")
+    cfgs = [_with_regime(base, r) for r in regimes]
+    root = S3Model(cfgs[-1], seed=seed, replicate=replicate)
+    policies = [root.policy_for(cfg) for cfg in cfgs[:-1]]
+    root.run(root.p.burn_in)
+    forks = [root.fork(cfg, pol) for cfg, pol in zip(cfgs[:-1], policies)]
+    for cfg, model in zip(cfgs, forks + [root]):
+        model.run()
+        _assert_same_run(model, S3Model(cfg, seed=seed, replicate=replicate).run())
+
+
+def test_fork_with_pilots_and_mixed_regions():
+    """Pilots chosen from the initial cluster memberships ("auto") and per-region regimes fork exactly too."""
+    base = config_from_params(**SMALL)
+    ids = S3Model(base, seed=5).world.regions.ids
+    pilots = dataclasses.replace(base, policy=dataclasses.replace(base.policy, regime="cluster_s3",
+                                                                  pilots=["auto"]))
+    mixed = dataclasses.replace(base, policy=dataclasses.replace(
+        base.policy, regime="transregional_s3", regions={ids[0]: "cluster_s3", ids[1]: "none"}))
+    root = S3Model(base, seed=5)
+    pols = [root.policy_for(pilots), root.policy_for(mixed)]
+    root.run(root.p.burn_in)
+    a, b = root.fork(pilots, pols[0]), root.fork(mixed, pols[1])
+    for cfg, model in ((pilots, a), (mixed, b), (base, root)):
+        model.run()
+        _assert_same_run(model, S3Model(cfg, seed=5).run())
+
+
+def test_fork_leaves_the_original_untouched():
+    base = config_from_params(**SMALL)
+    root = S3Model(_with_regime(base, "topdown_s3"), seed=2)
+    pol = root.policy_for(_with_regime(base, "cluster_s3"))
+    root.run(3)
+    copy = root.fork(_with_regime(base, "cluster_s3"), pol)
+    copy.run()  # running the copy to the end must not move the original
+    root.run()
+    _assert_same_run(root, S3Model(_with_regime(base, "topdown_s3"), seed=2).run())
+
+
+def test_fork_refuses_inexact_uses():
+    base = config_from_params(**SMALL)
+    model = S3Model(_with_regime(base, "cluster_s3"), seed=1)
+    model.run(model.p.burn_in + 1)
+    with pytest.raises(RuntimeError):
+        model.fork(base, None)
+    with pytest.raises(RuntimeError):
+        model.policy_for(base)
+    other = config_from_params(**{**SMALL, "n_agents": 310})
+    fresh = S3Model(base, seed=1)
+    with pytest.raises(ValueError):
+        fresh.policy_for(other)
+    with pytest.raises(ValueError):
+        fresh.fork(other, None)
+
+
+@pytest.mark.parametrize("regime,params", [
+    ("cluster_s3", {}),
+    ("topdown_s3", {"burn_in": 2, "horizon": 5}),   # fewer steps than the window
+    ("none", {"burn_in": 0, "horizon": 3}),
+    ("transregional_s3", {"n_agents": 400}),
+])
+def test_outcomes_from_records_equal_outcomes_of_tables(regime, params):
+    cfg = config_from_params(**{**SMALL, **params, "policy_regime": regime})
+    model = S3Model(cfg, seed=7).run()
+    t = model.tables()
+    for region in ("ALL", *model.world.regions.ids):
+        ref = outcomes(t["timeseries"], t["innovations"], t["firms"], region=region)
+        assert _same(model.outcomes(region=region), ref), region
+
+
+def test_outcomes_from_records_unknown_region():
+    from s3sim.errors import ConfigError
+
+    model = S3Model(config_from_params(**{**SMALL, "burn_in": 1, "horizon": 1}), seed=1).run()
+    with pytest.raises(ConfigError):
+        model.outcomes(region="nowhere")
+
+
+def _s3_target_reference(params, seed, replicate, regimes, fixed, regions):
+    """The target as separate runs: one model per regime, outcomes of its tables."""
+    from s3sim.policy import REGIMES
+    from s3sim.runner.targets import _preset_policy
+
+    merged = {"materialize_agents": False, **fixed, **params}
+    base = config_from_params(**merged)
+    out = {}
+    for regime in regimes:
+        if regime in REGIMES:
+            cfg = _with_regime(base, regime)
+        else:
+            cfg = config_from_params(dataclasses.replace(base, policy=_preset_policy(regime)),
+                                     **{k: v for k, v in merged.items() if k.startswith("policy_")})
+        t = S3Model(cfg, seed=seed, replicate=replicate).run().tables()
+        for region in ("ALL", *regions):
+            res = outcomes(t["timeseries"], t["innovations"], t["firms"], region=region)
+            suffix = "" if region == "ALL" else f"@{region}"
+            out.update({f"{regime}:{k}{suffix}": float(v) for k, v in res.items()})
+    return out
+
+
+@pytest.mark.parametrize("regimes", [("cluster_s3", "topdown_s3"), ("none", "as_applied", "pilot"),
+                                     ("horizontal",)])
+def test_s3_target_equals_separate_runs(regimes):
+    fixed = {k: v for k, v in SMALL.items() if k != "materialize_agents"}
+    params = {"g_min": 0.4, "a0": 0.5, "policy_subsidy_rate": 0.3}
+    ids = S3Model(config_from_params(**SMALL), seed=1).world.regions.ids
+    got = s3_target(params, 4242, 1, regimes=regimes, fixed=fixed, regions=ids[:2])
+    ref = _s3_target_reference(params, 4242, 1, regimes, fixed, ids[:2])
+    assert sorted(got) == sorted(ref)
+    assert _same({k: got[k] for k in ref}, ref)
+
+
+def test_s3_target_equals_evaluate():
+    fixed = {k: v for k, v in SMALL.items() if k != "materialize_agents"}
+    got = s3_target({"omega": 0.3}, 77, 0, regimes=("cluster_s3", "topdown_s3"), fixed=fixed)
+    for regime in ("cluster_s3", "topdown_s3"):
+        ref = evaluate(seed=77, replicate=0, policy=regime, omega=0.3, **fixed)
+        assert _same({k: got[f"{regime}:{k}"] for k in ref}, {k: float(v) for k, v in ref.items()})
