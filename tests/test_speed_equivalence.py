@@ -159,3 +159,18 @@ def test_s3_target_equals_evaluate():
     for regime in ("cluster_s3", "topdown_s3"):
         ref = evaluate(seed=77, replicate=0, policy=regime, omega=0.3, **fixed)
         assert _same({k: got[f"{regime}:{k}"] for k in ref}, {k: float(v) for k, v in ref.items()})
+
+
+@pytest.mark.parametrize("params", [{}, {"horizon": 13, "network_every": 3, "evidence_every": 5},
+                                    {"burn_in": 0, "horizon": 2, "network_every": 4}])
+def test_lean_records_give_the_same_outcomes(params):
+    cfg = config_from_params(**{**SMALL, **params, "policy_regime": "cluster_s3"})
+    full = S3Model(cfg, seed=9).run()
+    lean = S3Model(cfg, seed=9)
+    lean.full_records = False
+    lean.run()
+    assert lean.ledger == full.ledger
+    for region in ("ALL", *full.world.regions.ids):
+        assert _same(lean.outcomes(region=region), full.outcomes(region=region)), region
+    with pytest.raises(RuntimeError):
+        lean.tables()

@@ -118,6 +118,9 @@ class S3Model(mesa.Model):
             policy = _POLICY_FACTORY(cfg.policy)
         self.policy = policy
         self.n_steps_total = self.p.burn_in + self.p.horizon
+        #: False: record only what :meth:`outcomes` reads (the stress test's runs): network metrics at the last
+        #: observation, the between-region Gini at the last step, no panel; :meth:`tables` then refuses
+        self.full_records = True
         self._setup()
         self.recorder = Recorder(self.n_steps_total, self.world.regions.ids)
         self.init_seconds = 0.0
@@ -505,12 +508,14 @@ class S3Model(mesa.Model):
                          a.capital, a.flows_in, n, p.depreciation, births, gone, innov, D, self.pair_a, self.pair_b,
                          self.n_pairs, self.cum_innov_region, self._innov_since_obs)
         row[-1, _COLUMNS[15]] = float(spills)
-        row[-1, _COLUMNS[16]] = gini(self.cum_innov_region / w.regions.population_m)
+        full = self.full_records or t >= self.n_steps_total
+        if full:
+            row[-1, _COLUMNS[16]] = gini(self.cum_innov_region / w.regions.population_m)
         rec.n_steps = max(rec.n_steps, t)
 
         if t % p.evidence_every == 0 or t == self.n_steps_total:
             self.observe_evidence(t)
-        if t % p.network_every == 0:
+        if t % p.network_every == 0 and (full or t + p.network_every > self.n_steps_total):
             for name, values in metrics_from_ties(a.alive, a.region, a.tie_partner, a.tie_step, t, p.tie_memory, n,
                                                   R).items():
                 rec.set_all(t, name, values)
@@ -535,6 +540,8 @@ class S3Model(mesa.Model):
         rec.set_all(t, "entry_relatedness_density", _masked_mean(prev_rd, entry))
         rec.set_all(t, "exit_relatedness_density", _masked_mean(prev_rd, exit_))
         self._last_obs = (self.specialised.copy(), self.rd.copy())
+        if not self.full_records:
+            return
         firm = a.alive[:n] & (a.kind[:n] != RI)
         firms_rd = np.bincount(a.region[:n][firm].astype(np.int64) * D + a.product_domain[:n][firm],
                                minlength=R * D).reshape(R, D)
@@ -572,6 +579,9 @@ class S3Model(mesa.Model):
     def tables(self) -> dict[str, "pd.DataFrame"]:
         """The run's tidy tables: timeseries, panel, firms (alive at the end) and innovations."""
         import pandas as pd
+
+        if not self.full_records:
+            raise RuntimeError("tables() needs full_records=True (this run recorded only what outcomes() reads)")
 
         w, a = self.world, self.actors
         R, D = w.n_regions, w.n_domains
