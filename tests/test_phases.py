@@ -78,16 +78,28 @@ def run_experiment(script: str, *args: str, cwd: Path, timeout: int = 900) -> su
                           capture_output=True, text=True, timeout=timeout)
 
 
-def run_small(script: str, tmp_path: Path, name: str) -> Path:
-    """Run an experiment at the test-suite size into ``tmp_path / name``; fail with its stderr if it fails."""
-    r = run_experiment(script, "small=true", "workers=2", f"hydra.run.dir={tmp_path / name}", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return tmp_path / name
+@pytest.fixture(scope="module")
+def gallery(tmp_path_factory) -> Path:
+    """The documented gallery command at the test-suite size: the three phase experiments and s3sim-validate,
+    run from the shell into one directory, and the README block built from them (into a scratch README)."""
+    d = tmp_path_factory.mktemp("gallery")
+    (d / "README.md").write_text("# scratch\n")
+    r = run_experiment("gallery.py", "--small", "--workers", "2", "--out", str(d / "out"), "--readme",
+                       str(d / "README.md"), "--docs", str(d / "docs"), cwd=d, timeout=1800)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    return d
+
+
+def run_small(script: str, gallery: Path, name: str) -> Path:
+    """The output of one experiment run at the test-suite size by the gallery command."""
+    out = gallery / "out" / name
+    assert out.is_dir(), f"{script} wrote nothing"
+    return out
 
 
 class TestPhase3:
-    def test_small_run_writes_the_report(self, tmp_path):
-        out = run_small("phase3_pilots/run.py", tmp_path, "p3")
+    def test_small_run_writes_the_report(self, gallery):
+        out = run_small("phase3_pilots/run.py", gallery, "phase3")
         md = (out / "phase3.md").read_text()
         assert "Difference in differences" in md and "True effect" in md
         assert (out / "figures" / "phase3.png").stat().st_size > 10_000
@@ -104,8 +116,8 @@ class TestPhase3:
 
 
 class TestPhase2:
-    def test_small_run_writes_comparison_stress_and_verdict(self, tmp_path):
-        out = run_small("phase2_improved_s3/run.py", tmp_path, "p2")
+    def test_small_run_writes_comparison_stress_and_verdict(self, gallery):
+        out = run_small("phase2_improved_s3/run.py", gallery, "phase2")
         md = (out / "phase2.md").read_text()
         assert "## Robustness (stress test)" in md and "Stress test: transregional_s3 beats topdown_s3" in md
         assert (out / "sweep" / "report" / "report.html").exists()
@@ -155,8 +167,8 @@ class TestRegionalStressOutputs:
 
 
 class TestPhase1:
-    def test_small_run_writes_regions_table_and_sensitivity(self, tmp_path):
-        out = run_small("phase1_regions/run.py", tmp_path, "p1")
+    def test_small_run_writes_regions_table_and_sensitivity(self, gallery):
+        out = run_small("phase1_regions/run.py", gallery, "phase1")
         md = (out / "phase1.md").read_text()
         assert "## Regions" in md and "most sensitive to" in md
         regions = pd.read_csv(out / "phase1_regions.csv")
@@ -172,3 +184,23 @@ class TestPhase1:
     def test_full_size(self, tmp_path):
         r = run_experiment("phase1_regions/run.py", f"hydra.run.dir={tmp_path / 'p1'}", cwd=tmp_path, timeout=3600)
         assert r.returncode == 0, r.stderr[-3000:]
+
+
+class TestGallery:
+    def test_readme_block_has_a_figure_per_phase_and_the_validation_table(self, gallery):
+        text = (gallery / "README.md").read_text()
+        assert text.startswith("# scratch") and text.count("<!-- gallery:start -->") == 1
+        for name in ("phase1", "phase2", "phase3"):
+            assert f"docs/gallery/{name}.png" in text
+            assert (gallery / "docs" / f"{name}.png").stat().st_size > 10_000
+        assert "| fact | target | measured [95% CI] | result | source |" in text
+        assert "F16" in text and ("PASS" in text or "FAIL" in text)
+        assert "Made by `python experiments/gallery.py --small`" in text
+
+    def test_rebuilding_replaces_the_block(self, gallery):
+        r = run_experiment("gallery.py", "--reuse", str(gallery / "out"), "--readme", str(gallery / "README.md"),
+                           "--docs", str(gallery / "docs"), cwd=gallery)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert (gallery / "README.md").read_text().count("<!-- gallery:start -->") == 1
+        r = run_experiment("gallery.py", "--reuse", str(gallery), "--readme", str(gallery / "x.md"), cwd=gallery)
+        assert r.returncode == 2 and "Traceback" not in r.stderr

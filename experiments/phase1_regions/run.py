@@ -123,7 +123,8 @@ def main(cfg: DictConfig) -> None:
         **{STRESS_SCORES[k]: [f"{scores.loc[r, k]:.2f}" for r in regions] for k in STRESS_SCORES},
         "most sensitive to": [top.get(r, "") for r in regions],
     })
-    raw = pd.concat([scores, effect[["mean", "ci_low", "ci_high"]].add_prefix("effect_")], axis=1)
+    raw = pd.concat([scores, effect.drop(index="ALL", errors="ignore")[["mean", "ci_low", "ci_high"]]
+                     .add_prefix("effect_")], axis=1)
     raw.index.name = "region"
     raw.to_csv(out / "phase1_regions.csv")
     figure(scores, effect, sens, out / "figures" / "phase1.png", label, cfg.baseline)

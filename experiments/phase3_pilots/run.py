@@ -13,11 +13,10 @@ import sys
 from pathlib import Path
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import as_list, markdown_table, run_sweep  # noqa: E402
+from common import markdown_table, run_sweep, setup  # noqa: E402
 
 
 @hydra.main(config_path=".", config_name="config", version_base="1.3")
@@ -25,10 +24,7 @@ def main(cfg: DictConfig) -> None:
     from s3sim.analysis.pilots import evaluate_pilots, figure
     from s3sim.errors import S3SimError
 
-    out = Path(HydraConfig.get().runtime.output_dir)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    reps = cfg.small_replicates if cfg.small else cfg.replicates
-    extra = (as_list(cfg.small_overrides) if cfg.small else []) + as_list(cfg.overrides)
+    out, reps, extra = setup(cfg)
     sweep = run_sweep(out / "sweep", ["policy=topdown_s3,pilot", "policy.use_stated_priorities=true",
                                       f"seed={cfg.seed}", f"replicate=range({reps})", *extra], cfg.workers)
     try:
