@@ -115,10 +115,12 @@ class Recorder:
 
     def set(self, step: int, name: str, per_region: np.ndarray, total: float | None = None) -> None:
         """Store one indicator for all regions; ``total`` defaults to the sum over regions."""
-        row = self.values[step - 1, :, INDEX[name]]
-        row[:-1] = per_region
-        row[-1] = per_region.sum() if total is None else total
-        self.n_steps = max(self.n_steps, step)
+        k = INDEX[name]
+        values = self.values
+        values[step - 1, :-1, k] = per_region
+        values[step - 1, -1, k] = per_region.sum() if total is None else total
+        if step > self.n_steps:
+            self.n_steps = step
 
     def set_total(self, step: int, name: str, total: float) -> None:
         self.values[step - 1, -1, INDEX[name]] = total

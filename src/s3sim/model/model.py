@@ -483,10 +483,9 @@ class S3Model(mesa.Model):
             join_clusters(drng, rows, a.region, a.klen, a.cap, a.cluster, self.co_start, self.co_rows,
                           self.clusters.domain, self.cap_shift, p.co_membership_rate, self.clusters.members)
             self.ledger["entered"] += p.initial_capital * rows.size
-        for i in gone:
-            co = a.cluster[i]
-            if co >= 0:
-                self.clusters.members[co] -= 1
+        if gone.size:
+            co = a.cluster[gone]
+            np.subtract.at(self.clusters.members, co[co >= 0], 1)
         if self.p.materialize_agents:
             for i in gone:
                 self.row_agent[i].remove()
