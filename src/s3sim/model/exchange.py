@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from ._jit import kernel
-from .knowledge import add_triple, draw_ih, find_capability
+from .knowledge import add_triple, draw_ih
 
 
 @kernel
@@ -34,11 +34,22 @@ def learning_gain(d, d_star):
 
 
 @kernel
-def _learn(rng, i, src_c, src_a, src_e, m, p_abs, e_penalty_new, klen, kcap, cap, abil, expt, ih):
+def _index_kene(i, klen, cap, slot_of):
+    """``slot_of[c]`` = the first slot of row ``i`` holding capability ``c`` (entries of other capabilities are
+    left stale: a lookup checks ``cap[i, slot_of[c]] == c``)."""
+    for k in range(klen[i] - 1, -1, -1):
+        slot_of[cap[i, k]] = k
+
+
+@kernel
+def _learn(rng, i, src_c, src_a, src_e, m, p_abs, e_penalty_new, klen, kcap, cap, abil, expt, ih, slot_of):
     flows = 0
+    _index_kene(i, klen, cap, slot_of)  # capability -> slot, instead of a scan of the kene per offered triple
     for s in range(m):
         c = src_c[s]
-        k = find_capability(i, c, klen, cap)
+        k = slot_of[c]
+        if k >= klen[i] or cap[i, k] != c:
+            k = -1
         if k >= 0:
             if src_e[s] > expt[i, k]:
                 abil[i, k] = src_a[s]
@@ -46,8 +57,14 @@ def _learn(rng, i, src_c, src_a, src_e, m, p_abs, e_penalty_new, klen, kcap, cap
                 flows += 1
         elif rng.random() < p_abs:
             e = max(src_e[s] - e_penalty_new, 2)
-            if add_triple(i, c, src_a[s], e, klen, kcap, cap, abil, expt, ih) >= 0:
+            full = klen[i] >= kcap[i]
+            k = add_triple(i, c, src_a[s], e, klen, kcap, cap, abil, expt, ih)
+            if k >= 0:
                 flows += 1
+                if full:  # a triple was evicted: index the kene again
+                    _index_kene(i, klen, cap, slot_of)
+                else:
+                    slot_of[c] = k
     return flows
 
 
@@ -76,6 +93,7 @@ def exchange(rng, pair_a, pair_b, n_pairs, profile, klen, kcap, cap, abil, expt,
     bc = np.empty(width, dtype=cap.dtype)
     ba = np.empty(width, dtype=abil.dtype)
     be = np.empty(width, dtype=expt.dtype)
+    slot_of = np.zeros(n_domains << cap_shift, dtype=np.int64)  # capability code -> slot (see _learn)
     total = 0
     scale = 0.25 * l_mid
     for p in range(n_pairs):
@@ -92,8 +110,8 @@ def exchange(rng, pair_a, pair_b, n_pairs, profile, klen, kcap, cap, abil, expt,
         p_abs = a0 * max(g_floor, learning_gain(1.0 - cos, d_star))
         ma = _snapshot_ih(i, klen, cap, abil, expt, ih, ac, aa, ae)
         mb = _snapshot_ih(j, klen, cap, abil, expt, ih, bc, ba, be)
-        fi = _learn(rng, i, bc, ba, be, mb, p_abs, e_penalty_new, klen, kcap, cap, abil, expt, ih)
-        fj = _learn(rng, j, ac, aa, ae, ma, p_abs, e_penalty_new, klen, kcap, cap, abil, expt, ih)
+        fi = _learn(rng, i, bc, ba, be, mb, p_abs, e_penalty_new, klen, kcap, cap, abil, expt, ih, slot_of)
+        fj = _learn(rng, j, ac, aa, ae, ma, p_abs, e_penalty_new, klen, kcap, cap, abil, expt, ih, slot_of)
         flows_in[i] += fi
         flows_in[j] += fj
         total += fi + fj

@@ -11,10 +11,12 @@ doing all show in the product sold next step.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._jit import kernel
-from .knowledge import EXPERTISE_WEIGHT, normalise_profiles, remove_slot
+from .knowledge import EXPERTISE_WEIGHT, remove_slot
 from .state import RI
 
 
@@ -27,6 +29,8 @@ def learn_and_forget(alive, kind, n, t, klen, cap, abil, expt, ih, res_slot, cap
     forget_ri = t % 2 == 0
     forgotten = 0
     scratch = np.zeros(n_domains)
+    prof = np.zeros(n_domains, dtype=np.int64)  # integer expertise sums: exact, as the float32 sums they replace
+    adv = np.zeros(n_domains, dtype=np.int64)
     ih_dom = np.empty(cap.shape[1], dtype=np.int64)
     for i in range(n):
         if not alive[i]:
@@ -34,10 +38,7 @@ def learn_and_forget(alive, kind, n, t, klen, cap, abil, expt, ih, res_slot, cap
         forget = kind[i] != RI or forget_ri
         q = 0.0
         n_ih = 0
-        tot = 0.0
-        for d in range(n_domains):
-            profile[i, d] = 0.0
-            advert[i, d] = 0.0
+        tot = 0
         k = 0
         while k < klen[i]:
             d = cap[i, k] >> cap_shift
@@ -49,7 +50,7 @@ def learn_and_forget(alive, kind, n, t, klen, cap, abil, expt, ih, res_slot, cap
                 scratch[d] += e
                 ih_dom[n_ih] = d
                 n_ih += 1
-                advert[i, d] += e
+                adv[d] += e
             elif forget:
                 expt[i, k] -= 1
                 if expt[i, k] <= 0:
@@ -60,9 +61,8 @@ def learn_and_forget(alive, kind, n, t, klen, cap, abil, expt, ih, res_slot, cap
                     remove_slot(i, k, klen, cap, abil, expt, ih)
                     forgotten += 1
                     continue  # the slot now holds the former last triple, visited next (so slot order is kept)
-            e = expt[i, k]
-            profile[i, d] += e
-            tot += e
+            prof[d] += expt[i, k]
+            tot += expt[i, k]
             k += 1
         # S2, as in knowledge.product_and_quality: argmax of IH expertise by domain, ties to the lowest domain
         best_d = 0
@@ -76,5 +76,22 @@ def learn_and_forget(alive, kind, n, t, klen, cap, abil, expt, ih, res_slot, cap
             scratch[ih_dom[x]] = 0.0
         product_domain[i] = best_d
         quality[i] = q / (10.0 * n_ih) if n_ih > 0 else 0.0
-        normalise_profiles(i, tot, profile, advert)  # S1 profiles, as knowledge.profile_of computes them
+        # S1 profiles, as knowledge.normalise_profiles scales them (same roundings to float32)
+        if tot > 0:
+            inv_tot = 1.0 / float(tot)
+            ss = 0.0
+            for d in range(n_domains):
+                profile[i, d] = np.float32(prof[d] * inv_tot)
+                w = np.float32(adv[d])
+                ss += w * w
+            inv = 1.0 / math.sqrt(ss) if ss > 0 else 1.0
+            for d in range(n_domains):
+                advert[i, d] = np.float32(adv[d] * inv)
+        else:
+            for d in range(n_domains):
+                profile[i, d] = 0.0
+                advert[i, d] = 0.0
+        for d in range(n_domains):
+            prof[d] = 0
+            adv[d] = 0
     return forgotten
