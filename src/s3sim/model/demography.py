@@ -150,3 +150,18 @@ def join_clusters(rng, rows, region, klen, cap, cluster, co_start, co_rows, co_d
                     cluster[i] = co
                     members[co] += 1
                 break
+
+
+@kernel
+def place_newborns(rng, rows, parent, reg, origin, source, t, alive, kind, org, region, capital, appeal, birth, par,
+                   klen, kcap, cap, abil, expt, ih, product_domain, quality, profile, advert, region_profile_cdf,
+                   kene_len, kene_cap, u0, startup_expertise_cap, initial_capital, sigma_v, caps_per_domain,
+                   cap_shift, ih_len_max, cluster, co_start, co_rows, co_domain, membership_rate, members):
+    """:func:`init_newborns`, then :func:`join_clusters` for the same rows, in one call (the same draws in the
+    same order)."""
+    init_newborns(rng, rows, parent, reg, origin, source, t, alive, kind, org, region, capital, appeal, birth, par,
+                  klen, kcap, cap, abil, expt, ih, product_domain, quality, profile, advert, region_profile_cdf,
+                  kene_len, kene_cap, u0, startup_expertise_cap, initial_capital, sigma_v, caps_per_domain,
+                  cap_shift, ih_len_max)
+    join_clusters(rng, rows, region, klen, cap, cluster, co_start, co_rows, co_domain, cap_shift, membership_rate,
+                  members)

@@ -35,7 +35,7 @@ from . import critical_mass as cm
 from ._jit import kernel
 from .accounting import settle
 from .agents import ClusterOrganisation, Firm, RegionalAuthority, ResearchInstitute
-from .demography import exits, init_newborns, join_clusters, plan_births
+from .demography import exits, join_clusters, place_newborns, plan_births
 from .evidence import expertise_mass, rca, relatedness_density
 from .exchange import exchange
 from .knowledge import draw_kene, refresh_products, refresh_profiles
@@ -475,13 +475,13 @@ class S3Model(mesa.Model):
                                                   self.region_cdf, entrants)
         rows = a.add(parent.size)
         if rows.size:
-            init_newborns(drng, rows, parent, reg, origin, source, t, a.alive, a.kind, a.origin, a.region,
-                          a.capital, a.appeal, a.birth, a.parent, a.klen, a.kcap, a.cap, a.abil, a.expt, a.ih,
-                          a.product_domain, a.quality, a.profile, a.advert, self.region_profile_cdf, p.kene_sme,
-                          int(math.ceil(p.cap_growth * p.kene_sme)), p.u0, p.startup_expertise_cap,
-                          p.initial_capital, p.sigma_v, self.caps_per_domain, self.cap_shift, p.ih_len_max)
-            join_clusters(drng, rows, a.region, a.klen, a.cap, a.cluster, self.co_start, self.co_rows,
-                          self.clusters.domain, self.cap_shift, p.co_membership_rate, self.clusters.members)
+            place_newborns(drng, rows, parent, reg, origin, source, t, a.alive, a.kind, a.origin, a.region,
+                           a.capital, a.appeal, a.birth, a.parent, a.klen, a.kcap, a.cap, a.abil, a.expt, a.ih,
+                           a.product_domain, a.quality, a.profile, a.advert, self.region_profile_cdf, p.kene_sme,
+                           int(math.ceil(p.cap_growth * p.kene_sme)), p.u0, p.startup_expertise_cap,
+                           p.initial_capital, p.sigma_v, self.caps_per_domain, self.cap_shift, p.ih_len_max,
+                           a.cluster, self.co_start, self.co_rows, self.clusters.domain, p.co_membership_rate,
+                           self.clusters.members)
             self.ledger["entered"] += p.initial_capital * rows.size
         if gone.size:
             co = a.cluster[gone]
