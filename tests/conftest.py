@@ -76,3 +76,14 @@ def materialised_model():
     model = s3sim.S3Model(small_config(materialize_agents=True, horizon=20), seed=3)
     model.run()
     return model
+
+
+def pytest_collection_modifyitems(config, items):
+    """Full-size studies (marked ``slow``) are opt-in: they run only when the marker expression names them
+    (``pytest -m slow``)."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="full-size study: opt in with `pytest -m slow`")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
