@@ -11,6 +11,9 @@ are excluded), then a few real chunks spread evenly over the design are evaluate
 (the ``local`` executor, as the CLI uses it) and timed with ``time.perf_counter``. The projection is
 ``total evaluations / measured evaluations per second``; it excludes the analysis (seconds) and assumes the
 measured chunks are representative (they are spread over the design, whose samples are statistically alike).
+The workers also report the CPU time they spent (``time.process_time``): the second projection, total
+evaluations x CPU seconds per evaluation / workers, is what the machine would do with the workers alone on their
+cores, and is far less sensitive to other jobs on the machine than the wall-time one.
 
     make bench-stress                                   # = .venv/bin/python benchmarks/stress.py
     .venv/bin/python benchmarks/stress.py --chunks 4 --chunk-size 8 --workers 2
@@ -54,6 +57,13 @@ def _warm(_: int) -> float:
     return time.perf_counter() - t
 
 
+def _timed_chunk(task):
+    """:func:`evaluate_chunk` and the CPU time the worker spent on it (robust to other work on the machine)."""
+    c0 = time.process_time()
+    frame = evaluate_chunk(task)
+    return frame, time.process_time() - c0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=2)
@@ -85,13 +95,17 @@ def main() -> None:
             print(f"{args.workers} local workers started and warmed up in {startup:.1f} s")
             t0 = time.perf_counter()
             evaluated = 0
-            for _, frame in ex.map_unordered(evaluate_chunk, tasks):
+            cpu = 0.0
+            for _, (frame, seconds) in ex.map_unordered(_timed_chunk, tasks):
                 evaluated += len(frame)
+                cpu += seconds
             wall = time.perf_counter() - t0
     eval_rate = evaluated / wall
     run_rate = eval_rate * len(regimes)
     projected = evaluations_total / eval_rate
     ratio = projected / 60 / TARGET_MINUTES
+    cpu_per_eval = cpu / evaluated
+    projected_cpu = evaluations_total * cpu_per_eval / args.workers  # the workers alone on their cores
     print(f"timed {len(tasks)} chunks = {evaluated} evaluations ({evaluated * len(regimes)} model runs) "
           f"in {wall:.1f} s on {args.workers} workers")
     print(f"throughput: {eval_rate:.2f} evaluations/s = {run_rate:.2f} model runs/s "
@@ -101,11 +115,14 @@ def main() -> None:
           "(other work on the machine slows the workers down)")
     print(f"projected wall time of the standard stress test: {projected / 60:.1f} min "
           f"(target {TARGET_MINUTES:.0f} min: ratio {ratio:.2f}, {'PASS' if ratio <= 1 else 'OVER'})")
+    print(f"CPU time: {cpu_per_eval:.3f} s per evaluation in the workers; with each worker alone on a core the "
+          f"standard stress test would take {projected_cpu / 60:.1f} min (ratio {projected_cpu / 60 / TARGET_MINUTES:.2f})")
     record = dict(kind="stress", time=_dt.datetime.now(_dt.timezone.utc).isoformat(), workers=args.workers,
                   chunks=len(tasks), chunk_size=args.chunk_size, evaluations_timed=evaluated, seconds=wall,
                   evaluations_per_second=eval_rate, runs_per_second=run_rate, startup_seconds=startup,
                   warmup_task_seconds=warm, evaluations_total=evaluations_total, runs_total=runs_total,
                   projected_minutes=projected / 60, target_minutes=TARGET_MINUTES, ratio_to_target=ratio,
+                  cpu_seconds_per_evaluation=cpu_per_eval, projected_minutes_from_cpu=projected_cpu / 60,
                   load_average=load, machine=platform.platform(), cpus=os.cpu_count())
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
