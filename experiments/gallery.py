@@ -48,20 +48,30 @@ def run_all(out: Path, small: bool, workers: int) -> None:
         raise SystemExit(r.returncode)
 
 
-def _reading(md: Path, n: int = 3) -> list[str]:
-    """The first ``n`` bullet points of a phase report's Reading section."""
+#: which bullets of each phase report's Reading section the gallery shows (substrings; all bullets if empty)
+KEEP = {"phase1": (), "phase2": ("cluster_s3 ", "transregional_s3 ", "Stress test"), "phase3": ()}
+
+
+def _reading(md: Path, keep: tuple[str, ...] = (), n: int = 6) -> list[str]:
+    """Bullet points of a phase report's Reading section: those starting with one of ``keep`` (all if empty),
+    each with its indented continuation lines, at most ``n``."""
     lines = md.read_text().splitlines()
     try:
         start = lines.index("## Reading") + 1
     except ValueError:
         return []
-    out = []
+    out: list[str] = []
     for line in lines[start:]:
         if line.startswith("## "):
             break
         if line.startswith("- "):
+            taken = not keep or line[2:].startswith(keep)
+            if taken:
+                out.append(line)
+        elif line.startswith("  ") and out and taken:
             out.append(line)
-    return out[:n]
+    bullets = [i for i, x in enumerate(out) if x.startswith("- ")]
+    return out[: bullets[n]] if len(bullets) > n else out
 
 
 def validation_table(csv: Path) -> str:
@@ -87,7 +97,7 @@ def build_block(out: Path, docs: Path, command: str) -> str:
         fig = out / name / "figures" / f"{name}.png"
         shutil.copyfile(fig, docs / f"{name}.png")
         parts += [f"**{TITLES[name]}**", "", f"![{TITLES[name]}](docs/gallery/{name}.png)", ""]
-        parts += _reading(out / name / f"{name}.md") + [""]
+        parts += _reading(out / name / f"{name}.md", KEEP[name]) + [""]
     val = out / "validation"
     csv = val / "validation.csv"
     if csv.exists():

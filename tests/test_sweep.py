@@ -234,7 +234,7 @@ class TestCollectAndCompare:
         before = tree_digest(regime_sweep, skip=("report",))
         r = run_cli("s3sim-compare", str(regime_sweep), "--baseline", "none", cwd=work)
         assert r.returncode == 0, r.stderr[-3000:]
-        assert "cluster_s3" in r.stdout and "paired over 3 seeds" in r.stdout
+        assert "cluster_s3" in r.stdout and "paired over 3 replicates" in r.stdout
         out = regime_sweep / "report"
         for f in ("report.html", "summary.md", "contrasts.csv", "contrasts.parquet", "horizon.csv",
                   "over_time.csv", "regions_improving.csv"):
@@ -271,6 +271,44 @@ class TestCollectAndCompare:
         c = pd.read_csv(d / "report" / "contrasts.csv")
         assert set(c["n"]) == {1}
         assert "Runs not used" in (d / "report" / "report.html").read_text()
+
+
+class TestReviewFindings:
+    def test_scenario_without_pairs_is_listed_not_a_crash(self, work, regime_sweep):
+        d = work / "no-cluster"
+        shutil.copytree(regime_sweep, d, ignore=shutil.ignore_patterns("collected", "report"))
+        for j in (3, 4, 5):  # every cluster_s3 run
+            shutil.rmtree(d / str(j))
+        r = run_cli("s3sim-compare", str(d), "--quiet", cwd=work)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and "no complete pairs" in r.stderr
+        for j in (0, 1, 2):  # and without any baseline run
+            shutil.rmtree(d / str(j))
+        shutil.copytree(regime_sweep / "3", d / "3")
+        r = run_cli("s3sim-compare", str(d), "--quiet", cwd=work)
+        assert r.returncode == 2 and "--baseline" in r.stderr and "Traceback" not in r.stderr
+
+    def test_window_longer_than_the_policy_horizon_is_refused(self, work, regime_sweep):
+        r = run_cli("s3sim-compare", str(regime_sweep), "--window", "13", "--out", str(work / "w13"), cwd=work)
+        assert r.returncode == 2 and "--window" in r.stderr and "burn-in" in r.stderr
+
+    @pytest.mark.parametrize("bad", ["hydra.launcher.n_jobz=2", "hydra/launcher=nosuch", "hydra.sweep.subdir=x",
+                                     "output.dir=res"])
+    def test_bad_hydra_overrides_fail_before_anything_is_written(self, work, bad):
+        d = work / f"bad-{abs(hash(bad))}"
+        r = run_cli("s3sim", "-m", "policy=none,cluster_s3", *SMALL, bad, f"hydra.sweep.dir={d}", cwd=work)
+        assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
+        assert not d.exists()
+
+    def test_a_job_running_on_another_machine_is_left_alone(self, work, regime_sweep):
+        d = work / "other-host"
+        shutil.copytree(regime_sweep, d, ignore=shutil.ignore_patterns("collected", "report"))
+        st = json.loads((d / "4" / "status.json").read_text())
+        (d / "4" / "manifest.json").unlink()
+        (d / "4" / "status.json").write_text(json.dumps({**st, "status": "running", "host": "node042"}))
+        r = run_cli("s3sim-collect", str(d), "--rerun-missing", "--workers", "1", cwd=work)
+        assert r.returncode == 1 and "nothing to re-run" in r.stdout and "running" in r.stdout
+        r = run_cli("s3sim-collect", str(d), "--rerun-missing", "--include-running", "--workers", "1", cwd=work)
+        assert r.returncode == 0 and "re-ran 1 jobs (1 completed): 4" in r.stdout
 
 
 class TestBadInput:

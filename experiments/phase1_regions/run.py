@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import fixed_override, markdown_table, merged, run_stress, run_sweep, save_figure, setup, interval_bars  # noqa: E402
 
+COLLABORATIVE = ("cluster_s3", "transregional_s3")  # regimes whose calls involve cluster organisations
 STRESS_SCORES = {
     "stress_cluster_design": "clusters in S3 design",
     "stress_cluster_implementation": "clusters in implementation",
@@ -58,11 +59,12 @@ def figure(scores: pd.DataFrame, effect: pd.DataFrame, sens: pd.DataFrame | None
     for i in range(scores.shape[0]):
         for j in range(scores.shape[1]):
             v = scores.iat[i, j]
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w" if v < 0.6 else "k")
+            ax.text(j, i, f"{v:.2f}" if np.isfinite(v) else "n/a", ha="center", va="center", fontsize=7,
+                    color="w" if np.isfinite(v) and v < 0.6 else "k")
     ax.set_xticks(range(scores.shape[1]), [STRESS_SCORES[c] for c in scores.columns], rotation=40, ha="right",
                   fontsize=8)
     ax.set_yticks(range(len(regions)), regions)
-    ax.set_title("StressTest scores of S3 as applied (0-1)", fontsize=10)
+    ax.set_title("StressTest scores of S3 as applied (0-1; n/a: no collaborative calls)", fontsize=10)
     fig.colorbar(im, ax=ax, shrink=0.7)
     ax = axes[1]
     interval_bars(ax, effect, regions, f"{label}: S3 as applied minus {baseline}",
@@ -98,6 +100,11 @@ def main(cfg: DictConfig) -> None:
     runs = [int(r) for r in store.completed.loc[store.completed["policy"] == cfg.scenario, "run"]]
     scores = stress_scores(store, runs)
     regimes = store.manifest(runs[0])["policy_setup"]["regimes"]
+    # the two cluster-involvement scores are defined only where the regime publishes collaborative calls (the
+    # cluster-led regimes); elsewhere they are 0 by construction, not measured, and shown as n/a
+    for r in scores.index:
+        if regimes.get(r) not in COLLABORATIVE:
+            scores.loc[r, ["stress_cluster_design", "stress_cluster_implementation"]] = np.nan
     # 2. which assumptions each region's outcome is most sensitive to
     st = merged(cfg, "sensitivity")
     regions = list(scores.index)
@@ -120,7 +127,8 @@ def main(cfg: DictConfig) -> None:
         "regime": [regimes.get(r, "") for r in regions],
         "effect": [f"{effect.loc[r, 'mean']:+.1f} [{effect.loc[r, 'ci_low']:+.1f}, {effect.loc[r, 'ci_high']:+.1f}]"
                    for r in regions],
-        **{STRESS_SCORES[k]: [f"{scores.loc[r, k]:.2f}" for r in regions] for k in STRESS_SCORES},
+        **{STRESS_SCORES[k]: [f"{scores.loc[r, k]:.2f}" if np.isfinite(scores.loc[r, k]) else "n/a"
+                              for r in regions] for k in STRESS_SCORES},
         "most sensitive to": [top.get(r, "") for r in regions],
     })
     raw = pd.concat([scores, effect.drop(index="ALL", errors="ignore")[["mean", "ci_low", "ci_high"]]
@@ -130,6 +138,8 @@ def main(cfg: DictConfig) -> None:
     figure(scores, effect, sens, out / "figures" / "phase1.png", label, cfg.baseline)
     weakest = {}
     for k in STRESS_SCORES:
+        if not scores[k].notna().any():
+            continue
         low = scores[k][np.isclose(scores[k], scores[k].min())].index.tolist()
         weakest[STRESS_SCORES[k]] = (", ".join(low) if len(low) <= 3 else f"{len(low)} regions") + \
             f" ({scores[k].min():.2f})"
@@ -138,10 +148,14 @@ def main(cfg: DictConfig) -> None:
              f"paired seeds (report: `{sweep / 'report' / 'report.html'}`); screening: {st.method} with {st.n} "
              f"trajectories, one output per region (`{sens_dir / 'summary.md'}`).", "", "## Reading", ""]
     lines += [f"- {x}" for x in comp.reading()[:1]]
-    best = effect.drop(index="ALL", errors="ignore")["mean"].idxmax()
-    worst = effect.drop(index="ALL", errors="ignore")["mean"].idxmin()
-    lines.append(f"- The largest effect of a region's own S3 is in {best}, the smallest in {worst}.")
-    lines.append("- Lowest regions on each StressTest score: "
+    reg = effect.drop(index="ALL", errors="ignore")
+    clear_up = [r for r in reg.index if reg.loc[r, "ci_low"] > 0]
+    clear_down = [r for r in reg.index if reg.loc[r, "ci_high"] < 0]
+    lines.append(f"- With every region applying its S3 at once (so a region's effect includes its neighbours' "
+                 f"policies), {label} rises clearly in {len(clear_up)} of {len(reg)} regions"
+                 + (f" ({', '.join(clear_up)})" if clear_up else "")
+                 + (f" and falls clearly in {', '.join(clear_down)}" if clear_down else "") + ".")
+    lines.append("- Lowest regions on each StressTest score (among regions where it is defined): "
                  + "; ".join(f"{k}: {v}" for k, v in weakest.items()) + ".")
     common = pd.Series([p for r in top.values() for p in r.split(", ") if p]).value_counts()
     if len(common):

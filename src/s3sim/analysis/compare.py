@@ -158,6 +158,11 @@ class Comparison:
             ri = imp[(imp["scenario"] == s) & (imp["kpi"] == k.name)]
             better = int(ri["improving"].iloc[0]) if len(ri) else 0
             clearly = int(ri["clearly_improving"].iloc[0]) if len(ri) else 0
+            worse = int(ri["clearly_worsening"].iloc[0]) if len(ri) else 0
+            if int(c["n"]) < 2:
+                out.append(f"{s}: {_fmt(c['mean'], sign=True)} on {k.label} against {self.baseline} from a single "
+                           f"pair of runs, which cannot be judged: run more replicates.")
+                continue
             ci = f"[{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}]"
             rel = "" if not np.isfinite(c["relative"]) else f", {c['relative']:+.0%}"
             clear = np.isfinite(c["ci_low"]) and (c["ci_low"] > 0 or c["ci_high"] < 0)
@@ -169,8 +174,10 @@ class Comparison:
                 verb = (f"{'raises' if c['mean'] > 0 else 'lowers'} {k.label} by {_fmt(abs(c['mean']))} "
                         f"[{_fmt(lo)}, {_fmt(hi)}]{rel} against {self.baseline}")
             word = "improves" if k.higher_is_better else "worsens"
+            worsens = f", and clearly {'worsens' if k.higher_is_better else 'improves'} it in {worse}" if worse else ""
             out.append(f"{s} {verb}; it {word} the indicator in {better} of {n_regions} regions "
-                       f"({clearly} with an interval excluding zero), paired over {int(c['n'])} seeds.")
+                       f"({clearly} with an interval excluding zero){worsens}; paired over {int(c['n'])} "
+                       f"replicates.")
         # the best scenario on the headline
         tot = self.contrasts[(self.contrasts["kpi"] == k.name) & (self.contrasts["region"] == "ALL")]
         if len(tot) > 1:
@@ -197,6 +204,14 @@ def _fmt(x: float, sign: bool = False) -> str:
     a = abs(x)
     digits = 0 if a >= 100 else 1 if a >= 10 else 2 if a >= 1 else 3
     return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def _policy_quarters(store: SweepStore, usable: pd.DataFrame) -> int:
+    """Quarters after the burn-in in the compared runs (the longest window that excludes the burn-in)."""
+    steps = pd.to_numeric(usable["steps"], errors="coerce")
+    burn = pd.to_numeric(usable["burn_in"], errors="coerce")
+    q = (steps - burn).min()
+    return int(q) if pd.notna(q) else 10**9
 
 
 def _needed(kpis: list[KPI]) -> list[str]:
@@ -246,10 +261,23 @@ def compare(store: SweepStore | str | Path, *, baseline: str | None = None, by: 
         raise ConfigError(str(store.sweep_dir), "no completed runs", "a sweep with completed runs to compare")
     done["replicate"] = done["replicate"].astype("Int64").fillna(-1).astype(int)
     done["pair"] = done[pair_cols].astype(str).agg("|".join, axis=1)
+    done["rep"] = done[["seed", "replicate"]].astype(str).agg("|".join, axis=1)  # the independent unit
     base_pairs = set(done.loc[done[by] == baseline, "pair"])
+    if not base_pairs:
+        raise ConfigError("--baseline", baseline, f"a value of {by} with completed runs (every {by}={baseline} run "
+                                                  f"failed or is missing; re-run them with s3sim-collect "
+                                                  f"--rerun-missing)")
     usable = done[done["pair"].isin(base_pairs)]
     excluded = pd.concat([idx[idx["status"] != "completed"],
                           idx[idx["run"].isin(done.loc[~done["pair"].isin(base_pairs), "run"])]])
+    dropped = [s for s in scenarios if not (usable[by] == s).any()]
+    scenarios = [s for s in scenarios if s not in dropped]
+    if not scenarios:
+        raise ConfigError(str(store.sweep_dir), "no complete pairs", f"runs of at least one {by} value other than "
+                                                                     f"{baseline} whose baseline partner completed")
+    if window > _policy_quarters(store, usable):
+        raise ConfigError("--window", window, f"at most the {_policy_quarters(store, usable)} quarters of the "
+                                              f"policy horizon (a longer window would include the burn-in)")
 
     ts = store.read("timeseries", columns=["run", "step", "region", "indicator", "value"],
                     filters=[("indicator", "in", _needed(kpis)), ("run", "in", [int(r) for r in usable["run"]])])
@@ -266,21 +294,24 @@ def compare(store: SweepStore | str | Path, *, baseline: str | None = None, by: 
     sums = win.groupby(level=["run", "region"]).sum(min_count=1)
     means = win.groupby(level=["run", "region"]).mean()
     horizon = _kpi_frame(sums, kpis, means).reset_index()
-    horizon = horizon.merge(usable[["run", by, "pair", *pair_cols]], on="run")
+    horizon = horizon.merge(usable[["run", by, "pair", "rep", *pair_cols]], on="run")
 
     rows, improving = [], []
+    rep_of = usable.drop_duplicates("pair").set_index("pair")["rep"]
     regions_all = sorted(set(horizon["region"]) - {"ALL"}) + ["ALL"]
     for s in scenarios:
         a = horizon[horizon[by] == s].set_index(["pair", "region"])
         b = horizon[horizon[by] == baseline].set_index(["pair", "region"])
         joined = a[[k.name for k in kpis]].join(b[[k.name for k in kpis]], rsuffix="__base", how="inner")
         for k in kpis:
-            better = clearly = n_reg = 0
+            better = clearly = worse = n_reg = 0
             for region in regions_all:
                 if region not in joined.index.get_level_values("region"):
                     continue
                 sel = joined.xs(region, level="region")
-                d = (sel[k.name] - sel[f"{k.name}__base"]).to_numpy(dtype=float)
+                # pairs of one seed and replicate that differ in another swept key share their random streams:
+                # average them, so that each independent replicate counts once
+                d = (sel[k.name] - sel[f"{k.name}__base"]).groupby(rep_of).mean().to_numpy(dtype=float)
                 st = paired_summary(d, conf)
                 base_mean = float(np.nanmean(sel[f"{k.name}__base"].to_numpy(dtype=float)))
                 rel = st["mean"] / abs(base_mean) if base_mean not in (0.0,) and np.isfinite(base_mean) else math.nan
@@ -292,8 +323,9 @@ def compare(store: SweepStore | str | Path, *, baseline: str | None = None, by: 
                     sign = 1 if k.higher_is_better else -1
                     better += sign * st["mean"] > 0
                     clearly += (st["ci_low"] > 0) if sign > 0 else (st["ci_high"] < 0)
+                    worse += (st["ci_high"] < 0) if sign > 0 else (st["ci_low"] > 0)
             improving.append({"scenario": s, "kpi": k.name, "regions": n_reg, "improving": int(better),
-                              "clearly_improving": int(clearly)})
+                              "clearly_improving": int(clearly), "clearly_worsening": int(worse)})
     contrasts = pd.DataFrame(rows)
 
     # over time (region ALL): four-quarter moving sums, then the KPI ratios step by step
@@ -319,6 +351,7 @@ def compare(store: SweepStore | str | Path, *, baseline: str | None = None, by: 
                 continue
             diff = piv[[s_runs[p] for p in common]].to_numpy(float) - piv[[base_runs[p] for p in common]].to_numpy(
                 float)
+            diff = pd.DataFrame(diff.T).groupby(rep_of.loc[common].to_numpy()).mean().to_numpy().T
             for step, row in zip(piv.index, diff):
                 mu, lo, hi = mean_ci(row, conf)
                 con_rows.append({"scenario": s, "kpi": k.name, "step": int(step), "mean": mu, "ci_low": lo,
@@ -328,7 +361,7 @@ def compare(store: SweepStore | str | Path, *, baseline: str | None = None, by: 
     m = store.manifest(int(usable["run"].iloc[0]))
     regions = pd.DataFrame(m.get("regions") or [{"id": r} for r in regions_all if r != "ALL"])
     burn_in = int(m.get("burn_in") or 0)
-    n_pairs = {s: int(contrasts[(contrasts["scenario"] == s) & (contrasts["region"] == "ALL")]["n"].max())
+    n_pairs = {s: int(contrasts[(contrasts["scenario"] == s) & (contrasts["region"] == "ALL")]["n"].fillna(0).max())
                for s in scenarios}
     return Comparison(factor=by, baseline=baseline, scenarios=scenarios, kpis=kpis, window=window,
                       horizon=horizon, contrasts=contrasts, regions_improving=pd.DataFrame(improving),

@@ -18,8 +18,10 @@ Estimators, per run (one seed and replicate), then over runs with a t interval:
   post = the policy horizon after ``lag`` quarters; rates are member-weighted (innovations / member-quarters);
 * comparison clusters ("comparable untreated clusters"): for each pilot, the ``k`` untreated clusters whose
   pre-period outcome and membership are closest (nearest neighbours on standardised log values), drawn from
-  other regions, so that spillovers inside the pilot's own region do not contaminate them; ``match="all"`` uses
-  every untreated cluster;
+  other regions to keep them away from the pilot's own region; ``match="all"`` uses every untreated cluster.
+  They are not a clean counterfactual: every region has a pilot, pilots cooperate across regions, and any policy
+  change shifts every later random draw, so the comparison clusters also change between the pilot and the
+  no-pilot run (``runs`` reports their post-period rate in both as a diagnostic);
 * ``true_effect``: the pilot clusters' post-period outcome in the pilot run minus the same clusters in the paired
   run without pilots.
 """
@@ -140,6 +142,9 @@ def evaluate_pilots(store: SweepStore | str, *, by: str = "policy", pilot: str =
         raise ConfigError("match", match, "'nearest' or 'all'")
     if k < 1:
         raise ConfigError("k", k, "a positive number of comparison clusters per pilot")
+    if lag < 0 or pre_window < 1:
+        raise ConfigError("lag" if lag < 0 else "pre_window", lag if lag < 0 else pre_window,
+                          "a non-negative lag and a positive pre-period window, in quarters")
     idx = store.completed.copy()
     if by not in idx:
         raise ConfigError("by", by, f"a swept key of this sweep ({', '.join(store.swept_keys)})")
@@ -183,9 +188,11 @@ def evaluate_pilots(store: SweepStore | str, *, by: str = "policy", pilot: str =
         t_pre, t_post = _pooled(rates_i, treated, "pre"), _pooled(rates_i, treated, "post")
         c_pre, c_post = _pooled(rates_i, ctrl_all, "pre"), _pooled(rates_i, ctrl_all, "post")
         true = t_post - _pooled(base, treated, "post") if base is not None else math.nan
+        c_post_base = _pooled(base, ctrl_all, "post") if base is not None else math.nan
         rows.append({"run": int(r.run), "pair": r.pair, "did": (t_post - t_pre) - (c_post - c_pre),
                      "true_effect": true, "n_pilots": len(treated), "n_controls": len(ctrl_all),
-                     "pilot_pre": t_pre, "pilot_post": t_post, "control_pre": c_pre, "control_post": c_post})
+                     "pilot_pre": t_pre, "pilot_post": t_post, "control_pre": c_pre, "control_post": c_post,
+                     "control_post_without_pilots": c_post_base})
         for unit, ctrl in matches.items():
             u = [unit]
             d = (_pooled(rates_i, u, "post") - _pooled(rates_i, u, "pre")) - \

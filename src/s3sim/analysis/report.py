@@ -328,7 +328,10 @@ def write_report(c: Comparison, out_dir: str | os.PathLike, *, progress: bool = 
                  "and every random stream), the contrast is the scenario's value minus the baseline's. The table "
                  "gives the mean contrast with a 95% t interval, the paired effect size d_z (mean / standard "
                  "deviation of the contrasts) and the relative change against the baseline mean. A region improves "
-                 "when its mean contrast goes in the better direction, clearly so when its interval excludes zero. "
+                 "when its mean contrast goes in the better direction, clearly so when its interval excludes zero; "
+                 "the regional intervals are not adjusted for multiple comparisons. When the sweep varies other "
+                 "keys too, the contrasts of one seed and replicate are averaged over them before the interval is "
+                 "taken, so each independent replicate counts once. "
                  "Tables: contrasts.csv (every indicator and region), regions_improving.csv, horizon.csv (every "
                  "run), over_time.csv.</p>")
     parts.append(_HTML_CHECK + "</body></html>")

@@ -33,7 +33,7 @@ from omegaconf import DictConfig
 
 from ..config import register_configs
 from ..config.compose import CONFIG_DIR, check_overrides, compose, normalise_overrides
-from ..errors import S3SimError
+from ..errors import ConfigError, S3SimError
 
 EXIT_USER_ERROR = 2
 
@@ -172,6 +172,32 @@ def _validate_jobs(jobs: list[list[str]]) -> None:
         compose(job)
 
 
+def _validate_hydra(hydra_ovs: list[str], job: list[str]) -> None:
+    """Compose Hydra's own config (launcher, sweep directory) with the sweep's ``hydra.*`` overrides before anything
+    is written, so a typo there is a one-line error too. Overrides that would move job results away from
+    ``<sweep dir>/<job number>`` are refused: the sweep index, collect and re-runs rely on that layout."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    for o in [*hydra_ovs, *job]:
+        key, _, value = o.lstrip("+~").partition("=")
+        if key in ("hydra.sweep.subdir", "output.dir"):
+            raise ConfigError(key, value, "no override in a sweep: job results live in <sweep dir>/<job number>")
+        if key == "hydra.sweep.dir" and "${" in value:
+            raise ConfigError(key, value, "a plain path in a sweep (no interpolation); the default is "
+                                          "outputs/sweeps/<date>/<time>")
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            hydra_compose(config_name="config", overrides=[*hydra_ovs, *job], return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException) as exc:
+        first = str(exc).strip().splitlines()
+        raise ConfigError("hydra overrides", " ".join(hydra_ovs), f"overrides Hydra accepts "
+                                                                  f"({first[0] if first else type(exc).__name__})") \
+            from None
+
+
 def _default_sweep_dir() -> str:
     from datetime import datetime
 
@@ -189,6 +215,7 @@ def _multirun(argv: list[str], overrides: list[str]) -> None:
     try:
         jobs = expand_jobs(task_ovs)
         _validate_jobs(jobs)
+        _validate_hydra(hydra_ovs, jobs[0])
         sweep_dir = None
         for o in hydra_ovs:
             key, _, value = o.lstrip("+").partition("=")

@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("sweep_dir", help="the sweep directory (it holds sweep.json)")
     parser.add_argument("--rerun-missing", action="store_true",
                         help="first run the failed, interrupted and missing jobs (completed ones are kept)")
+    parser.add_argument("--include-running", action="store_true",
+                        help="with --rerun-missing, also re-run jobs marked running on another machine (only when "
+                             "you know they are dead, e.g. a cancelled SLURM job)")
     parser.add_argument("--workers", type=int, default=None,
                         help="worker processes for --rerun-missing (default: all cores)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -35,7 +38,8 @@ def main(argv: list[str] | None = None) -> None:
             raise S3SimError(f"--workers={args.workers} is not allowed: a positive number of processes")
         read_sweep_index(args.sweep_dir)
         if args.rerun_missing:
-            done = rerun_missing(args.sweep_dir, workers=args.workers, progress=not args.quiet)
+            done = rerun_missing(args.sweep_dir, workers=args.workers, progress=not args.quiet,
+                                 include_running=args.include_running)
             if done:
                 ok = sum(v == "completed" for v in done.values())
                 print(f"s3sim-collect: re-ran {len(done)} jobs ({ok} completed): "

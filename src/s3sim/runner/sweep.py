@@ -83,6 +83,11 @@ def read_sweep_index(sweep_dir: Path) -> dict[str, Any]:
                                                f"written by `s3sim -m ...`)")
     if idx.get("format") != SWEEP_FORMAT or not isinstance(idx.get("jobs"), list):
         raise ConfigError(str(d / SWEEP_INDEX), idx.get("format"), f"a sweep index of format '{SWEEP_FORMAT}'")
+    for job in idx["jobs"]:
+        if not (isinstance(job, dict) and isinstance(job.get("num"), int) and isinstance(job.get("overrides"), list)
+                and all(isinstance(o, str) for o in job["overrides"])):
+            raise ConfigError(str(d / SWEEP_INDEX), "damaged", "a sweep index whose jobs each have a number and a "
+                                                               "list of overrides (written by `s3sim -m`)")
     return idx
 
 
@@ -158,8 +163,11 @@ def job_status(job_dir: Path, verify: bool = False) -> dict[str, Any]:
         return st
     if status in ("running", "completed"):  # completed without a readable manifest counts as interrupted
         pid = st.get("pid")
-        if status == "running" and st.get("host") == socket.gethostname() and isinstance(pid, int) \
-                and _pid_alive(pid):
+        if status == "running" and st.get("host") != socket.gethostname():
+            # on another machine (a cluster node): its process cannot be checked from here, so it counts as
+            # running; `s3sim-collect --rerun-missing --include-running` re-runs it when it is known to be dead
+            return {**st, "unverified": True}
+        if status == "running" and isinstance(pid, int) and _pid_alive(pid):
             return st
         return {**st, "status": "interrupted"}
     if (job_dir / STATUS).exists():
@@ -282,7 +290,7 @@ def _rerun_one(sweep_dir: str, num: int, overrides: list[str]) -> str:
 
 
 def rerun_missing(sweep_dir: Path, workers: int | None = None, jobs: Iterable[int] | None = None,
-                  progress: bool = True) -> dict[int, str]:
+                  progress: bool = True, include_running: bool = False) -> dict[int, str]:
     """Run the sweep's failed, interrupted, damaged and missing jobs (or only ``jobs``) on local worker processes and
     return ``{job number: final status}``. Completed jobs are never run again; jobs still running are left
     alone."""
@@ -292,9 +300,10 @@ def rerun_missing(sweep_dir: Path, workers: int | None = None, jobs: Iterable[in
     d = Path(sweep_dir)
     index = read_sweep_index(d)
     wanted = None if jobs is None else set(int(j) for j in jobs)
+    redo = ("failed", "interrupted", "missing", "damaged") + (("running",) if include_running else ())
     todo = [s for s in sweep_statuses(d, index, verify=True)
-            if s["status"] in ("failed", "interrupted", "missing", "damaged")
-            and (wanted is None or s["num"] in wanted)]
+            if s["status"] in redo and (wanted is None or s["num"] in wanted)
+            and not (s["status"] == "running" and not s.get("unverified"))]  # never a live local process
     if not todo:
         return {}
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
