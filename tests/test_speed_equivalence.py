@@ -174,3 +174,15 @@ def test_lean_records_give_the_same_outcomes(params):
         assert _same(lean.outcomes(region=region), full.outcomes(region=region)), region
     with pytest.raises(RuntimeError):
         lean.tables()
+
+
+def test_sample_config_is_cached_per_parameter_values_and_types():
+    from s3sim.errors import ConfigError
+    from s3sim.runner.targets import _sample_config
+
+    a = _sample_config({"materialize_agents": False, "n_agents": 300, "g_min": 0.5})
+    assert _sample_config({"materialize_agents": False, "n_agents": 300, "g_min": 0.5}) is a
+    assert a == config_from_params(materialize_agents=False, n_agents=300, g_min=0.5)
+    assert _sample_config({"materialize_agents": False, "n_agents": 300, "g_min": 0.6}) is not a
+    with pytest.raises(ConfigError):  # 0 (an int) is not False for a boolean parameter, cached or not
+        _sample_config({"materialize_agents": 0, "n_agents": 300, "g_min": 0.5})

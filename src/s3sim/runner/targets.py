@@ -76,18 +76,38 @@ def _preset_policy(name: str):
     return to_object(compose([f"policy={name}"])).policy
 
 
+@functools.lru_cache(maxsize=16)
+def _cached_config(key: tuple):
+    from .simulate import config_from_params
+
+    return config_from_params(**{name: value for name, _, value in key})
+
+
+def _sample_config(merged: Mapping[str, Any]):
+    """``config_from_params(**merged)``, built and validated once for the replicates of a sample (they share
+    their parameters; the key holds each value's type, so 1, 1.0 and True stay apart)."""
+    from .simulate import config_from_params
+
+    key = tuple((name, type(value), value) for name, value in merged.items())
+    try:
+        hash(key)
+    except TypeError:  # lists or mappings among the values: not cached
+        return config_from_params(**merged)
+    return _cached_config(key)
+
+
 def s3_target(params: Mapping[str, Any], seed: int, replicate: int = 0, *, regimes: Sequence[str] = ("none",),
               fixed: Mapping[str, Any] | None = None, regions: Sequence[str] = ()) -> dict[str, float]:
     """Run the model once per regime on the same seed and replicate; columns ``<regime>:<outcome>`` and, for each
     of ``regions``, ``<regime>:<outcome>@<region>``.
 
     Identical to ``evaluate(seed, policy=regime, replicate=replicate, **fixed, **params)`` for each regime (a test
-    checks it) but cheaper: the config is built and validated once per sample, the regimes share one burn-in (it
-    is policy-free and every submodel draws from its own stream, so each regime's run continues from a copy of it:
-    :meth:`S3Model.fork`, bit-identical to separate runs), the outcomes come straight from the records
-    (:meth:`S3Model.outcomes`, equal to those of the tables) and no run manifest is assembled. A policy preset
-    (``as_applied``) runs with the preset's policy config, with any ``policy_*`` parameter of the sample applied on
-    top.
+    checks it) but cheaper: the config is built and validated once per sample (not per replicate), the regimes
+    share one burn-in (it is policy-free and every submodel draws from its own stream, so each regime's run
+    continues from a copy of it: :meth:`S3Model.fork`, bit-identical to separate runs), the outcomes come straight
+    from the records (:meth:`S3Model.outcomes`, equal to those of the tables) and no run manifest is assembled. A
+    policy preset (``as_applied``) runs with the preset's policy config, with any ``policy_*`` parameter of the
+    sample applied on top.
     """
     import dataclasses
 
@@ -96,7 +116,7 @@ def s3_target(params: Mapping[str, Any], seed: int, replicate: int = 0, *, regim
     from .simulate import config_from_params
 
     merged = {"materialize_agents": False, **dict(fixed or {}), **dict(params)}
-    base = config_from_params(**merged)
+    base = _sample_config(merged)
     cfgs = []
     for regime in regimes:
         if regime in REGIMES:
