@@ -138,7 +138,7 @@ def main(cfg: DictConfig) -> None:
     figure(scores, effect, sens, out / "figures" / "phase1.png", label, cfg.baseline)
     weakest = {}
     for k in STRESS_SCORES:
-        if not scores[k].notna().any():
+        if scores[k].notna().sum() < 2:  # defined in one region only: nothing to rank
             continue
         low = scores[k][np.isclose(scores[k], scores[k].min())].index.tolist()
         weakest[STRESS_SCORES[k]] = (", ".join(low) if len(low) <= 3 else f"{len(low)} regions") + \
