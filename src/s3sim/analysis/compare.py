@@ -243,8 +243,10 @@ def compare(store: SweepStore | str | Path, *, baseline: str | None = None, by: 
         raise ConfigError("--window", window, "a positive number of quarters")
     idx = store.index
     keys = store.swept_keys
-    if by not in keys:
-        raise ConfigError("--by", by, f"a key the sweep varies ({', '.join(keys) or 'it varies none'})")
+    comparable = [k for k in keys if k not in REPLICATE_KEYS]  # seed and replicate pair runs, they are not compared
+    if by not in comparable:
+        raise ConfigError("--by", by, f"a key the sweep varies other than seed and replicate "
+                                      f"({', '.join(comparable) or 'this sweep varies none'})")
     values = list(dict.fromkeys(v for v in idx[by] if isinstance(v, str)))
     if len(values) < 2:
         raise ConfigError("--by", by, "a key with at least two values in the sweep")
