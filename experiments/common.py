@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from s3sim.analysis.report import markdown_table  # noqa: F401  (re-exported for the experiment scripts)
+
 EXIT_USER_ERROR = 2
 
 
@@ -96,14 +98,6 @@ def save_figure(fig, path: Path, title: str) -> Path:
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
-
-
-def markdown_table(df) -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(str(v) for v in row) + " |")
-    return "\n".join(lines)
 
 
 def as_list(value) -> list[str]:

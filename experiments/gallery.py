@@ -22,6 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from s3sim.analysis.report import markdown_table
+from s3sim.files import atomic_text
+
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- gallery:start -->", "<!-- gallery:end -->"
 PHASES = {"phase1": "phase1_regions", "phase2": "phase2_improved_s3", "phase3": "phase3_pilots"}
@@ -82,12 +85,10 @@ def validation_table(csv: Path) -> str:
         lo, hi = row["ci_low"], row["ci_high"]
         return f"{row['measured']:.3g} [{lo:.3g}, {hi:.3g}]" if pd.notna(lo) else f"{row['measured']:.3g}"
 
-    head = ["fact", "target", "measured [95% CI]", "result", "source"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    for _, r in v.iterrows():
-        cells = [f"{r['fact']} {r['name']}", str(r["target"]), ci(r), str(r["result"]), str(r["source"])]
-        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
-    return "\n".join(lines)
+    table = pd.DataFrame({"fact": v["fact"] + " " + v["name"], "target": v["target"].astype(str),
+                          "measured [95% CI]": [ci(r) for _, r in v.iterrows()], "result": v["result"],
+                          "source": v["source"]})
+    return markdown_table(table)
 
 
 def build_block(out: Path, docs: Path, command: str) -> str:
@@ -115,9 +116,7 @@ def write_readme(readme: Path, block: str) -> None:
         text = head + block + tail
     else:
         text = text.rstrip("\n") + "\n\n## Gallery\n\n" + block + "\n"
-    tmp = readme.with_name(f".{readme.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, readme)
+    atomic_text(readme, text)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,7 +20,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import fixed_override, markdown_table, merged, run_stress, run_sweep, save_figure, setup, interval_bars  # noqa: E402
+from common import fixed_override, interval_bars, markdown_table, merged, run_stress, run_sweep, save_figure, setup  # noqa: E402
 
 COLLABORATIVE = ("cluster_s3", "transregional_s3")  # regimes whose calls involve cluster organisations
 STRESS_SCORES = {

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..files import atomic_table, atomic_text, atomic_write
 from .compare import KPIS, Comparison, _fmt
 
 FIGURES = ("timeseries", "contrast_over_time", "region_contrasts", "map", "heatmap")
@@ -47,10 +48,8 @@ def _colors(names: list[str]) -> dict[str, Any]:
 
 
 def _save(fig, path: Path) -> Path:
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    atomic_write(path, lambda p: fig.savefig(p, dpi=110, bbox_inches="tight"))
     _plt().close(fig)
-    os.replace(tmp, path)
     return path
 
 
@@ -277,25 +276,12 @@ def write_report(c: Comparison, out_dir: str | os.PathLike, *, progress: bool = 
     for name in tqdm(FIGURES, desc="s3sim report", unit="figure", delay=2, file=sys.stderr, disable=not progress):
         paths[name] = makers[name](c, figs / f"{name}.png")
 
-    def _atomic_text(path: Path, text: str) -> None:
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-
-    def _atomic_df(df: pd.DataFrame, path: Path) -> None:
-        tmp = path.with_name(f".{path.name}.tmp")
-        if path.suffix == ".parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-
-    _atomic_df(c.contrasts, out / "contrasts.csv")
-    _atomic_df(c.contrasts, out / "contrasts.parquet")
-    _atomic_df(c.regions_improving, out / "regions_improving.csv")
-    _atomic_df(c.horizon, out / "horizon.csv")
+    atomic_table(c.contrasts, out / "contrasts.csv")
+    atomic_table(c.contrasts, out / "contrasts.parquet")
+    atomic_table(c.regions_improving, out / "regions_improving.csv")
+    atomic_table(c.horizon, out / "horizon.csv")
     over = pd.concat([c.levels_over_time.assign(kind="level"), c.contrasts_over_time.assign(kind="contrast")])
-    _atomic_df(over, out / "over_time.csv")
+    atomic_table(over, out / "over_time.csv")
 
     table = _table_rows(c)
     reading = c.reading()
@@ -336,26 +322,27 @@ def write_report(c: Comparison, out_dir: str | os.PathLike, *, progress: bool = 
                  "run), over_time.csv.</p>")
     parts.append(_HTML_CHECK + "</body></html>")
     html_path = out / "report.html"
-    _atomic_text(html_path, "\n".join(parts))
+    atomic_text(html_path, "\n".join(parts))
 
     # --- Markdown --------------------------------------------------------------------------------------------------
     md = ["# s3sim scenario comparison", "",
           f"Sweep `{c.sweep_dir}`; {n_runs} runs used, compared by `{c.factor}` against **{c.baseline}**; horizon "
           f"values over the last {c.window} quarters; paired over seeds. Made {created}.", "", "## Reading", ""]
     md += [f"- {x}" for x in reading]
-    md += ["", "## Contrasts against the baseline (all regions)", "", _markdown_table(table), ""]
+    md += ["", "## Contrasts against the baseline (all regions)", "", markdown_table(table), ""]
     for name in FIGURES:
         md += [f"![{captions[name]}](figures/{name}.png)", ""]
     if len(excluded):
         md += [f"{len(excluded)} runs were not used (not completed, or without a baseline partner); see "
                f"report.html.", ""]
     md_path = out / "summary.md"
-    _atomic_text(md_path, "\n".join(md))
+    atomic_text(md_path, "\n".join(md))
     return {"html": html_path, "markdown": md_path, **{f"figure_{k}": v for k, v in paths.items()}}
 
 
-def _markdown_table(df: pd.DataFrame) -> str:
-    cols = list(df.columns)
+def markdown_table(df: pd.DataFrame) -> str:
+    """A DataFrame as a Markdown table (cell text with ``|`` replaced by ``/``)."""
+    cols = [str(c) for c in df.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in df.itertuples(index=False):
         lines.append("| " + " | ".join(str(v).replace("|", "/") for v in row) + " |")

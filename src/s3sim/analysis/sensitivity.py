@@ -61,6 +61,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..files import atomic_table
 
 PROBLEM = "design/problem.json"
 SAMPLES = "design/samples.parquet"
@@ -481,16 +482,10 @@ def analyse(run_dir: Path | str, *, outputs: Sequence[str] | None = None, num_re
     return report
 
 
-def _atomic_write(path: Path, writer) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    writer(tmp)
-    tmp.replace(path)
-
-
 def _write_table(directory: Path, name: str, frame: pd.DataFrame) -> None:
     """``<name>.csv`` and ``<name>.parquet``, each written atomically."""
-    _atomic_write(directory / f"{name}.csv", lambda p: frame.to_csv(p, index=False))
-    _atomic_write(directory / f"{name}.parquet", lambda p: frame.to_parquet(p, index=False))
+    atomic_table(frame, directory / f"{name}.csv")
+    atomic_table(frame, directory / f"{name}.parquet")
 
 
 def _write_tables(report: SensitivityReport, run: StoredRun) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import atomic_write
 from .sensitivity import LOWER_IS_BETTER, MAIN_INDEX, SensitivityReport, StoredRun, applied_values, regime_columns
 
 
@@ -34,9 +35,7 @@ def _plt():
 
 
 def _save(fig, path: Path) -> None:
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    tmp.replace(path)
+    atomic_write(path, lambda p: fig.savefig(p, dpi=110, bbox_inches="tight"))
 
 
 def plot_all(report: SensitivityReport, run: StoredRun) -> list[Path]:

@@ -44,13 +44,30 @@ def fail(message: str) -> None:
     raise SystemExit(EXIT_USER_ERROR)
 
 
+#: Hydra command-line flags that take a value (``--cfg job``): their values are not overrides
+FLAGS_WITH_VALUES = {"--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn", "--cfg", "-c",
+                     "--package", "-p", "--info", "-i", "--experimental-rerun"}
+
+
+def override_args(argv: list[str]) -> list[str]:
+    """The ``key=value`` overrides of a Hydra command line, leaving out flags and the values of flags."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in FLAGS_WITH_VALUES:
+            skip = True
+        elif not a.startswith("-") and "=" in a:
+            out.append(a)
+    return out
+
+
 def _task(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     from .result import MANIFEST
     from .simulate import simulate
-
-    from hydra.types import RunMode
 
     logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO under Hydra's logging
     hc = HydraConfig.get()
@@ -94,19 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     register_configs()
     multirun = any(a in ("-m", "--multirun") for a in argv)
-    flags_with_values = {"--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn", "--cfg", "-c",
-                         "--package", "-p", "--info", "-i", "--experimental-rerun"}
-    # drop values that belong to flags (e.g. "--cfg job")
-    cleaned, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        if a in flags_with_values:
-            skip = True
-            continue
-        cleaned.append(a)
-    overrides = [a for a in cleaned if not a.startswith("-") and "=" in a]
+    overrides = override_args(argv)
     if multirun and not any(a in ("--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help") for a in argv):
         _multirun(argv, overrides)
         return
@@ -120,7 +125,6 @@ def main(argv: list[str] | None = None) -> None:
         argv = [a for a in argv if a not in ("-m", "--multirun") and a not in overrides] + \
             [o for o in overrides if _is_hydra_override(o)] + first
         overrides = [o for o in overrides if _is_hydra_override(o)] + first
-        cleaned = [a for a in cleaned if a not in ("-m", "--multirun")]
         multirun = False
     try:
         check_overrides(overrides)

@@ -25,6 +25,7 @@ import pandas as pd
 from pyarrow import ArrowException
 
 from ..errors import ConfigError
+from ..files import atomic_json, atomic_table
 
 TABLES = ("timeseries", "panel", "firms", "innovations")
 MANIFEST = "manifest.json"
@@ -76,14 +77,12 @@ class RunResult:
                                                        "(pass overwrite=True to replace it)")
         d.mkdir(parents=True, exist_ok=True)
         for name in TABLES:
-            _atomic_parquet(getattr(self, name), d / f"{name}.parquet")
+            atomic_table(getattr(self, name), d / f"{name}.parquet")
         manifest = dict(self.manifest)
         manifest.setdefault("status", "completed")
         manifest["format_version"] = FORMAT_VERSION
         manifest["tables"] = {name: f"{name}.parquet" for name in TABLES}
-        tmp = d / f".{MANIFEST}.tmp"
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=_json_default))
-        os.replace(tmp, d / MANIFEST)
+        atomic_json(d / MANIFEST, manifest, default=_json_default)
         return d
 
     def __repr__(self) -> str:
@@ -120,12 +119,6 @@ def load_result(directory: str | os.PathLike) -> RunResult:
             raise ConfigError(str(path), "unreadable", f"a Parquet table written by s3sim "
                                                        f"({msg[0] if msg else type(exc).__name__})") from None
     return RunResult(manifest=manifest, **tables)
-
-
-def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
 
 
 def _json_default(obj: Any) -> Any:

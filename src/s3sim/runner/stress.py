@@ -63,10 +63,11 @@ from ..analysis.sensitivity import (
 )
 from ..config.stress_schema import StressConfig, register_stress_configs
 from ..errors import ConfigError, S3SimError
+from ..files import atomic_table, atomic_text
+from .cli import fail, override_args
 from .executors import EXECUTORS, Executor, make_executor
 from .targets import ISHIGAMI_PARAMS, evaluate_chunk
 
-EXIT_USER_ERROR = 2
 TARGETS = ("s3", "ishigami")
 DESIGN_VERSION = 1
 
@@ -404,13 +405,6 @@ def run_seeds(seed: int, n: int) -> np.ndarray:
         1, np.uint64)[0] >> np.uint64(1)) for i in range(n)], dtype=np.int64)
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    tmp.replace(path)
-
-
 def stored_fingerprint(run_dir: Path | str) -> dict[str, Any] | None:
     """The stored ``design/problem.json`` of a run directory, or None."""
     p = Path(run_dir) / PROBLEM
@@ -474,14 +468,14 @@ class StressTest:
             frame = pd.DataFrame(x, columns=self.spec.names)
             frame.insert(0, "seed", seeds)
             frame.insert(0, "sample", np.arange(len(x)))
-            _atomic(self.run_dir / SAMPLES, lambda p: frame.to_parquet(p, index=False))
+            atomic_table(frame, self.run_dir / SAMPLES)
             problem = self.problem(len(x))
         else:
             frame = pd.read_parquet(self.run_dir / SAMPLES)
             # same design: keep its identity, refresh what the analysis may change (outputs, analysis settings)
             problem = {**stored, "settings": self.spec.settings, "outputs": self.spec.outputs,
                        "target": self.spec.target}
-        _atomic(self.run_dir / PROBLEM, lambda p: p.write_text(json.dumps(problem, indent=1, default=str)))
+        atomic_text(self.run_dir / PROBLEM, json.dumps(problem, indent=1, default=str))
         self._x = frame[self.spec.names].to_numpy(dtype=float)
         self._seeds = frame["seed"].to_numpy(dtype=np.int64)
         self.bounds = chunk_bounds(len(frame), self.spec.chunk_size)
@@ -534,7 +528,7 @@ class StressTest:
                 if missing_cols:
                     raise ConfigError("target.outputs", missing_cols[0], "a result key of the target function "
                                       f"({', '.join(c for c in frame.columns if c not in ('sample', 'replicate'))})")
-                _atomic(chunk_path(self.run_dir, k), lambda p: frame.to_parquet(p, index=False))
+                atomic_table(frame, chunk_path(self.run_dir, k))
                 if bar is not None:
                     bar.update(1)
                 if on_chunk is not None:
@@ -576,12 +570,6 @@ def run_stress(config: Any, run_dir: Path | str, *, executor: Executor | str | N
 # ---------------------------------------------------------------------------------------------------------------
 # the s3sim-stress command
 # ---------------------------------------------------------------------------------------------------------------
-
-def fail(message: str) -> None:
-    """Print a user error on one line (no traceback) and exit with status 2."""
-    print(f"s3sim: error: {message}", file=sys.stderr)
-    raise SystemExit(EXIT_USER_ERROR)
-
 
 _STATE: dict[str, Any] = {"args": []}
 
@@ -634,22 +622,7 @@ def _task(cfg) -> None:
     print(f"s3sim-stress: results written to {out} (summary.md, indices.csv, figures/)")
 
 
-_FLAGS_WITH_VALUES = {"--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn", "--cfg", "-c",
-                      "--package", "-p", "--info", "-i", "--experimental-rerun"}
 _GROUPS = ("sensitivity", "target", "executor")
-
-
-def _overrides(argv: Sequence[str]) -> list[str]:
-    cleaned, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        if a in _FLAGS_WITH_VALUES:
-            skip = True
-            continue
-        cleaned.append(a)
-    return [a for a in cleaned if not a.startswith("-") and "=" in a]
 
 
 def compose_stress(overrides: Sequence[str] = ()):
@@ -722,7 +695,7 @@ def main(argv: list[str] | None = None) -> None:
     register_stress_configs()
     if any(a in ("-m", "--multirun") for a in argv):
         fail("--multirun is not supported by s3sim-stress (one stress test per run directory)")
-    overrides = _overrides(argv)
+    overrides = override_args(argv)
     info_only = any(a in ("--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help") for a in argv)
     _STATE["args"] = overrides
     try:

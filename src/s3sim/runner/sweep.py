@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import ConfigError, S3SimError
+from ..files import atomic_json
 
 SWEEP_INDEX = "sweep.json"
 STATUS = "status.json"
@@ -54,12 +55,6 @@ def expand_jobs(overrides: list[str]) -> list[list[str]]:
     except HydraException as exc:
         raise ConfigError("overrides", " ".join(overrides), f"Hydra override syntax ({exc})") from None
     return [list(job) for batch in batches for job in batch]
-
-
-def _atomic_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -111,7 +106,7 @@ def start_sweep(sweep_dir: Path, task_overrides: list[str], jobs: list[list[str]
     index = {"format": SWEEP_FORMAT, "format_version": SWEEP_FORMAT_VERSION,
              "created": datetime.now(timezone.utc).isoformat(), "command": ["s3sim", *argv],
              "overrides": list(task_overrides), "hydra_overrides": list(hydra_overrides), "jobs": job_list}
-    _atomic_json(d / SWEEP_INDEX, index)
+    atomic_json(d / SWEEP_INDEX, index, default=str)
     return index, 0
 
 
@@ -176,7 +171,7 @@ def job_status(job_dir: Path, verify: bool = False) -> dict[str, Any]:
 
 
 def _write_status(job_dir: Path, **fields: Any) -> None:
-    _atomic_json(job_dir / STATUS, fields)
+    atomic_json(job_dir / STATUS, fields, default=str)
 
 
 def run_job(job_dir: Path, num: int, overrides: list[str], config: Any) -> str:

@@ -1,0 +1,43 @@
+"""Atomic file writes: every file s3sim stores is written to a hidden temporary name beside its target and renamed
+into place, so a reader (or a crash) never sees half a file. One mechanism for run stores, sweep status files,
+stress-test chunks, analysis tables, figures and reports."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+    """Call ``write(tmp)`` for a temporary path beside ``path`` (same suffix, so writers that infer the format
+    from it still work; the process id keeps concurrent writers apart), then rename it onto ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def atomic_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def atomic_json(path: str | os.PathLike, obj: Any, **dumps: Any) -> Path:
+    """``obj`` as JSON (indent 2, sorted keys unless told otherwise)."""
+    options = {"indent": 2, "sort_keys": True, **dumps}
+    return atomic_text(path, json.dumps(obj, **options))
+
+
+def atomic_table(frame: Any, path: str | os.PathLike) -> Path:
+    """A DataFrame as Parquet or CSV, chosen by the suffix of ``path``, without the index."""
+    if Path(path).suffix == ".parquet":
+        return atomic_write(path, lambda p: frame.to_parquet(p, index=False))
+    return atomic_write(path, lambda p: frame.to_csv(p, index=False))
