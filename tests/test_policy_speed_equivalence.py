@@ -141,3 +141,52 @@ def test_rank_and_funding_match_the_numpy_rules(seed):
                                             300.0, 8, budget, out)
     assert list(out[:n_funded]) == funded and got_committed == committed
     assert np.array_equal(k_busy, ref_busy)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# single-beneficiary subsidies: the rule as plain numpy (filter, permutation, costs, first come within the budget)
+# ----------------------------------------------------------------------------------------------------------------
+def _subsidise_reference(rng, rows, domains, product_domain, capital, transfers, subsidy, cluster, rate, c_rad,
+                         c_incr, low, budget, target):
+    if domains is not None:
+        rows = rows[domains[product_domain[rows]]]
+    if rows.size == 0 or budget <= 0:
+        return None
+    rows = rng.permutation(rows)
+    radical = capital[rows] + transfers[rows] + rate * c_rad <= low
+    cost = np.where(radical, c_rad, c_incr) * rate
+    paid = rows[np.cumsum(cost) <= budget]
+    amount = cost[: paid.size]
+    transfers[paid] += amount
+    subsidy[paid] += amount
+    by_domain = np.bincount(product_domain[paid], weights=amount, minlength=target.size)
+    return (float(amount.sum()), float(amount[cluster[paid] >= 0].sum()), float(by_domain[target].sum()))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_subsidies_match_the_numpy_rules(seed):
+    n, alive, region, kind, cluster, profile, _, _ = _actors(seed)
+    rng = np.random.default_rng(seed)
+    D = profile.shape[1]
+    product_domain = rng.integers(0, D, alive.size).astype(np.int32)
+    capital = rng.random(alive.size) * 3000.0
+    transfers0 = np.where(rng.random(alive.size) < 0.3, rng.random(alive.size) * 500.0, 0.0)
+    target = rng.random(D) < 0.5
+    for case in range(8):
+        rows = np.flatnonzero(alive[:n] & (region[:n] == case % 4) & (kind[:n] != 3))
+        domains = None if case % 2 else rng.random(D) < 0.4
+        rate = (0.25, 0.5, 0.75, 0.1)[case % 4]
+        budget = (0.0, 2000.0, 15000.0, 1e9)[(case + seed) % 4]
+        ref_t, ref_s = transfers0.copy(), np.zeros(alive.size)
+        got_t, got_s = transfers0.copy(), np.zeros(alive.size)
+        ref_rng, k_rng = np.random.default_rng(seed * 10 + case), np.random.default_rng(seed * 10 + case)
+        want = _subsidise_reference(ref_rng, rows, domains, product_domain, capital, ref_t, ref_s, cluster, rate,
+                                    1000.0, 200.0, 1000.0, budget, target)
+        booked, *got = K.subsidise(k_rng, rows, np.zeros(0, dtype=bool) if domains is None else domains,
+                                   product_domain, capital, got_t, got_s, cluster, rate, 1000.0, 200.0, 1000.0,
+                                   budget, target)
+        assert booked == (want is not None), case
+        if booked:
+            assert tuple(got) == want, case
+        assert np.array_equal(got_t, ref_t) and np.array_equal(got_s, ref_s), case
+        assert k_rng.random() == ref_rng.random(), case  # the same draws were taken

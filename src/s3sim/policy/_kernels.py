@@ -583,3 +583,59 @@ def grant_clusters(cos, co_domain, priorities, brokerage, co_brokerage, co_budge
             vals[m] = count[d] * share
             m += 1
     return k, 0.0 + _pairwise(vals[:m])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# single-beneficiary subsidies
+# ----------------------------------------------------------------------------------------------------------------
+@kernel
+def subsidise(rng, rows, domains, product_domain, capital, transfers, subsidy, cluster, rate, c_rad, c_incr,
+              low_capital_threshold, budget, target):
+    """``S3Policy.subsidise`` for one scope: of the candidate ``rows`` (those whose product domain is flagged in
+    ``domains``; all when ``domains`` is empty), in a random order (one permutation from ``rng``), pay
+    ``rate`` x the research cost (radical when capital plus transfers plus the radical-sized subsidy stays at or
+    below the threshold) while the running total stays within ``budget``. Returns whether anything was booked
+    (no candidates or no budget: no draw, no booking), the total paid, the part paid to cluster members and the
+    part in ``target`` domains, each summed as numpy sums (``amount.sum()``, a masked sum, and the sum of the
+    target bins of ``np.bincount(product_domain, weights=amount)``)."""
+    m = 0
+    sel = np.empty(rows.size, dtype=np.int64)
+    for j in range(rows.size):
+        if domains.size == 0 or domains[product_domain[rows[j]]]:
+            sel[m] = rows[j]
+            m += 1
+    if m == 0 or budget <= 0:
+        return False, 0.0, 0.0, 0.0
+    order = rng.permutation(sel[:m])
+    cost = np.empty(m)
+    for j in range(m):
+        i = order[j]
+        radical = capital[i] + transfers[i] + rate * c_rad <= low_capital_threshold
+        cost[j] = (c_rad if radical else c_incr) * rate
+    paid = np.empty(m, dtype=np.int64)
+    k = 0
+    run = 0.0
+    for j in range(m):
+        run += cost[j]
+        if run <= budget:
+            paid[k] = order[j]
+            k += 1
+    n_domains = target.size
+    by_domain = np.zeros(n_domains)
+    to_cl = np.empty(k)
+    c = 0
+    for j in range(k):
+        i = paid[j]
+        transfers[i] += cost[j]
+        subsidy[i] += cost[j]
+        if cluster[i] >= 0:
+            to_cl[c] = cost[j]
+            c += 1
+        by_domain[product_domain[i]] += cost[j]
+    sel_t = np.empty(n_domains)
+    t = 0
+    for d in range(n_domains):
+        if target[d]:
+            sel_t[t] = by_domain[d]
+            t += 1
+    return True, 0.0 + _pairwise(cost[:k]), 0.0 + _pairwise(to_cl[:c]), 0.0 + _pairwise(sel_t[:t])

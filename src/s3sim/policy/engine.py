@@ -18,11 +18,13 @@ subsidies stop when the quarter's budget is spent (unspent subsidy money lapses)
 rank order only while the committed public share fits its budget; what a call does not commit carries over to
 the regime's next call.
 
-**Speed.** The loops over a call's consortia, the running projects, their deliverables and the StressTest scores
-are compiled (:mod:`s3sim.policy._kernels`); they take the same draws from the ``policy`` stream in the same order
-and do the same floating-point operations as the rules described in the docstrings here, so a run is bit-identical
-to the plain-numpy rules (``benchmarks/policy_equivalence.py`` checks stored runs table by table). A regime that
-overrides ``eligible`` or ``rank`` gets its proposals as :class:`Proposal` objects through those methods.
+**Speed.** The loops over subsidies, a call's consortia, the running projects, their deliverables and the
+StressTest scores are compiled (:mod:`s3sim.policy._kernels`); they take the same draws from the ``policy`` stream
+in the same order and do the same floating-point operations as the rules described in the docstrings here, so a run
+is bit-identical to the plain-numpy rules (``benchmarks/policy_equivalence.py`` checks stored runs table by table).
+A regime that overrides ``eligible`` or ``rank`` gets its proposals as :class:`Proposal` objects through those
+methods. Lean runs (``model.full_records = False``, the stress test) skip the policy's own indicators, which no
+outcome reads, until the last step.
 """
 
 from __future__ import annotations
@@ -124,6 +126,7 @@ class S3Policy:
         self._region_cos = [np.flatnonzero((cl.region == r) & (self.pilot_of < 0)).astype(np.int64)
                             for r in range(R)]
         self._one_region = np.eye(R, dtype=bool)
+        self._no_domains = np.zeros(0, dtype=bool)  # subsidies open to every domain
         self._by_region = [[reg for reg in self._all() if reg.scope.region == r] for r in range(R)]
         self._table_key: tuple | None = None
         self._table_cache: _ProjectTable | None = None
@@ -257,21 +260,19 @@ class S3Policy:
                                   & (a.profit[:n] <= p.success_threshold))
         else:
             rows = self._researching(model)[scope.region]
-        if domains is not None:
-            rows = rows[domains[a.product_domain[rows]]]
-        if rows.size == 0 or budget <= 0:
+        if budget <= 0:
             return
-        rows = model.streams["policy"].permutation(rows)
         rate = self._regime(scope).p.subsidy_rate
-        # research is radical when capital plus this quarter's transfers stays at or below the threshold (S5), so
-        # a radical-sized subsidy is paid only when it leaves the firm radical; never more than rate x its cost
-        radical = a.capital[rows] + a.transfers[rows] + rate * p.c_rad <= p.low_capital_threshold
-        cost = np.where(radical, p.c_rad, p.c_incr) * rate
-        paid = rows[np.cumsum(cost) <= budget]
-        amount = cost[: paid.size]
-        a.transfers[paid] += amount
-        a.subsidy[paid] += amount
-        self._book(model, scope.region, "spent_subsidies", paid, amount)
+        booked, total, to_clusters, transformative = K.subsidise(
+            model.streams["policy"], rows, self._no_domains if domains is None else domains, a.product_domain,
+            a.capital, a.transfers, a.subsidy, a.cluster, rate, p.c_rad, p.c_incr, p.low_capital_threshold,
+            float(budget), self._target(model)[scope.region])
+        if booked:
+            r = scope.region
+            self.spent["spent_subsidies"][r] += total
+            self.cum_spent[r] += total
+            self.to_clusters[r] += to_clusters
+            self.transformative[r] += transformative
 
     def _researching(self, model) -> list[np.ndarray]:
         """This step's firms about to research (last profit <= success_threshold) by region (ascending rows),
@@ -309,19 +310,6 @@ class S3Policy:
         self.cum_spent[r] += budget
         self.to_clusters[r] += budget
         self.transformative[r] += transformative
-
-    def _book(self, model, r: int, instrument: str, rows: np.ndarray, amount: np.ndarray) -> None:
-        a = model.actors
-        total = float(amount.sum())
-        self.spent[instrument][r] += total
-        self.cum_spent[r] += total
-        self.to_clusters[r] += float(amount[a.cluster[rows] >= 0].sum())
-        D = model.world.n_domains
-        self._transform(model, r, np.bincount(a.product_domain[rows], weights=amount, minlength=D))
-
-    def _transform(self, model, r: int, by_domain: np.ndarray) -> None:
-        """Accumulate funding that goes to related (density above the median) domains not yet specialised."""
-        self.transformative[r] += float(by_domain[self._target(model)[r]].sum())
 
     def _target(self, model) -> np.ndarray:
         """Region x domain: related (density above the region's median) and not yet specialised. Recomputed when
@@ -660,7 +648,8 @@ class S3Policy:
         self._cluster_innovations(model)
         for reg in self._all():
             reg.monitor(self, model, t)
-        self._record(model, t)
+        if model.full_records or t >= model.n_steps_total:  # lean runs (stress test): outcomes read none of these
+            self._record(model, t)
 
     def _cluster_innovations(self, model) -> None:
         """Innovations of cluster members this step (research and project ones): actors whose counter rose."""
