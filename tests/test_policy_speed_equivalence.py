@@ -190,3 +190,14 @@ def test_subsidies_match_the_numpy_rules(seed):
             assert tuple(got) == want, case
         assert np.array_equal(got_t, ref_t) and np.array_equal(got_s, ref_s), case
         assert k_rng.random() == ref_rng.random(), case  # the same draws were taken
+
+
+def test_zscore_and_median_are_numpys_bit_for_bit():
+    rng = np.random.default_rng(5)
+    for size in list(range(1, 40)) + [128, 129, 300]:
+        for x in (rng.random(size) * 100.0, np.floor(rng.random(size) * 5.0), np.full(size, 3.0),
+                  rng.standard_normal(size) * 1e-3 + 7.0):
+            sd = x.std()
+            want = (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
+            assert np.array_equal(K.zscore(x), want), size
+            assert K.median(x) == float(np.median(x)), size

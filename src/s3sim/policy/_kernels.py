@@ -97,6 +97,36 @@ def mean(x):
     return float(total / zero[0])
 
 
+
+@kernel
+def zscore(x):
+    """``(x - x.mean()) / x.std()`` (zeros when the standard deviation is 0) of a non-empty contiguous float64
+    array, exactly as numpy computes it: the mean as :func:`mean`, the variance as the pairwise sum of squared
+    deviations divided by the count."""
+    n = x.size
+    m = mean(x)
+    sq = np.empty(n)
+    for i in range(n):
+        d = x[i] - m
+        sq[i] = d * d
+    sd = math.sqrt((0.0 + _pairwise(sq)) / n)
+    out = np.zeros(n)
+    if sd > 0:
+        for i in range(n):
+            out[i] = (x[i] - m) / sd
+    return out
+
+
+@kernel
+def median(x):
+    """``float(np.median(x))`` of a non-empty float64 array without NaNs: the middle of the sorted values, or
+    the mean of the two middle ones (their sum halved, as numpy's mean of two values)."""
+    s = np.sort(x)
+    h = s.size // 2
+    if s.size % 2:
+        return s[h]
+    return (s[h - 1] + s[h]) / 2.0
+
 # ----------------------------------------------------------------------------------------------------------------
 # calls: consortia, eligibility, ranking, funding
 # ----------------------------------------------------------------------------------------------------------------

@@ -49,22 +49,34 @@ class _ProjectTable:
 
     def __init__(self, engine: S3Policy, projects: list[Project]):
         self.n = len(projects)
-        sizes = np.array([pr.members.size for pr in projects], dtype=np.int64)
-        self.off = np.zeros(self.n + 1, dtype=np.int64)
-        np.cumsum(sizes, out=self.off[1:])
-        self.members = (np.concatenate([pr.members for pr in projects]).astype(np.int64) if projects
-                        else np.zeros(0, dtype=np.int64))
-        rsizes = np.array([pr.regions.size for pr in projects], dtype=np.int64)
-        self.reg_off = np.zeros(self.n + 1, dtype=np.int64)
-        np.cumsum(rsizes, out=self.reg_off[1:])
-        self.regions = (np.concatenate([pr.regions for pr in projects]).astype(np.int64) if projects
-                        else np.zeros(0, dtype=np.int64))
-        self.funding = np.array([pr.funding_per_step for pr in projects], dtype=np.float64)
-        self.cost = np.array([pr.cost_per_member for pr in projects], dtype=np.float64)
-        self.funder = np.array([pr.call.funder for pr in projects], dtype=np.int64)
-        self.domain = np.array([pr.call.domain for pr in projects], dtype=np.int64)
-        self.p_deliverable = np.array([engine._regime_for_call(pr.call).p.p_deliverable for pr in projects],
-                                      dtype=np.float64)
+        members, regions, funding, cost, funder, domain, p_deliverable = [], [], [], [], [], [], []
+        p_of_call: dict[int, float] = {}  # the projects of a call share its regime
+        for pr in projects:
+            call = pr.call
+            members.append(pr.members)
+            regions.append(pr.regions)
+            funding.append(pr.funding_per_step)
+            cost.append(pr.cost_per_member)
+            funder.append(call.funder)
+            domain.append(call.domain)
+            p = p_of_call.get(call.call_id)
+            if p is None:
+                p = p_of_call[call.call_id] = engine._regime_for_call(call).p.p_deliverable
+            p_deliverable.append(p)
+        self.off, self.members = self._flat(members)
+        self.reg_off, self.regions = self._flat(regions)
+        self.funding = np.array(funding, dtype=np.float64)
+        self.cost = np.array(cost, dtype=np.float64)
+        self.funder = np.array(funder, dtype=np.int64)
+        self.domain = np.array(domain, dtype=np.int64)
+        self.p_deliverable = np.array(p_deliverable, dtype=np.float64)
+
+    @staticmethod
+    def _flat(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        off = np.zeros(len(parts) + 1, dtype=np.int64)
+        np.cumsum([x.size for x in parts], out=off[1:])
+        flat = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+        return off, flat
 
 
 class _Params:
@@ -125,6 +137,8 @@ class S3Policy:
         self._pilot_flag = np.append(self.pilot_of >= 0, False)  # by an actor's cluster (-1: the sentinel)
         self._region_cos = [np.flatnonzero((cl.region == r) & (self.pilot_of < 0)).astype(np.int64)
                             for r in range(R)]
+        self._region_co_domains = [cl.domain[cos] for cos in self._region_cos]
+        self._all_region_cos = [np.flatnonzero(cl.region == r) for r in range(R)]  # pilots included
         self._one_region = np.eye(R, dtype=bool)
         self._no_domains = np.zeros(0, dtype=bool)  # subsidies open to every domain
         self._by_region = [[reg for reg in self._all() if reg.scope.region == r] for r in range(R)]
@@ -299,9 +313,11 @@ class S3Policy:
         if scope.cluster >= 0:
             cos = np.array([scope.cluster], dtype=np.int64)
             domains = np.ones(domains.size, dtype=bool)  # a pilot's own organisation, whatever its domain
+            co_domains = cl.domain[cos]
         else:
             cos = self._region_cos[scope.region]
-        k, transformative = K.grant_clusters(cos, cl.domain[cos], domains, brokerage, cl.brokerage, cl.budget,
+            co_domains = self._region_co_domains[scope.region]
+        k, transformative = K.grant_clusters(cos, co_domains, domains, brokerage, cl.brokerage, cl.budget,
                                              float(budget), self._target(model)[scope.region])
         if k == 0 or budget <= 0:
             return
@@ -317,7 +333,7 @@ class S3Policy:
         key = (model.rd, model.specialised)
         if self._target_key is None or self._target_key[0] is not key[0] or self._target_key[1] is not key[1]:
             rd = model.rd
-            med = np.array([np.median(rd[r]) for r in range(rd.shape[0])])
+            med = np.array([K.median(rd[r]) for r in range(rd.shape[0])])
             self._target_cache = (rd > med[:, None]) & ~model.specialised
             self._target_key = key
         return self._target_cache
@@ -333,7 +349,7 @@ class S3Policy:
         members since the last review, by domain."""
         cl = model.clusters
         D = model.world.n_domains
-        cos = np.flatnonzero(cl.region == scope.region) if scope.cluster < 0 else np.array([scope.cluster])
+        cos = self._all_region_cos[scope.region] if scope.cluster < 0 else np.array([scope.cluster])
         # whole numbers throughout, so the order of the additions does not matter
         return np.bincount(cl.domain[cos], minlength=D) + self.member_innov[cos].sum(axis=0)
 
@@ -345,7 +361,7 @@ class S3Policy:
         if scope.cluster >= 0:
             self.member_innov[scope.cluster] = 0.0
         else:
-            self.member_innov[self._model.clusters.region == scope.region] = 0.0
+            self.member_innov[self._all_region_cos[scope.region]] = 0.0
 
     # ------------------------------------------------------------------------------------------------------------
     # calls, proposals, projects
@@ -497,31 +513,48 @@ class S3Policy:
         """Fund calls in turn (as :meth:`_fund` does one by one); returns the money each committed."""
         if not calls:
             return []
-        params = [self._regime_for_call(call) for call in calls]
-        if not all(self._standard_rules(reg) for reg in params):
+        regs = [self._regime_for_call(call) for call in calls]
+        if not all(self._standard_rules(reg) for reg in regs):
             return [self._fund(model, call, t) for call in calls]
-        params = [reg.p for reg in params]
         a = model.actors
         k = len(calls)
-        sizes = np.array([int(p.project_size) for p in params], dtype=np.int64)
+        params = [reg.p for reg in regs]
+        R = model.world.n_regions
+        domain = np.empty(k, dtype=np.int64)
+        region_ok = np.zeros((k, R), dtype=bool)
+        single = np.empty(k, dtype=np.int64)
+        scope = np.empty(k, dtype=np.int64)
+        use_mask = np.empty(k, dtype=bool)
+        sizes = np.empty(k, dtype=np.int64)
+        min_regions = np.empty(k, dtype=np.int64)
+        rate = np.empty(k)
+        unit = np.empty(k)
+        duration = np.empty(k)
+        budget = np.empty(k)
+        for j, (call, p) in enumerate(zip(calls, params)):  # as _pool() and _unit() state them
+            domain[j] = call.domain
+            regions = np.asarray(call.regions)
+            region_ok[j, regions] = True
+            single[j] = int(regions[0]) if regions.size == 1 else -1
+            scope[j] = call.scope
+            use_mask[j] = call.scope < 0 and call.funder < 0
+            sizes[j] = int(p.project_size)
+            min_regions[j] = call.min_regions
+            rate[j] = p.subsidy_rate
+            unit[j] = self._unit(p, call)
+            duration[j] = p.project_duration
+            budget[j] = call.budget
         members = np.empty((k, K.MAX_COORDINATORS, max(int(sizes.max()), 3)), dtype=np.int64)
         lens = np.empty((k, K.MAX_COORDINATORS), dtype=np.int64)
         funded = np.empty((k, K.MAX_COORDINATORS), dtype=np.int64)
         n_funded = np.empty(k, dtype=np.int64)
         committed = np.empty(k)
-        pools = [self._pool(model, call) for call in calls]
         reg_start, reg_rows = self._region_rows(model)
         K.fund_calls(
             model.streams["policy"], a.n, a.alive, a.region, a.kind, a.cluster, a.profile, a.tie_partner,
-            self._busy_of(model), model.mass, reg_start, reg_rows, self._joint_mask(model),
-            np.array([call.domain for call in calls], dtype=np.int64), np.array([pool[0] for pool in pools]),
-            np.array([pool[1] for pool in pools], dtype=np.int64), np.array([pool[2] for pool in pools], dtype=np.int64),
-            np.array([pool[3] for pool in pools]), sizes,
-            np.array([call.min_regions for call in calls], dtype=np.int64),
-            np.array([p.subsidy_rate for p in params], dtype=np.float64),
-            np.array([self._unit(p, call) for p, call in zip(params, calls)], dtype=np.float64),
-            np.array([p.project_duration for p in params], dtype=np.float64),
-            np.array([call.budget for call in calls], dtype=np.float64), members, lens, funded, n_funded, committed)
+            self._busy_of(model), model.mass, reg_start, reg_rows, self._joint_mask(model), domain, region_ok, single,
+            scope, use_mask, sizes, min_regions, rate, unit, duration, budget, members, lens, funded, n_funded,
+            committed)
         return [self._funded(model, call, p, members[j], lens[j], funded[j, : n_funded[j]], float(committed[j]), t)
                 for j, (call, p) in enumerate(zip(calls, params))]
 
@@ -531,7 +564,7 @@ class S3Policy:
         unit = self._unit(p, call)
         for k in funded:
             m = members[k, : lens[k]].copy()
-            regions = np.unique(a.region[m])
+            regions = np.array(sorted(set(a.region[m].tolist())), dtype=a.region.dtype)  # np.unique, cheaper
             per_step = p.subsidy_rate * unit * m.size
             self.projects.append(Project(call, m, regions, t, t + int(p.project_duration), per_step, unit))
             if regions.size > 1:
