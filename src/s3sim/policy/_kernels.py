@@ -669,3 +669,32 @@ def subsidise(rng, rows, domains, product_domain, capital, transfers, subsidy, c
             sel_t[t] = by_domain[d]
             t += 1
     return True, 0.0 + _pairwise(cost[:k]), 0.0 + _pairwise(to_cl[:c]), 0.0 + _pairwise(sel_t[:t])
+
+
+@kernel
+def researching_by_region(n, alive, kind, profit, region, cluster, pilot_flag, success_threshold, n_regions):
+    """Firms about to research (alive, not research institutes, last profit <= ``success_threshold``), pilot
+    cluster members left out (``pilot_flag`` by cluster, index -1 the sentinel), grouped by region in ascending
+    row order: (start[n_regions + 1], rows)."""
+    start = np.zeros(n_regions + 1, dtype=np.int64)
+    for i in range(n):
+        if alive[i] and kind[i] != 3 and profit[i] <= success_threshold and not pilot_flag[cluster[i]]:
+            start[region[i] + 1] += 1
+    for r in range(n_regions):
+        start[r + 1] += start[r]
+    rows = np.empty(start[n_regions], dtype=np.int64)
+    fill = start[:-1].copy()
+    for i in range(n):
+        if alive[i] and kind[i] != 3 and profit[i] <= success_threshold and not pilot_flag[cluster[i]]:
+            rows[fill[region[i]]] = i
+            fill[region[i]] += 1
+    return start, rows
+
+
+@kernel
+def count_member_innovations(prev, cur, cluster, product_domain, member_innov):
+    """Add one to ``member_innov[cluster, product domain]`` for every cluster member whose innovation counter
+    rose since ``prev`` (actors born since have no previous count and are left out)."""
+    for i in range(prev.size):
+        if cur[i] > prev[i] and cluster[i] >= 0:
+            member_innov[cluster[i], product_domain[i]] += 1.0

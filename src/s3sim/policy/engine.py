@@ -150,6 +150,7 @@ class S3Policy:
         self._busy_now: np.ndarray | None = None
         self.started = None
         self.projects: list[Project] = []
+        self._first_end = math.inf  # the earliest end of a running project
         self.next_call_id = 0
         self.region_budget = np.zeros(R)
         self.pool_budget = 0.0
@@ -294,15 +295,9 @@ class S3Policy:
         out = self._step_cache.get("researching")
         if out is None:
             a, p = model.actors, model.p
-            n = a.n
-            mask = a.alive[:n] & (a.kind[:n] != 3) & (a.profit[:n] <= p.success_threshold)
-            if self.pilots:
-                mask &= ~self._pilot_flag[a.cluster[:n]]
-            rows = np.flatnonzero(mask)
-            region = a.region[rows]
-            rows = rows[np.argsort(region, kind="stable")]
-            bounds = np.cumsum(np.bincount(region, minlength=model.world.n_regions))
-            out = np.split(rows, bounds[:-1])
+            start, rows = K.researching_by_region(a.n, a.alive, a.kind, a.profit, a.region, a.cluster,
+                                                   self._pilot_flag, p.success_threshold, model.world.n_regions)
+            out = [rows[start[r]: start[r + 1]] for r in range(model.world.n_regions)]
             self._step_cache["researching"] = out
         return out
 
@@ -567,6 +562,7 @@ class S3Policy:
             regions = np.array(sorted(set(a.region[m].tolist())), dtype=a.region.dtype)  # np.unique, cheaper
             per_step = p.subsidy_rate * unit * m.size
             self.projects.append(Project(call, m, regions, t, t + int(p.project_duration), per_step, unit))
+            self._first_end = min(self._first_end, self.projects[-1].end)
             if regions.size > 1:
                 self.funded_inter[regions] += 1
                 self.funded_inter_total += 1
@@ -668,8 +664,9 @@ class S3Policy:
             sigma_v = model.p.sigma_v
             values = np.array([math.exp(sigma_v * float(x)) for x in z[:k]])
             model.credit_innovations(rows, values, doms)
-        if any(pr.end <= t + 1 for pr in self.projects):  # a project runs quarters start..end-1
+        if self._first_end <= t + 1:  # a project runs quarters start..end-1
             self.projects = [pr for pr in self.projects if pr.end > t + 1]
+            self._first_end = min((pr.end for pr in self.projects), default=math.inf)
         # evidence for the next reviews: this step's innovations by region x domain and by cluster
         innov = model.innovation_log[-1]
         cells = innov[:, 2].astype(np.int64)
@@ -691,8 +688,7 @@ class S3Policy:
         prev = self._prev_innov
         cur = a.innovations[:n].copy()
         if prev is not None:
-            grew = np.flatnonzero((cur[: prev.size] > prev) & (a.cluster[: prev.size] >= 0))
-            np.add.at(self.member_innov, (a.cluster[grew], a.product_domain[grew]), 1.0)
+            K.count_member_innovations(prev, cur, a.cluster, a.product_domain, self.member_innov)
         self._prev_innov = cur
 
     # ------------------------------------------------------------------------------------------------------------
