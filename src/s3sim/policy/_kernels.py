@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from ..model._jit import kernel
+from ..model.partnering import build_csr
 
 MAX_COORDINATORS = 5  # coordinators (proposals) per call
 
@@ -676,19 +677,11 @@ def researching_by_region(n, alive, kind, profit, region, cluster, pilot_flag, s
     """Firms about to research (alive, not research institutes, last profit <= ``success_threshold``), pilot
     cluster members left out (``pilot_flag`` by cluster, index -1 the sentinel), grouped by region in ascending
     row order: (start[n_regions + 1], rows)."""
-    start = np.zeros(n_regions + 1, dtype=np.int64)
+    key = np.full(n, -1, dtype=np.int64)
     for i in range(n):
-        if alive[i] and kind[i] != 3 and profit[i] <= success_threshold and not pilot_flag[cluster[i]]:
-            start[region[i] + 1] += 1
-    for r in range(n_regions):
-        start[r + 1] += start[r]
-    rows = np.empty(start[n_regions], dtype=np.int64)
-    fill = start[:-1].copy()
-    for i in range(n):
-        if alive[i] and kind[i] != 3 and profit[i] <= success_threshold and not pilot_flag[cluster[i]]:
-            rows[fill[region[i]]] = i
-            fill[region[i]] += 1
-    return start, rows
+        if kind[i] != 3 and profit[i] <= success_threshold and not pilot_flag[cluster[i]]:
+            key[i] = region[i]
+    return build_csr(key, alive, n, n_regions)
 
 
 @kernel
