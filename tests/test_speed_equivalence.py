@@ -186,3 +186,49 @@ def test_sample_config_is_cached_per_parameter_values_and_types():
     assert _sample_config({"materialize_agents": False, "n_agents": 300, "g_min": 0.6}) is not a
     with pytest.raises(ConfigError):  # 0 (an int) is not False for a boolean parameter, cached or not
         _sample_config({"materialize_agents": 0, "n_agents": 300, "g_min": 0.5})
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# stream handles: kernels draw from a handle exactly as from its Generator
+# ----------------------------------------------------------------------------------------------------------------
+def test_kernels_draw_the_same_from_a_stream_handle_as_from_its_generator():
+    import copy
+    import pickle
+
+    import numpy as np
+
+    from s3sim.model._jit import StreamHandles, stream_handle
+    from s3sim.policy import _kernels as K
+
+    by_handle, by_generator = np.random.default_rng(8), np.random.default_rng(8)
+    handle = stream_handle(by_handle)
+    rows = np.arange(40, dtype=np.int64)
+    product_domain = (rows % 5).astype(np.int32)
+    capital = np.linspace(0.0, 3000.0, 40)
+    cluster = np.where(rows % 3 == 0, 1, -1).astype(np.int32)
+    for _ in range(3):  # compiled draws through the handle, then numpy draws on the Generator: one stream
+        out = []
+        for rng in (handle, by_generator):
+            transfers, subsidy = np.zeros(40), np.zeros(40)
+            res = K.subsidise(rng, rows, np.zeros(0, dtype=bool), product_domain, capital, transfers, subsidy,
+                              cluster, 0.5, 1000.0, 200.0, 1000.0, 3000.0, np.ones(5, dtype=bool))
+            out.append((res, transfers.tolist()))
+        assert out[0] == out[1]
+        assert by_handle.standard_normal(3).tolist() == by_generator.standard_normal(3).tolist()
+    handles = StreamHandles()
+    assert handles.get("s", by_handle) is handles.get("s", by_handle)
+    assert not copy.deepcopy(handles)._by_name and not pickle.loads(pickle.dumps(handles))._by_name
+
+
+def test_a_fork_draws_from_its_own_streams():
+    cfg = config_from_params(**SMALL, policy_regime="cluster_s3")
+    root = S3Model(_with_regime(cfg, "topdown_s3"), seed=4)
+    policy = root.policy_for(cfg)
+    root.run(root.p.burn_in)
+    handle = root.stream_handle("research")  # built before the fork: must not be shared with the copy
+    fork = root.fork(cfg, policy)
+    assert fork.stream_handle("research") is not handle
+    state = root.streams["research"].bit_generator.state
+    fork.run()
+    assert root.streams["research"].bit_generator.state == state  # the fork never advanced the root's stream
+    _assert_same_run(fork, S3Model(cfg, seed=4).run())

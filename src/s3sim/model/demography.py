@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import generator_of, kernel
 from .knowledge import add_triple, draw_ih, draw_kene, product_and_quality, profile_of
 from .state import ORIGIN_NONLOCAL, ORIGIN_RI_SPINOFF, ORIGIN_SPINOFF, RI, STARTUP
 
@@ -54,6 +54,7 @@ def exits(alive, kind, region, capital, n, n_regions):
 def plan_births(rng, alive, kind, region, profit, n, start_up_trigger, spinoff_rate, spinoff_local_prob,
                 ri_spinoff_rate, region_cdf, entrants_per_region):
     """Decide this step's births. Returns (parent, region, origin, source_region) arrays."""
+    rng = generator_of(rng)  # a Generator or its stream handle (model._jit)
     n_regions = region_cdf.shape[0]
     cap_n = n + int(entrants_per_region.sum())
     parent = np.empty(cap_n, dtype=np.int64)
@@ -159,6 +160,7 @@ def place_newborns(rng, rows, parent, reg, origin, source, t, alive, kind, org, 
                    cap_shift, ih_len_max, cluster, co_start, co_rows, co_domain, membership_rate, members):
     """:func:`init_newborns`, then :func:`join_clusters` for the same rows, in one call (the same draws in the
     same order)."""
+    rng = generator_of(rng)  # a Generator or its stream handle (model._jit)
     init_newborns(rng, rows, parent, reg, origin, source, t, alive, kind, org, region, capital, appeal, birth, par,
                   klen, kcap, cap, abil, expt, ih, product_domain, quality, profile, advert, region_profile_cdf,
                   kene_len, kene_cap, u0, startup_expertise_cap, initial_capital, sigma_v, caps_per_domain,

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import generator_of, kernel
 from .knowledge import add_triple, draw_ih
 
 
@@ -85,6 +85,7 @@ def _snapshot_ih(i, klen, cap, abil, expt, ih, out_c, out_a, out_e):
 def exchange(rng, pair_a, pair_b, n_pairs, profile, klen, kcap, cap, abil, expt, ih, appeal, product_domain,
              quality, flows_in, a0, d_star, g_floor, e_penalty_new, l_mid, sigma_v, cap_shift, ih_len_max):
     """Knowledge exchange for every pair formed this step. Returns the number of knowledge flows."""
+    rng = generator_of(rng)  # a Generator or its stream handle (model._jit)
     n_domains = profile.shape[1]
     width = cap.shape[1]
     ac = np.empty(width, dtype=cap.dtype)

@@ -32,7 +32,7 @@ from ..indicators import INDEX as INDICATOR_INDEX
 from ..indicators import Recorder, gini
 from ..world import World, build_world
 from . import critical_mass as cm
-from ._jit import kernel
+from ._jit import StreamHandles, kernel
 from .accounting import settle
 from .agents import ClusterOrganisation, Firm, RegionalAuthority, ResearchInstitute
 from .demography import exits, join_clusters, place_newborns, plan_births
@@ -111,6 +111,7 @@ class S3Model(mesa.Model):
                               else np.random.SeedSequence(self.seed, spawn_key=(self.replicate,)))
         self.streams = dict(zip(STREAMS, (np.random.Generator(np.random.PCG64(s))
                                           for s in self.seed_sequence.spawn(len(STREAMS)))))
+        self._stream_handles = StreamHandles()
         super().__init__(rng=self.streams["mesa"])
         self.p = cfg.model
         self.world = world if world is not None else build_world(cfg.world, self.streams["world"])
@@ -328,6 +329,11 @@ class S3Model(mesa.Model):
         new.step = new._wrapped_step
         return new
 
+    def stream_handle(self, name: str) -> np.ndarray:
+        """The random stream ``name`` as compiled kernels take it cheaply (:func:`s3sim.model._jit.stream_handle`;
+        the draws are those of ``self.streams[name]``, which it advances)."""
+        return self._stream_handles.get(name, self.streams[name])
+
     # ------------------------------------------------------------------------------------------------------------
     @property
     def in_burn_in(self) -> bool:
@@ -366,7 +372,7 @@ class S3Model(mesa.Model):
                 self.pair_a = np.empty(n + n // 2, dtype=np.int32)
                 self.pair_b = np.empty(n + n // 2, dtype=np.int32)
             self.n_pairs = search_partners(
-                self.streams["partnering"], t, a.alive, a.kind, a.region, a.cluster, n, a.profit,
+                self.stream_handle("partnering"), t, a.alive, a.kind, a.region, a.cluster, n, a.profit,
                 p.success_threshold, a.advert, a.tie_partner, a.tie_step, a.n_partners, a.costs,
                 reg_start, reg_rows, cl_start, cl_rows, self.clusters.brokerage * p.cluster_brokerage,
                 self.clusters.link,
@@ -375,7 +381,7 @@ class S3Model(mesa.Model):
             a.rd_spend[:n] += a.n_partners[:n] * p.c_collab
             if policy_active and hasattr(self.policy, "project_pairs"):
                 self._add_pairs(*self.policy.project_pairs(self), t)
-            flows = exchange(self.streams["exchange"], self.pair_a, self.pair_b, self.n_pairs, a.profile, a.klen,
+            flows = exchange(self.stream_handle("exchange"), self.pair_a, self.pair_b, self.n_pairs, a.profile, a.klen,
                              a.kcap, a.cap, a.abil, a.expt, a.ih, a.appeal, a.product_domain, a.quality, a.flows_in,
                              p.a0, p.d_star, p.g_floor, p.e_penalty_new, self.l_mid, p.sigma_v,
                              self.cap_shift, p.ih_len_max)
@@ -389,7 +395,7 @@ class S3Model(mesa.Model):
         out_kind = np.empty(room, dtype=np.int8)
         out_cell = np.empty(room, dtype=np.int32)
         n_innov = do_research(
-            self.streams["research"], a.alive, a.kind, a.region, n, a.capital, a.profit, a.prev_profit,
+            self.stream_handle("research"), a.alive, a.kind, a.region, n, a.capital, a.profit, a.prev_profit,
             a.transfers, a.subsidy, a.costs, a.rd_spend, a.klen, a.kcap, a.cap, a.abil, a.expt, a.ih, a.res_slot, a.res_dir,
             a.product_domain, a.quality, a.appeal, a.profile, self.relatedness, tilt, self.G, a.innovations,
             a.innov_incr, a.innov_rad, a.innov_value, out_value, out_kind, out_cell, p.success_threshold,
@@ -404,7 +410,7 @@ class S3Model(mesa.Model):
 
         # S10 spillovers, S9 learning by doing
         field = spillover_field(self.mass, self.kernel, self.relatedness)
-        spills = spill(self.streams["spillovers"], a.alive, a.region, n, a.profile, field, self.relatedness,
+        spills = spill(self.stream_handle("spillovers"), a.alive, a.region, n, a.profile, field, self.relatedness,
                        p.sigma_s, self.caps_per_domain, self.cap_shift, a.klen, a.kcap, a.cap, a.abil, a.expt, a.ih)
         # S9 learning by doing, then S2 products and qualities from the kenes as they now stand
         learn_and_forget(a.alive, a.kind, n, t, a.klen, a.cap, a.abil, a.expt, a.ih, a.res_slot, self.cap_shift, D,
@@ -470,12 +476,13 @@ class S3Model(mesa.Model):
         gone, lost, firms_r = exits(a.alive, a.kind, a.region, a.capital, n, R)
         self.ledger["exited"] += lost
         entrants = drng.poisson(p.entrant_rate * firms_r).astype(np.int64)
-        parent, reg, origin, source = plan_births(drng, a.alive, a.kind, a.region, a.profit, n, p.start_up_trigger,
+        handle = self.stream_handle("demography")
+        parent, reg, origin, source = plan_births(handle, a.alive, a.kind, a.region, a.profit, n, p.start_up_trigger,
                                                   p.spinoff_rate, p.spinoff_local_prob, p.ri_spinoff_rate,
                                                   self.region_cdf, entrants)
         rows = a.add(parent.size)
         if rows.size:
-            place_newborns(drng, rows, parent, reg, origin, source, t, a.alive, a.kind, a.origin, a.region,
+            place_newborns(handle, rows, parent, reg, origin, source, t, a.alive, a.kind, a.origin, a.region,
                            a.capital, a.appeal, a.birth, a.parent, a.klen, a.kcap, a.cap, a.abil, a.expt, a.ih,
                            a.product_domain, a.quality, a.profile, a.advert, self.region_profile_cdf, p.kene_sme,
                            int(math.ceil(p.cap_growth * p.kene_sme)), p.u0, p.startup_expertise_cap,

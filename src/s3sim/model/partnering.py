@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import generator_of, kernel
 from .state import RI, TIE_SLOTS
 
 
@@ -105,6 +105,7 @@ def search_partners(rng, t, alive, kind, region, cluster, n, profit, success_thr
                     region_factor, tie_memory, search_rate, n_candidates, max_partners, theta_attr, p_prev, p_tc,
                     p_cluster, p_local, w_soc, w_org, c_collab, pair_a, pair_b):
     """Form this step's partnerships. Writes pairs into ``pair_a``/``pair_b``; returns their number."""
+    rng = generator_of(rng)  # a Generator or its stream handle (model._jit)
     n_domains = advert.shape[1]
     since = t - tie_memory
     for i in range(n):

@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import generator_of, kernel
 from .knowledge import add_triple, draw_ih, find_capability
 from .sampling import categorical, relatedness_scores
 from .state import RI
@@ -119,6 +119,7 @@ def do_research(rng, alive, kind, region, n, capital, profit, prev_profit, trans
                 success_threshold, low_capital_threshold, c_incr, c_rad, s_incr, p_innov_incr, p_innov_rad,
                 relatedness_bias, p_radical_ri, sigma_v, caps_per_domain, cap_shift, ih_len_max, crowding_out):
     """One research round over all actors. Innovations are appended to ``out_*``; returns their count."""
+    rng = generator_of(rng)  # a Generator or its stream handle (model._jit)
     n_domains = relatedness.shape[0]
     n_out = 0
     for i in range(n):

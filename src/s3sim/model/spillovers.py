@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import generator_of, kernel
 from .knowledge import add_triple, find_capability
 from .sampling import categorical, relatedness_scores
 
@@ -31,6 +31,7 @@ def spillover_field(mass: np.ndarray, kernel: np.ndarray, relatedness: np.ndarra
 def spill(rng, alive, region, n, profile, field, relatedness, sigma_s, caps_per_domain, cap_shift, klen, kcap, cap, abil,
           expt, ih):
     """Spillover events for every actor. Returns the number of events."""
+    rng = generator_of(rng)  # a Generator or its stream handle (model._jit)
     if sigma_s <= 0.0:
         return 0
     n_domains = profile.shape[1]

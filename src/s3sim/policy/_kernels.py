@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ..model._jit import kernel
+from ..model._jit import generator_of, kernel
 from ..model.partnering import build_csr
 
 MAX_COORDINATORS = 5  # coordinators (proposals) per call
@@ -271,6 +271,7 @@ def _assemble(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, 
 def assemble(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, d, region_ok, single, reg_start,
              reg_rows, scope, use_mask, mask, size, min_regions, out_members, out_len):
     """Consortia for one call (see :func:`_assemble`)."""
+    rng = generator_of(rng)  # a Generator or its stream handle (model._jit)
     return _assemble(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, d, region_ok, single,
                      reg_start, reg_rows, scope, use_mask, mask, size, min_regions, out_members, out_len)
 
@@ -375,6 +376,7 @@ def fund_calls(rng, n, alive, region, kind, cluster, profile, tie_partner, busy,
     """Calls in turn, each under the base eligibility and ranking rules: assemble, check, rank, fund (per call
     ``k``: proposals ``out_members[k]``, the funded ones in order ``out_funded[k, :out_n_funded[k]]``, the money
     committed ``out_committed[k]``)."""
+    rng = generator_of(rng)  # a Generator or its stream handle (model._jit)
     for k in range(domain.size):
         out_n_funded[k] = 0
         out_committed[k] = 0.0
@@ -515,6 +517,7 @@ def deliverables(rng, members, off, domain, p_deliverable, alive, region, G, out
     """Draws of the projects' deliverables: per project with an alive member, a uniform draw against
     p_deliverable x G; on success the delivering member (a uniform draw) and the value's standard normal.
     Returns the number of deliverables."""
+    rng = generator_of(rng)  # a Generator or its stream handle (model._jit)
     k = 0
     alive_rows = np.empty(members.size, dtype=np.int64)
     for p in range(off.size - 1):
@@ -629,6 +632,7 @@ def subsidise(rng, rows, domains, product_domain, capital, transfers, subsidy, c
     (no candidates or no budget: no draw, no booking), the total paid, the part paid to cluster members and the
     part in ``target`` domains, each summed as numpy sums (``amount.sum()``, a masked sum, and the sum of the
     target bins of ``np.bincount(product_domain, weights=amount)``)."""
+    rng = generator_of(rng)  # a Generator or its stream handle (model._jit)
     m = 0
     sel = np.empty(rows.size, dtype=np.int64)
     for j in range(rows.size):

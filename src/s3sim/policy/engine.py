@@ -279,7 +279,7 @@ class S3Policy:
             return
         rate = self._regime(scope).p.subsidy_rate
         booked, total, to_clusters, transformative = K.subsidise(
-            model.streams["policy"], rows, self._no_domains if domains is None else domains, a.product_domain,
+            model.stream_handle("policy"), rows, self._no_domains if domains is None else domains, a.product_domain,
             a.capital, a.transfers, a.subsidy, a.cluster, rate, p.c_rad, p.c_incr, p.low_capital_threshold,
             float(budget), self._target(model)[scope.region])
         if booked:
@@ -397,7 +397,7 @@ class S3Policy:
         lens = np.empty(K.MAX_COORDINATORS, dtype=np.int64)
         region_ok, single, scope, use_mask = self._pool(model, call)
         reg_start, reg_rows = self._region_rows(model)
-        n_props = K.assemble(model.streams["policy"], a.n, a.alive, a.region, a.kind, a.cluster, a.profile,
+        n_props = K.assemble(model.stream_handle("policy"), a.n, a.alive, a.region, a.kind, a.cluster, a.profile,
                              a.tie_partner, self._busy_of(model), int(call.domain), region_ok, single, reg_start,
                              reg_rows, scope, use_mask, self._joint_mask(model), size, int(call.min_regions),
                              members, lens)
@@ -546,7 +546,7 @@ class S3Policy:
         committed = np.empty(k)
         reg_start, reg_rows = self._region_rows(model)
         K.fund_calls(
-            model.streams["policy"], a.n, a.alive, a.region, a.kind, a.cluster, a.profile, a.tie_partner,
+            model.stream_handle("policy"), a.n, a.alive, a.region, a.kind, a.cluster, a.profile, a.tie_partner,
             self._busy_of(model), model.mass, reg_start, reg_rows, self._joint_mask(model), domain, region_ok, single,
             scope, use_mask, sizes, min_regions, rate, unit, duration, budget, members, lens, funded, n_funded,
             committed)
@@ -657,7 +657,7 @@ class S3Policy:
             rows = np.empty(tb.n, dtype=np.int64)
             z = np.empty(tb.n)
             doms = np.empty(tb.n, dtype=np.int64)
-            k = K.deliverables(model.streams["policy"], tb.members, tb.off, tb.domain, tb.p_deliverable, a.alive,
+            k = K.deliverables(model.stream_handle("policy"), tb.members, tb.off, tb.domain, tb.p_deliverable, a.alive,
                                a.region, model.G, rows, z, doms)
         if k:
             rows, doms = rows[:k], doms[:k]
