@@ -415,6 +415,7 @@ def test_transregional_funds_inter_regional_projects(runs):
         assert np.isin(p["kinds"], (SME, STARTUP)).any()
         assert ((p["kinds"] == RI) | (p["clusters"] >= 0)).any()
         assert np.isin(p["regions"], p["project"].call.regions).all()
+    assert all(p["members"].size <= e.config["project_size"] for p in run.projects)  # repairs swap, never add
     # joint projects link their regions (critical mass) and keep their partnerships as ties
     assert run.links_on
     assert not run.tie_failures, run.tie_failures[:5]
@@ -828,3 +829,8 @@ def test_a_regions_regime_and_its_parameters_given_separately_are_merged():
     # the last value of a repeated key wins
     assert s3sim.compose(["policy.regions.IT_VE=topdown_s3",
                           "policy.regions.IT_VE=horizontal"]).policy.regions["IT_VE"] == "horizontal"
+
+
+def test_consortia_need_at_least_three_actors():
+    with pytest.raises(ConfigError, match="policy.project_size"):
+        s3sim.compose(SMALL + ["policy=transregional_s3", "policy.project_size=2"])
