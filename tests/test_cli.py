@@ -130,6 +130,17 @@ BAD = [
 ]
 
 
+@pytest.mark.parametrize("override", ["~policy.regions", "~model.n_agents", "~policy.regions.XX_YY"])
+def test_deleting_a_config_field_exits_2_with_one_line(tmp_path, override):
+    run_dir = tmp_path / "run"
+    proc = run_cli([*SMALL, override, f"hydra.run.dir={run_dir}"], tmp_path)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"s3sim: error: {override}"), proc.stderr
+    assert "is not allowed" in lines[0] and "Traceback" not in proc.stderr
+    assert not run_dir.exists()
+
+
 @pytest.mark.parametrize("override,field", BAD, ids=[b[0] for b in BAD])
 def test_bad_override_exits_2_with_one_line(tmp_path, override, field):
     run_dir = tmp_path / "run"

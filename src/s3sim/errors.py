@@ -24,11 +24,11 @@ class ConfigError(S3SimError, ValueError):
         Plain-language statement of what would have been accepted.
     """
 
-    def __init__(self, field: str, value: object, allowed: str):
+    def __init__(self, field: str, value: object, allowed: str, *, message: str | None = None):
         self.field = field
         self.value = value
         self.allowed = allowed
-        super().__init__(f"{field}={value!r} is not allowed: {allowed}")
+        super().__init__(message or f"{field}={value!r} is not allowed: {allowed}")
 
 
 class CapacityError(S3SimError, RuntimeError):

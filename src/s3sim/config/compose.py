@@ -61,6 +61,10 @@ def check_overrides(overrides: Sequence[str]) -> None:
         except OverrideParseException as exc:
             raise ConfigError(text.split("=")[0], text, f"an override of the form key=value ({_first_line(exc)})")
         key = ov.key_or_group
+        if ov.is_delete() and not key.startswith("hydra") and key not in _groups() and not _is_dict_entry(key) \
+                and _schema_node(key) is not _MISSING:
+            allowed = f"a new value: fields of the structured config cannot be deleted; set {key}=... instead"
+            raise ConfigError(key, None, allowed, message=f"~{key} is not allowed: {allowed}")
         if key.startswith("hydra") or key.startswith("+") or ov.is_delete():
             continue
         if key in _groups():

@@ -57,7 +57,7 @@ def override_args(argv: list[str]) -> list[str]:
             skip = False
         elif a in FLAGS_WITH_VALUES:
             skip = True
-        elif not a.startswith("-") and "=" in a:
+        elif not a.startswith("-") and ("=" in a or a.startswith("~")):  # ~key: a deletion
             out.append(a)
     return out
 
