@@ -13,7 +13,9 @@ are excluded), then a few real chunks spread evenly over the design are evaluate
 measured chunks are representative (they are spread over the design, whose samples are statistically alike).
 The workers also report the CPU time they spent (``time.process_time``): the second projection, total
 evaluations x CPU seconds per evaluation / workers, is what the machine would do with the workers alone on their
-cores, and is far less sensitive to other jobs on the machine than the wall-time one.
+cores, and is far less sensitive to other jobs on the machine than the wall-time one. After each chunk the worker
+also times one policy-free run of the default model: the cost of an evaluation in those runs is a same-run ratio
+that hardly depends on how fast the machine is at the moment (the target needs it at or below the printed value).
 
     make bench-stress                                   # = .venv/bin/python benchmarks/stress.py
     .venv/bin/python benchmarks/stress.py --chunks 4 --chunk-size 8 --workers 2
@@ -58,10 +60,15 @@ def _warm(_: int) -> float:
 
 
 def _timed_chunk(task):
-    """:func:`evaluate_chunk` and the CPU time the worker spent on it (robust to other work on the machine)."""
+    """:func:`evaluate_chunk` and the CPU time the worker spent on it (robust to other work on the machine), then
+    the CPU time of one policy-free run of the default model in the same worker: the same-run reference."""
+    from s3sim.runner.targets import s3_target
+
     c0 = time.process_time()
     frame = evaluate_chunk(task)
-    return frame, time.process_time() - c0
+    c1 = time.process_time()
+    s3_target({}, int(task["seeds"][0]), 0, regimes=("none",))
+    return frame, c1 - c0, time.process_time() - c1
 
 
 def main() -> None:
@@ -96,9 +103,11 @@ def main() -> None:
             t0 = time.perf_counter()
             evaluated = 0
             cpu = 0.0
-            for _, (frame, seconds) in ex.map_unordered(_timed_chunk, tasks):
+            reference = []
+            for _, (frame, seconds, ref_seconds) in ex.map_unordered(_timed_chunk, tasks):
                 evaluated += len(frame)
                 cpu += seconds
+                reference.append(ref_seconds)
             wall = time.perf_counter() - t0
     eval_rate = evaluated / wall
     run_rate = eval_rate * len(regimes)
@@ -117,12 +126,17 @@ def main() -> None:
           f"(target {TARGET_MINUTES:.0f} min: ratio {ratio:.2f}, {'PASS' if ratio <= 1 else 'OVER'})")
     print(f"CPU time: {cpu_per_eval:.3f} s per evaluation in the workers; with each worker alone on a core the "
           f"standard stress test would take {projected_cpu / 60:.1f} min (ratio {projected_cpu / 60 / TARGET_MINUTES:.2f})")
+    ref_run = float(np.median(reference))
+    print(f"same-run reference: one policy-free run of the default model (100 quarters) took {ref_run:.3f} CPU s in "
+          f"the same workers; an evaluation costs {cpu_per_eval / ref_run:.2f} of them (the target needs "
+          f"{TARGET_MINUTES * 60 * args.workers / evaluations_total / ref_run:.2f} at this machine's speed)")
     record = dict(kind="stress", time=_dt.datetime.now(_dt.timezone.utc).isoformat(), workers=args.workers,
                   chunks=len(tasks), chunk_size=args.chunk_size, evaluations_timed=evaluated, seconds=wall,
                   evaluations_per_second=eval_rate, runs_per_second=run_rate, startup_seconds=startup,
                   warmup_task_seconds=warm, evaluations_total=evaluations_total, runs_total=runs_total,
                   projected_minutes=projected / 60, target_minutes=TARGET_MINUTES, ratio_to_target=ratio,
                   cpu_seconds_per_evaluation=cpu_per_eval, projected_minutes_from_cpu=projected_cpu / 60,
+                  reference_run_cpu_seconds=reference, evaluation_in_reference_runs=cpu_per_eval / ref_run,
                   load_average=load, machine=platform.platform(), cpus=os.cpu_count())
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -141,6 +141,14 @@ def test_deleting_a_config_field_exits_2_with_one_line(tmp_path, override):
     assert not run_dir.exists()
 
 
+def test_a_deletion_applies_in_command_line_order(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_cli([*SMALL, "policy.regions.IT_VE=horizontal", "~policy.regions.IT_VE", f"hydra.run.dir={run_dir}"],
+                   tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert s3sim.load_result(run_dir).manifest["config"]["policy"]["regions"] == {}
+
+
 @pytest.mark.parametrize("override,field", BAD, ids=[b[0] for b in BAD])
 def test_bad_override_exits_2_with_one_line(tmp_path, override, field):
     run_dir = tmp_path / "run"

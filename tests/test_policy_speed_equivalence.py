@@ -196,8 +196,14 @@ def test_zscore_and_median_are_numpys_bit_for_bit():
     rng = np.random.default_rng(5)
     for size in list(range(1, 40)) + [128, 129, 300]:
         for x in (rng.random(size) * 100.0, np.floor(rng.random(size) * 5.0), np.full(size, 3.0),
-                  rng.standard_normal(size) * 1e-3 + 7.0):
+                  rng.standard_normal(size) * 1e-3 + 7.0, np.where(rng.random(size) < 0.5, -0.0, 0.0)):
             sd = x.std()
             want = (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
             assert np.array_equal(K.zscore(x), want), size
             assert K.median(x) == float(np.median(x)), size
+            assert math.copysign(1.0, K.median(x)) == math.copysign(1.0, float(np.median(x))), size
+    assert math.isnan(K.median(np.zeros(0)))
+    from s3sim.policy.regimes import zscore
+
+    x32 = rng.random(17).astype(np.float32)
+    assert np.array_equal(zscore(x32), (x32 - x32.mean()) / x32.std())  # numpy's own path for float32

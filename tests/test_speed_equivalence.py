@@ -215,6 +215,10 @@ def test_kernels_draw_the_same_from_a_stream_handle_as_from_its_generator():
             out.append((res, transfers.tolist()))
         assert out[0] == out[1]
         assert by_handle.standard_normal(3).tolist() == by_generator.standard_normal(3).tolist()
+    with pytest.raises(ValueError, match="stream handle"):  # a uint64 array of another size is refused
+        K.deliverables(np.zeros(3, dtype=np.uint64), np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64),
+                       np.zeros(0, dtype=np.int64), np.zeros(0), np.ones(1, dtype=bool), np.zeros(1, dtype=np.int32),
+                       np.ones((1, 1)), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int64))
     handles = StreamHandles()
     assert handles.get("s", by_handle) is handles.get("s", by_handle)
     assert not copy.deepcopy(handles)._by_name and not pickle.loads(pickle.dumps(handles))._by_name

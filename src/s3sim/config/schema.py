@@ -401,8 +401,8 @@ class PolicyConfig:
         8, range=(4, 12), unit="quarters", meaning="duration of a funded project", source="INFSO-SKIN "
         "instruments (2-3 years)", bounds=(1, 1000), group="policy")
     project_size: int = param(
-        4, range=(3, 8), unit="actors", meaning="target consortium size (at least 3: a coordinator, an SME and, "
-        "for joint calls, a partner from a second region; EU collaborative projects need 3 partners)",
+        4, range=(3, 8), unit="actors", meaning="target consortium size (at least 3: a coordinator and two members, "
+        "so the composition repairs swap a member instead of adding one; EU collaborative projects need 3 partners)",
         source="INFSO-SKIN; [I]", bounds=(3, 50), group="policy")
     project_cost: float = param(
         300.0, range=(150.0, 600.0), unit="money/member/quarter", meaning="cost of a project per member and "

@@ -10,6 +10,9 @@
   state, advanced in place, so numpy draws and compiled draws interleave as before and results are identical.
   A handle is valid only while its Generator is alive; :class:`StreamHandles` ties the two together and is
   never copied (a deep copy or a pickle of it is empty, so a forked model builds handles for its own streams).
+  Never keep a handle anywhere else (on a model, a policy, a result): a deep copy of it would still point into the
+  original stream. Kernels elsewhere are cached on disk by their own files only, so after a change to the handle
+  layout here clear numba's caches (``find src -name '*.nbi' -delete``).
 """
 
 from __future__ import annotations
@@ -88,6 +91,11 @@ def generator_of(rng):
 def _generator_of(rng):
     if isinstance(rng, types.NumPyRandomGeneratorType):
         return lambda rng: rng
-    if isinstance(rng, types.Array) and rng.dtype == types.uint64:
-        return lambda rng: _generator_from_handle(rng)
+    if isinstance(rng, types.Array) and rng.dtype == types.uint64 and rng.ndim == 1 and rng.layout == "C":
+        def from_handle(rng):
+            if rng.size != len(_FIELDS):
+                raise ValueError("not a stream handle (s3sim.model._jit.stream_handle)")
+            return _generator_from_handle(rng)
+
+        return from_handle
     return None

@@ -120,13 +120,15 @@ def zscore(x):
 
 @kernel
 def median(x):
-    """``float(np.median(x))`` of a non-empty float64 array without NaNs: the middle of the sorted values, or
-    the mean of the two middle ones (their sum halved, as numpy's mean of two values)."""
+    """``float(np.median(x))`` of a float64 array without NaNs: the middle of the sorted values, or the mean of the
+    two middle ones, each added to +0.0 first as numpy's mean does (so -0.0 comes out as 0.0); NaN when empty."""
+    if x.size == 0:
+        return np.nan
     s = np.sort(x)
     h = s.size // 2
     if s.size % 2:
-        return s[h]
-    return (s[h - 1] + s[h]) / 2.0
+        return 0.0 + s[h]
+    return ((0.0 + s[h - 1]) + s[h]) / 2.0
 
 # ----------------------------------------------------------------------------------------------------------------
 # calls: consortia, eligibility, ranking, funding

@@ -50,7 +50,7 @@ class _ProjectTable:
     def __init__(self, engine: S3Policy, projects: list[Project]):
         self.n = len(projects)
         members, regions, funding, cost, funder, domain, p_deliverable = [], [], [], [], [], [], []
-        p_of_call: dict[int, float] = {}  # the projects of a call share its regime
+        p_of_call: dict[tuple[int, int], float] = {}  # a call's regime follows from its scope and funder
         for pr in projects:
             call = pr.call
             members.append(pr.members)
@@ -59,9 +59,10 @@ class _ProjectTable:
             cost.append(pr.cost_per_member)
             funder.append(call.funder)
             domain.append(call.domain)
-            p = p_of_call.get(call.call_id)
+            key = (call.scope, call.funder)
+            p = p_of_call.get(key)
             if p is None:
-                p = p_of_call[call.call_id] = engine._regime_for_call(call).p.p_deliverable
+                p = p_of_call[key] = engine._regime_for_call(call).p.p_deliverable
             p_deliverable.append(p)
         self.off, self.members = self._flat(members)
         self.reg_off, self.regions = self._flat(regions)

@@ -21,8 +21,13 @@ from .base import Call, Regime, register
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
-    """``(x - x.mean()) / x.std()``, zeros when the standard deviation is 0 (compiled, bit-identical to numpy)."""
-    return K.zscore(np.ascontiguousarray(x, dtype=np.float64))
+    """``(x - x.mean()) / x.std()``, zeros when the standard deviation is 0 (compiled for float64, integer and
+    boolean input, bit-identical to numpy; other dtypes take numpy's own path)."""
+    x = np.asarray(x)
+    if x.dtype == np.float64 or x.dtype.kind in "iub":
+        return K.zscore(np.ascontiguousarray(x, dtype=np.float64))
+    sd = x.std()
+    return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x, dtype=np.float64)
 
 
 def top_k(score: np.ndarray, k: int) -> np.ndarray:

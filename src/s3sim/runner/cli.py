@@ -49,17 +49,25 @@ FLAGS_WITH_VALUES = {"--config-dir", "-cd", "--config-path", "-cp", "--config-na
                      "--package", "-p", "--info", "-i", "--experimental-rerun"}
 
 
-def override_args(argv: list[str]) -> list[str]:
-    """The ``key=value`` overrides of a Hydra command line, leaving out flags and the values of flags."""
+def override_mask(argv: list[str]) -> list[bool]:
+    """Which words of a Hydra command line are overrides (``key=value``, ``+key=value``, ``~key``), leaving out
+    flags and the values of flags."""
     out, skip = [], False
     for a in argv:
         if skip:
             skip = False
+            out.append(False)
         elif a in FLAGS_WITH_VALUES:
             skip = True
-        elif not a.startswith("-") and ("=" in a or a.startswith("~")):  # ~key: a deletion
-            out.append(a)
+            out.append(False)
+        else:
+            out.append(not a.startswith("-") and ("=" in a or a.startswith("~")))  # ~key: a deletion
     return out
+
+
+def override_args(argv: list[str]) -> list[str]:
+    """The overrides of a Hydra command line (see :func:`override_mask`), in order."""
+    return [a for a, o in zip(argv, override_mask(argv)) if o]
 
 
 def _task(cfg: DictConfig) -> None:
@@ -143,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     except S3SimError as exc:
         fail(str(exc))
     # Hydra spells a new key of a mapping "+policy.regions.X=..."; accept the plain form too
-    is_override = [not x.startswith("-") and "=" in x for x in argv]
+    is_override = override_mask(argv)
     argv = [x for x, o in zip(argv, is_override) if not o] + normalise_overrides(
         [x for x, o in zip(argv, is_override) if o])
     sys.argv = [sys.argv[0]] + argv
@@ -237,7 +245,7 @@ def _multirun(argv: list[str], overrides: list[str]) -> None:
                     "joblib")
     print(f"s3sim: sweep of {n} runs into {sweep_dir} (launcher: {launcher})"
           + (f"; resuming, {done} already completed" if done else ""), flush=True)
-    is_override = [not x.startswith("-") and "=" in x for x in argv]
+    is_override = override_mask(argv)
     argv = [x for x, o in zip(argv, is_override) if not o] + hydra_ovs + extra + task_ovs
     sys.argv = [sys.argv[0]] + argv
     app = hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")(_task)
