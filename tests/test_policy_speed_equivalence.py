@@ -47,7 +47,15 @@ def _assemble_reference(rng, alive, region, kind, cluster, profile, tie_partner,
             home = region[members[0]]
             other = [int(x) for x in order if region[x] != home and int(x) not in members]
             if other:
-                members = members[:-1] + [other[0]] if len(members) > 2 else members + [other[0]]
+                if len(members) > 2:  # the last invitee whose departure leaves an SME goes
+                    def keeps_sme(q):
+                        rest = members[:q] + members[q + 1:] + [other[0]]
+                        return np.isin(kind[rest], (0, 2)).any()
+
+                    q = next((q for q in range(len(members) - 1, 0, -1) if keeps_sme(q)), len(members) - 1)
+                    members = members[:q] + [other[0]] + members[q + 1:]
+                else:
+                    members = members + [other[0]]
         out.append(members)
     return out
 
@@ -207,3 +215,24 @@ def test_zscore_and_median_are_numpys_bit_for_bit():
 
     x32 = rng.random(17).astype(np.float32)
     assert np.array_equal(zscore(x32), (x32 - x32.mean()) / x32.std())  # numpy's own path for float32
+
+
+@pytest.mark.parametrize("size", [3, 4, 6])
+def test_the_second_region_repair_keeps_the_sme(size):
+    # a research institute coordinates; large firms of its region fit best, the only SME (its region) and a large
+    # firm of region 1 fit worst: the SME repair brings the SME in, the region repair must not swap it out again
+    kind = np.array([3, 1, 1, 1, 1, 1, 0, 1], dtype=np.int8)
+    region = np.array([0, 0, 0, 0, 0, 0, 0, 1], dtype=np.int32)
+    n = kind.size
+    profile = np.zeros((n, 2), dtype=np.float32)
+    profile[:, 0] = [0.5, 0.9, 0.9, 0.9, 0.9, 0.9, 0.1, 0.1]
+    members = np.empty((K.MAX_COORDINATORS, size), dtype=np.int64)
+    lens = np.empty(K.MAX_COORDINATORS, dtype=np.int64)
+    k = K.assemble(np.random.default_rng(0), n, np.ones(n, dtype=bool), region, kind, np.full(n, -1, dtype=np.int32),
+                   profile, np.full((n, 8), -1, dtype=np.int32), np.zeros(n, dtype=np.int64), 0,
+                   np.ones(2, dtype=bool), -1, np.array([0, n - 1, n]), np.arange(n, dtype=np.int64), -1, False,
+                   np.ones(n, dtype=bool), size, 2, members, lens)
+    assert k == 1
+    got = members[0, : lens[0]]
+    assert got.size == size and got[0] == 0
+    assert 6 in got and 7 in got  # the SME kept, the second region brought in

@@ -159,6 +159,31 @@ def _first_in_order(score, cand, m, members, length, kind, region, want, home):
 
 
 @kernel
+def _is_sme(k):
+    return k == 0 or k == 2
+
+
+@kernel
+def _swap_in_keeping_sme(members, length, x, kind):
+    """The second-region repair: with more than two members, ``x`` replaces the last invitee whose departure
+    leaves an SME in the consortium (the last invitee itself unless it is the only SME and ``x`` is none); with
+    two, ``x`` joins. Returns the new length."""
+    if length <= 2:
+        members[length] = x
+        return length + 1
+    smes = 0
+    for q in range(length):
+        if _is_sme(kind[members[q]]):
+            smes += 1
+    for q in range(length - 1, 0, -1):
+        if _is_sme(kind[x]) or not _is_sme(kind[members[q]]) or smes > 1:
+            members[q] = x
+            return length
+    members[length - 1] = x  # unreachable: some invitee can always go (the coordinator stays)
+    return length
+
+
+@kernel
 def _swap_in(members, length, x, keep):
     """The last invitee makes way for ``x`` when there are more than ``keep`` members; else ``x`` joins.
     Returns the new length."""
@@ -243,8 +268,8 @@ def _assemble(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, 
             if cand[best] != c:
                 members[length] = cand[best]
                 length += 1
-        # repair: the last invitee makes way for the best candidate that brings a missing SME, then one that
-        # brings a missing second region
+        # repair: the last invitee makes way for the best candidate that brings a missing SME, then an invitee
+        # that is not the only SME for the best one that brings a missing second region
         sme = False
         for j in range(length):
             if kind[members[j]] == 0 or kind[members[j]] == 2:
@@ -262,7 +287,7 @@ def _assemble(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, 
             if single_region:
                 j = _first_in_order(score, cand, m, members, length, kind, region, 1, home)
                 if j >= 0:
-                    length = _swap_in(members, length, cand[j], 2)
+                    length = _swap_in_keeping_sme(members, length, cand[j], kind)
         out_len[p] = length
         for j in range(length):
             out_members[p, j] = members[j]

@@ -389,7 +389,8 @@ class S3Policy:
         actors (knowledge in the call domain, previous partners first, a random tie-break), up to
         ``project_size``, then keeps the composition rules (an SME; a research institute or cluster member; for
         joint calls, at least two regions) by swapping its last invitee for the best candidate that fixes a
-        missing SME or a missing second region. Candidates are alive actors of the call's regions with knowledge
+        missing SME, then a member for the best candidate from a missing second region (the last invitee whose
+        departure leaves an SME). Candidates are alive actors of the call's regions with knowledge
         in its domain and in fewer than two projects; of the pilot cluster for pilot calls, of joint regimes for
         joint calls. (Compiled: :func:`s3sim.policy._kernels.assemble`.)"""
         a = model.actors
