@@ -288,6 +288,8 @@ BAD = [
     (["sensitivity=fast", "sensitivity.n=32"], "sensitivity.n=32", "4 * m^2"),
     (["executor=dask", "executor.address=localhost"], "executor.address", "tcp://"),
     (["target.fixed.n_agents=10"], "target.fixed.n_agents=10", "[50, 10000000]"),
+    (["~target.params"], "~target.params", "cannot be deleted"),
+    (["~target.ranges.g_min"], "target.ranges.g_min", "an entry of target.ranges, which has none"),
 ]
 
 

@@ -639,6 +639,9 @@ def compose_stress(overrides: Sequence[str] = ()):
         key, _, value = o.partition("=")
         if key in _GROUPS and value not in group_options(key):
             raise ConfigError(key, value, f"one of {', '.join(group_options(key))}")
+        if key.startswith("~") and key[1:] not in _GROUPS and not key[1:].startswith(_DICT_FIELDS):
+            allowed = f"a new value: fields of the stress config cannot be deleted; set {key[1:]}=... instead"
+            raise ConfigError(key[1:], None, allowed, message=f"{key} is not allowed: {allowed}")
     overrides = normalise_overrides(overrides)
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
@@ -677,8 +680,9 @@ def _translate(exc: Exception, overrides: Sequence[str]) -> ConfigError:
             for part in parent.split(".") if parent else []:
                 node = node.get(part) if hasattr(node, "get") else None
             if node is not None and hasattr(node, "keys") and leaf not in node:
-                return ConfigError(bare, value, f"a key of {parent or 'the stress config'}: "
-                                   f"{', '.join(sorted(node.keys()))}")
+                keys = ", ".join(sorted(node.keys()))
+                return ConfigError(bare, value, f"a key of {parent or 'the stress config'}: {keys}" if keys
+                                   else f"an entry of {parent}, which has none")
             return ConfigError(bare, value, text)
     return ConfigError("config", " ".join(overrides), text)
 
