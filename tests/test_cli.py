@@ -141,6 +141,14 @@ def test_deleting_a_config_field_exits_2_with_one_line(tmp_path, override):
     assert not run_dir.exists()
 
 
+def test_a_missing_pilot_cluster_is_a_one_line_error_and_writes_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_cli([*SMALL, "policy.pilots=[AT_UA:no_such_domain]", f"hydra.run.dir={run_dir}"], tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "AT_UA:no_such_domain" in proc.stderr
+    assert not run_dir.exists()
+
+
 def test_a_deletion_applies_in_command_line_order(tmp_path):
     run_dir = tmp_path / "run"
     proc = run_cli([*SMALL, "policy.regions.IT_VE=horizontal", "~policy.regions.IT_VE", f"hydra.run.dir={run_dir}"],

@@ -67,6 +67,9 @@ def test_ishigami_sobol_reproduces_analytic_indices(tmp_path):
     for f in ("indices.parquet", "noise.csv", "robustness.csv", "summary.md", "figures/indices_y.png",
               "figures/convergence_y.png", "design/problem.json", "design/samples.parquet"):
         assert (out / f).is_file(), f
+    from s3sim.analysis.sensitivity import ROBUSTNESS_COLUMNS
+
+    assert pd.read_csv(out / "robustness.csv").columns.tolist() == ROBUSTNESS_COLUMNS  # no regimes: a header only
     problem = json.loads((out / "design/problem.json").read_text())
     assert problem["n_samples"] == 1024 * 5 and len(list((out / "evaluations").glob("chunk-*.parquet"))) == \
         problem["n_chunks"]
@@ -161,6 +164,7 @@ def test_sobol_on_the_model(tmp_path):
     assert not any("power of 2" in w for w in warnings)
     text = (tmp_path / "summary.md").read_text()
     assert "Robustness of regime rankings" in text and CONTRAST in text
+    assert "Scenario discovery (PRIM):" in text  # a box, or why there is none
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -196,7 +200,7 @@ def test_kill_and_resume_evaluates_only_missing_chunks(tmp_path):
 
     again = _run(args)
     assert again.returncode == 0, again.stderr
-    assert f"{len(done)} chunks already done" in again.stdout
+    assert f" {len(done)} chunk{'s' if len(done) != 1 else ''} already done" in again.stdout
     assert f"evaluating {18 - len(done)} chunks" in again.stdout
     after = {p.name: p.stat().st_mtime_ns for p in evaluations.glob("chunk-*.parquet")}
     assert len(after) == 18

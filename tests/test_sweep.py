@@ -109,6 +109,14 @@ class TestMultirun:
         assert "Traceback" not in r.stderr
         assert not d.exists()
 
+    def test_a_missing_pilot_cluster_fails_before_anything_runs(self, work):
+        d = work / "never_pilot"
+        r = sweep(work, d, "policy=topdown_s3", "policy.pilots=[auto],[AT_UA:no_such_domain]")
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.strip().count("\n") == 0 and "AT_UA:no_such_domain" in r.stderr and "'auto'" in r.stderr
+        assert "Traceback" not in r.stderr
+        assert not d.exists()
+
     def test_a_different_sweep_is_refused_in_an_existing_sweep_dir(self, work, regime_sweep):
         before = tree_digest(regime_sweep)
         r = sweep(work, regime_sweep, "policy=none,topdown_s3", "replicate=range(3)")
@@ -181,7 +189,7 @@ class TestFailuresAndReruns:
         assert r.returncode == 1 and "missing" in r.stdout + r.stderr
         r = run_cli("s3sim-collect", str(d), "--rerun-missing", "--workers", "2", cwd=work)
         assert r.returncode == 0, r.stderr[-2000:]
-        assert "re-ran 1 jobs (1 completed): 3" in r.stdout
+        assert "re-ran 1 job (1 completed): 3" in r.stdout
         assert {j: (d / str(j) / "manifest.json").stat().st_mtime_ns for j in keep} == keep
         restored = collected_tables(d)
         for name, df in reference.items():
@@ -308,7 +316,7 @@ class TestReviewFindings:
         r = run_cli("s3sim-collect", str(d), "--rerun-missing", "--workers", "1", cwd=work)
         assert r.returncode == 1 and "nothing to re-run" in r.stdout and "running" in r.stdout
         r = run_cli("s3sim-collect", str(d), "--rerun-missing", "--include-running", "--workers", "1", cwd=work)
-        assert r.returncode == 0 and "re-ran 1 jobs (1 completed): 4" in r.stdout
+        assert r.returncode == 0 and "re-ran 1 job (1 completed): 4" in r.stdout
 
 
 class TestBadInput:

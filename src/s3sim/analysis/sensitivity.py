@@ -402,7 +402,18 @@ def robustness(run: StoredRun, outcomes: Sequence[str]) -> pd.DataFrame:
                                  ties=ties, b_wins=n - wins - ties, share_a_wins=wins / n, ci_low=lo, ci_high=hi,
                                  mean_difference=float(np.mean(means[a] - means[b])),
                                  better="lower" if sign < 0 else "higher"))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS)
+
+
+ROBUSTNESS_COLUMNS = ["outcome", "regime_a", "regime_b", "samples", "effective_n", "a_wins", "ties", "b_wins",
+                      "share_a_wins", "ci_low", "ci_high", "mean_difference", "better"]
+
+
+def _losses(run: StoredRun, output: dict[str, Any]) -> np.ndarray:
+    """Per sample: does the first regime of a contrast ``A-B:outcome`` do worse than B (replicates averaged)?"""
+    outcome = output["plus"].split(":", 1)[1]
+    diff = output_values(run, output).mean(axis=1)
+    return diff > 0 if outcome in LOWER_IS_BETTER else diff < 0
 
 
 def discovery(run: StoredRun, output: dict[str, Any], **prim_kw: Any):
@@ -412,9 +423,7 @@ def discovery(run: StoredRun, output: dict[str, Any], **prim_kw: Any):
 
     if not output.get("minus"):
         return None
-    outcome = output["plus"].split(":", 1)[1]
-    diff = output_values(run, output).mean(axis=1)
-    loses = diff > 0 if outcome in LOWER_IS_BETTER else diff < 0
+    loses = _losses(run, output)
     if loses.sum() < 3 or (~loses).sum() < 3:
         return None
     return prim(applied_values(run.x, run.params), loses, run.names, **prim_kw)
@@ -547,6 +556,11 @@ def summary_markdown(report: SensitivityReport, run: StoredRun) -> str:
             lines.append(f"- warning: {w}")
         if a.warnings:
             lines.append("")
+        output = next((o for o in run.problem["outputs"] if o["label"] == label), {})
+        if output.get("minus") and label not in report.discovery:
+            loses = _losses(run, output)
+            lines += [f"Scenario discovery (PRIM): no box; the first regime does worse in {int(loses.sum())} of "
+                      f"{loses.size} samples, and PRIM needs at least 3 samples on each side.", ""]
         if label in report.discovery:
             res = report.discovery[label]
             lines += [f"Scenario discovery (PRIM): the first regime does worse in {res.base_rate:.0%} of the samples; "

@@ -50,8 +50,8 @@ FLAGS_WITH_VALUES = {"--config-dir", "-cd", "--config-path", "-cp", "--config-na
 
 
 def override_mask(argv: list[str]) -> list[bool]:
-    """Which words of a Hydra command line are overrides (``key=value``, ``+key=value``, ``~key``), leaving out
-    flags and the values of flags."""
+    """Which words of a Hydra command line are overrides (``key=value``, ``+key=value``, ``~key``, or a malformed
+    one such as a bare ``key``), leaving out flags and the values of flags."""
     out, skip = [], False
     for a in argv:
         if skip:
@@ -61,7 +61,7 @@ def override_mask(argv: list[str]) -> list[bool]:
             skip = True
             out.append(False)
         else:
-            out.append(not a.startswith("-") and ("=" in a or a.startswith("~")))  # ~key: a deletion
+            out.append(not a.startswith("-"))  # Hydra reads every other word as an override (~key: a deletion)
     return out
 
 
@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         check_overrides(overrides)
         if not multirun:
             cfg = compose([o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/"))])
+            check_pilots(cfg)
             # Hydra writes .hydra/ and the log into the run directory before the task starts, so a stored run
             # must be detected here, or its .hydra/ files would be replaced by those of the refused command.
             run_dir = _run_dir_override(overrides)
@@ -181,7 +182,19 @@ def _validate_jobs(jobs: list[list[str]]) -> None:
                     todo.append(trial)
     for job in todo:
         check_overrides(job)
-        compose(job)
+        check_pilots(compose(job))
+
+
+def check_pilots(cfg: DictConfig) -> None:
+    """Named pilot cluster organisations (``policy.pilots=[REGION:domain]``) exist only once a model has drawn its
+    cluster organisations, which depend on the world, the model size and the seed: set the model up (no step) so
+    a missing one is a one-line error before anything runs."""
+    pilots = cfg.policy.get("pilots") or []
+    if all(str(p) == "auto" for p in pilots):
+        return
+    from ..model import S3Model
+
+    S3Model(cfg, seed=int(cfg.seed), replicate=cfg.get("replicate"))
 
 
 def _validate_hydra(hydra_ovs: list[str], job: list[str]) -> None:

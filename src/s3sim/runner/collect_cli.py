@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
                                  include_running=args.include_running)
             if done:
                 ok = sum(v == "completed" for v in done.values())
-                print(f"s3sim-collect: re-ran {len(done)} jobs ({ok} completed): "
+                print(f"s3sim-collect: re-ran {len(done)} job{'s' if len(done) != 1 else ''} ({ok} completed): "
                       f"{', '.join(map(str, done))}")
             else:
                 print("s3sim-collect: nothing to re-run")
@@ -55,8 +55,16 @@ def main(argv: list[str] | None = None) -> None:
         for _, r in bad.head(5).iterrows():
             print(f"s3sim-collect:   run {r['run']} ({r['overrides']}): {r['status']}"
                   + (f": {r['error']}" if isinstance(r["error"], str) else ""), file=sys.stderr)
-        if not args.rerun_missing:
-            print(f"s3sim-collect: re-run them with: s3sim-collect {args.sweep_dir} --rerun-missing", file=sys.stderr)
+        rerunnable = int(bad["status"].isin(["failed", "interrupted", "missing", "damaged"]).sum())
+        running = int((bad["status"] == "running").sum())
+        if rerunnable and not args.rerun_missing:
+            print(f"s3sim-collect: re-run the {rerunnable} failed, interrupted, damaged or missing "
+                  f"job{'s' if rerunnable != 1 else ''} with: s3sim-collect {args.sweep_dir} --rerun-missing",
+                  file=sys.stderr)
+        if running:
+            print(f"s3sim-collect: {running} job{'s are' if running != 1 else ' is'} still running: wait for "
+                  f"{'them' if running != 1 else 'it'}, or, if {'they' if running != 1 else 'it'} ran on another "
+                  "machine that has stopped, add --include-running to --rerun-missing", file=sys.stderr)
         raise SystemExit(1)
 
 

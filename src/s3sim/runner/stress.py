@@ -597,16 +597,16 @@ def _task(cfg) -> None:
         runs = n_samples * sp.replicates * max(1, len(sp.target.get("regimes", [])))
         print(f"s3sim-stress: {sp.method} on {sp.target['name']}, {len(sp.params)} parameters, "
               f"{n_samples} samples x {sp.replicates} replicate(s) = {runs} runs in "
-              f"{total} chunks; {done} chunks already done", flush=True)
+              f"{_chunks(total)}; {_chunks(done)} already done", flush=True)
         print(f"s3sim-stress: output in {out}; to resume: {resume_command(out)}", flush=True)
         e = sp.executor
         t0 = time.perf_counter()
         if done < total:
             with make_executor(e["kind"], e["workers"], e["address"]) as ex:
-                print(f"s3sim-stress: evaluating {total - done} chunks on {ex.describe()}", flush=True)
+                print(f"s3sim-stress: evaluating {_chunks(total - done)} on {ex.describe()}", flush=True)
                 n = st.evaluate(ex)
             dt = time.perf_counter() - t0
-            print(f"s3sim-stress: evaluated {n} chunks in {dt:.1f} s", flush=True)
+            print(f"s3sim-stress: evaluated {_chunks(n)} in {dt:.1f} s", flush=True)
         report = st.analyse()
     except S3SimError as exc:
         fail(str(exc))
@@ -623,6 +623,10 @@ def _task(cfg) -> None:
 
 
 _GROUPS = ("sensitivity", "target", "executor")
+
+
+def _chunks(k: int) -> str:
+    return f"{k} chunk{'' if k == 1 else 's'}"
 
 
 def compose_stress(overrides: Sequence[str] = ()):

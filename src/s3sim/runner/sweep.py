@@ -53,7 +53,9 @@ def expand_jobs(overrides: list[str]) -> list[list[str]]:
         parsed = OverridesParser.create().parse_overrides([o for o in overrides])
         batches = BasicSweeper.split_arguments(parsed, None)
     except HydraException as exc:
-        raise ConfigError("overrides", " ".join(overrides), f"Hydra override syntax ({exc})") from None
+        detail = "; ".join(line.strip() for line in str(exc).splitlines()
+                           if line.strip() and not line.strip().startswith("See https"))
+        raise ConfigError("overrides", " ".join(overrides), f"Hydra override syntax ({detail})") from None
     return [list(job) for batch in batches for job in batch]
 
 
