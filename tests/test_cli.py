@@ -127,6 +127,7 @@ BAD = [
     ("seed=-1", "seed"),
     ("world=mars", "world"),
     ("model.ih_len_max=1", "model.ih_len_max"),
+    ("sensitivity=morris", "sensitivity"),  # a group of s3sim-stress
 ]
 
 

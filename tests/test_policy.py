@@ -698,6 +698,11 @@ def test_bad_policy_config_is_a_one_line_config_error(override, field, allowed):
         assert word in msg, (word, msg)
 
 
+def test_an_alpine_preset_on_a_synthetic_world_says_so():
+    with pytest.raises(ConfigError, match="CH_FR is an Alpine Space region.*world=alpine"):
+        s3sim.compose(SMALL + ["policy=as_applied", "world=synthetic", "world.n_regions=3"])
+
+
 def test_pilot_without_a_cluster_organisation_fails_at_model_construction():
     cfg_ok = s3sim.compose(SMALL + ["policy=topdown_s3"])
     probe = s3sim.S3Model(cfg_ok, seed=0)

@@ -19,6 +19,7 @@ import base64
 import html
 import os
 import sys
+import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,7 @@ def fig_region_contrasts(c: Comparison, path: Path) -> Path:
     n = len(c.scenarios)
     regions = sorted(set(cs["region"]) - {"ALL"}) + ["ALL"]
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 0.32 * len(regions) + 1.6), squeeze=False, sharey=True)
-    for ax, s in zip(axes.flat, c.scenarios):
+    for j, (ax, s) in enumerate(zip(axes.flat, c.scenarios)):
         d = cs[cs["scenario"] == s].set_index("region").reindex(regions)
         y = np.arange(len(regions))
         good = (d["mean"] > 0) == k.higher_is_better
@@ -150,7 +151,7 @@ def fig_map(c: Comparison, path: Path) -> Path:
     cmap = plt.get_cmap("RdBu" if k.higher_is_better else "RdBu_r")
     has_xy = {"lon", "lat"} <= set(reg.columns)
     sc = None
-    for ax, s in zip(axes.flat, c.scenarios):
+    for j, (ax, s) in enumerate(zip(axes.flat, c.scenarios)):
         d = cs[cs["scenario"] == s].set_index("region")
         if has_xy:
             x, y = reg["lon"].to_numpy(float), reg["lat"].to_numpy(float)
@@ -166,7 +167,8 @@ def fig_map(c: Comparison, path: Path) -> Path:
         if has_xy:
             ax.set_aspect(1 / np.cos(np.deg2rad(np.nanmean(y))))
             ax.set_xlabel("longitude")
-            ax.set_ylabel("latitude")
+            if j % axes.shape[-1] == 0:  # the first panel of a row: the others would overlap their neighbours
+                ax.set_ylabel("latitude")
         pad = 0.12 * (np.nanmax(y) - np.nanmin(y) + 1e-9)
         xpad = 0.08 * (np.nanmax(x) - np.nanmin(x) + 1e-9)
         ax.set_ylim(np.nanmin(y) - pad, np.nanmax(y) + 2 * pad)
@@ -176,7 +178,7 @@ def fig_map(c: Comparison, path: Path) -> Path:
     if sc is not None:
         cb = fig.colorbar(sc, ax=axes.ravel().tolist(), shrink=0.8,
                           format=plt.FuncFormatter(lambda v, _: f"{v:+.0%}"))
-        cb.set_label(f"relative change in {k.label}")
+        cb.set_label(textwrap.fill(f"relative change in {k.label}", 30), fontsize=8)  # within the bar's height
     fig.suptitle(f"Where {k.label} changes (thick edge: 95% interval excludes zero)", fontsize=11)
     return _save(fig, path)
 

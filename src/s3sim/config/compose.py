@@ -67,6 +67,11 @@ def check_overrides(overrides: Sequence[str]) -> None:
             raise ConfigError(key, None, allowed, message=f"~{key} is not allowed: {allowed}")
         if key.startswith("hydra") or key.startswith("+") or ov.is_delete():
             continue
+        if key in _STRESS_GROUPS:
+            own = ", ".join(g for g in _groups() if g not in _STRESS_GROUPS and g != "hydra")
+            raise ConfigError(key, str(ov.value()) if not ov.is_sweep_override() else text,
+                              f"an override of s3sim's config (its groups: {own}); {key} is a config group of "
+                              "s3sim-stress")
         if key in _groups():
             opts = group_options(key)
             if ov.is_sweep_override():
@@ -137,6 +142,9 @@ def normalise_overrides(overrides: Sequence[str]) -> list[str]:
             body = ", ".join(f"{k}: {v}" for k, v in items.items())
             result.append(f"+policy.regions.{o}={{{body}}}")
     return result
+
+
+_STRESS_GROUPS = ("sensitivity", "target", "executor")  # conf/ groups of s3sim-stress, not of s3sim
 
 
 @functools.cache
@@ -296,7 +304,11 @@ def _validate_policy(cfg) -> None:
         if ids is None:
             ids = region_ids(cfg.world)
         if rid not in ids:
-            raise ConfigError(f"policy.regions.{rid}", spec, f"a region id: {', '.join(ids)}")
+            hint = ""
+            if cfg.world.get("kind") != "alpine" and rid.split("_")[0] in ("AT", "CH", "DE", "FR", "IT", "SI"):
+                hint = (f" ({rid} is an Alpine Space region: policy presets and settings naming partner regions "
+                        "need world=alpine)")
+            raise ConfigError(f"policy.regions.{rid}", spec, f"a region id of this world: {', '.join(ids)}{hint}")
         if isinstance(spec, str) or spec is None:
             if spec not in regimes:
                 raise ConfigError(f"policy.regions.{rid}", spec, f"one of {', '.join(regimes)}")

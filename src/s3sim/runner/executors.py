@@ -190,8 +190,10 @@ class DaskExecutor(Executor):
             raise
 
     def describe(self) -> str:
-        where = self.address or "LocalCluster"
-        return f"dask on {where} ({self.workers} worker{'s' if self.workers != 1 else ''})"
+        if self.address:
+            self._ensure()  # connect: the scheduler's workers are what runs the tasks
+            return f"dask on {self.address} ({self.workers} worker thread{'s' if self.workers != 1 else ''})"
+        return f"dask on LocalCluster ({self.workers} worker{'s' if self.workers != 1 else ''})"
 
     def close(self) -> None:
         if self._client is not None:
