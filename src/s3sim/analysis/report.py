@@ -116,7 +116,7 @@ def fig_region_contrasts(c: Comparison, path: Path) -> Path:
     n = len(c.scenarios)
     regions = sorted(set(cs["region"]) - {"ALL"}) + ["ALL"]
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 0.32 * len(regions) + 1.6), squeeze=False, sharey=True)
-    for j, (ax, s) in enumerate(zip(axes.flat, c.scenarios)):
+    for ax, s in zip(axes.flat, c.scenarios):
         d = cs[cs["scenario"] == s].set_index("region").reindex(regions)
         y = np.arange(len(regions))
         good = (d["mean"] > 0) == k.higher_is_better

@@ -63,12 +63,11 @@ def check_overrides(overrides: Sequence[str]) -> None:
         key = ov.key_or_group
         if ov.is_delete() and not key.startswith("hydra") and key not in _groups() and not _is_dict_entry(key) \
                 and _schema_node(key) is not _MISSING:
-            allowed = f"a new value: fields of the structured config cannot be deleted; set {key}=... instead"
-            raise ConfigError(key, None, allowed, message=f"~{key} is not allowed: {allowed}")
+            raise deletion_error(key)
         if key.startswith("hydra") or key.startswith("+") or ov.is_delete():
             continue
-        if key in _STRESS_GROUPS:
-            own = ", ".join(g for g in _groups() if g not in _STRESS_GROUPS and g != "hydra")
+        if key in STRESS_GROUPS:
+            own = ", ".join(g for g in _groups() if g != "hydra")
             raise ConfigError(key, str(ov.value()) if not ov.is_sweep_override() else text,
                               f"an override of s3sim's config (its groups: {own}); {key} is a config group of "
                               "s3sim-stress")
@@ -144,12 +143,20 @@ def normalise_overrides(overrides: Sequence[str]) -> list[str]:
     return result
 
 
-_STRESS_GROUPS = ("sensitivity", "target", "executor")  # conf/ groups of s3sim-stress, not of s3sim
+#: the conf/ groups of s3sim-stress (conf/ also holds s3sim's own groups)
+STRESS_GROUPS = ("sensitivity", "target", "executor")
 
 
 @functools.cache
 def _groups() -> tuple[str, ...]:
-    return tuple(sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir()))
+    """s3sim's config groups (and hydra's)."""
+    return tuple(sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name not in STRESS_GROUPS))
+
+
+def deletion_error(key: str) -> ConfigError:
+    """The one-line error for ``~key`` on a field of a structured config (fields cannot be deleted)."""
+    allowed = f"a new value: fields of the structured config cannot be deleted; set {key}=... instead"
+    return ConfigError(key, None, allowed, message=f"~{key} is not allowed: {allowed}")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -305,7 +312,9 @@ def _validate_policy(cfg) -> None:
             ids = region_ids(cfg.world)
         if rid not in ids:
             hint = ""
-            if cfg.world.get("kind") != "alpine" and rid.split("_")[0] in ("AT", "CH", "DE", "FR", "IT", "SI"):
+            from ..world import load_alpine_regions
+
+            if cfg.world.kind != "alpine" and rid in load_alpine_regions().ids:
                 hint = (f" ({rid} is an Alpine Space region: policy presets and settings naming partner regions "
                         "need world=alpine)")
             raise ConfigError(f"policy.regions.{rid}", spec, f"a region id of this world: {', '.join(ids)}{hint}")

@@ -98,7 +98,6 @@ def mean(x):
     return float(total / zero[0])
 
 
-
 @kernel
 def zscore(x):
     """``(x - x.mean()) / x.std()`` (zeros when the standard deviation is 0) of a non-empty contiguous float64
@@ -130,9 +129,16 @@ def median(x):
         return 0.0 + s[h]
     return ((0.0 + s[h - 1]) + s[h]) / 2.0
 
+
 # ----------------------------------------------------------------------------------------------------------------
 # calls: consortia, eligibility, ranking, funding
 # ----------------------------------------------------------------------------------------------------------------
+@kernel
+def _is_sme(k):
+    """An SME or a start-up (actor kinds 0 and 2)."""
+    return k == 0 or k == 2
+
+
 @kernel
 def _in(x, rows, k):
     for i in range(k):
@@ -150,17 +156,12 @@ def _first_in_order(score, cand, m, members, length, kind, region, want, home):
     for j in range(m):
         x = cand[j]
         if want == 0:
-            ok = kind[x] == 0 or kind[x] == 2
+            ok = _is_sme(kind[x])
         else:
             ok = region[x] != home
         if ok and not _in(x, members, length) and (best < 0 or score[j] > score[best]):
             best = j
     return best
-
-
-@kernel
-def _is_sme(k):
-    return k == 0 or k == 2
 
 
 @kernel
@@ -175,11 +176,10 @@ def _swap_in_keeping_sme(members, length, x, kind):
     for q in range(length):
         if _is_sme(kind[members[q]]):
             smes += 1
-    for q in range(length - 1, 0, -1):
-        if _is_sme(kind[x]) or not _is_sme(kind[members[q]]) or smes > 1:
-            members[q] = x
-            return length
-    members[length - 1] = x  # unreachable: some invitee can always go (the coordinator stays)
+    q = length - 1  # invitee 1 can always go when all later ones are needed: then it is no SME
+    while q > 1 and not (_is_sme(kind[x]) or not _is_sme(kind[members[q]]) or smes > 1):
+        q -= 1
+    members[q] = x
     return length
 
 
@@ -272,7 +272,7 @@ def _assemble(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, 
         # that is not the only SME for the best one that brings a missing second region
         sme = False
         for j in range(length):
-            if kind[members[j]] == 0 or kind[members[j]] == 2:
+            if _is_sme(kind[members[j]]):
                 sme = True
         if not sme:
             j = _first_in_order(score, cand, m, members, length, kind, region, 0, -1)
@@ -313,7 +313,7 @@ def _base_eligible(kind, cluster, region, n_regions, members, lens, n_props, min
         n_reg = 0
         for j in range(lens[p]):
             i = members[p, j]
-            if kind[i] == 0 or kind[i] == 2:
+            if _is_sme(kind[i]):
                 sme = True
             if kind[i] == 3 or cluster[i] >= 0:
                 knowledge = True

@@ -528,13 +528,9 @@ class S3Policy:
         unit = np.empty(k)
         duration = np.empty(k)
         budget = np.empty(k)
-        for j, (call, p) in enumerate(zip(calls, params)):  # as _pool() and _unit() state them
+        for j, (call, p) in enumerate(zip(calls, params)):
             domain[j] = call.domain
-            regions = np.asarray(call.regions)
-            region_ok[j, regions] = True
-            single[j] = int(regions[0]) if regions.size == 1 else -1
-            scope[j] = call.scope
-            use_mask[j] = call.scope < 0 and call.funder < 0
+            region_ok[j], single[j], scope[j], use_mask[j] = self._pool(model, call)
             sizes[j] = int(p.project_size)
             min_regions[j] = call.min_regions
             rate[j] = p.subsidy_rate

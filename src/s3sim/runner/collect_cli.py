@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     from ..analysis.collect import collect, summary
-    from .sweep import read_sweep_index, rerun_missing
+    from .sweep import RERUNNABLE, read_sweep_index, rerun_missing
 
     try:
         if args.workers is not None and args.workers < 1:
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         for _, r in bad.head(5).iterrows():
             print(f"s3sim-collect:   run {r['run']} ({r['overrides']}): {r['status']}"
                   + (f": {r['error']}" if isinstance(r["error"], str) else ""), file=sys.stderr)
-        rerunnable = int(bad["status"].isin(["failed", "interrupted", "missing", "damaged"]).sum())
+        rerunnable = int(bad["status"].isin(RERUNNABLE).sum())
         running = int((bad["status"] == "running").sum())
         if rerunnable and not args.rerun_missing:
             print(f"s3sim-collect: re-run the {rerunnable} failed, interrupted, damaged or missing "

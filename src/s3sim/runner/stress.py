@@ -622,9 +622,6 @@ def _task(cfg) -> None:
     print(f"s3sim-stress: results written to {out} (summary.md, indices.csv, figures/)")
 
 
-_GROUPS = ("sensitivity", "target", "executor")
-
-
 def _chunks(k: int) -> str:
     return f"{k} chunk{'' if k == 1 else 's'}"
 
@@ -635,17 +632,16 @@ def compose_stress(overrides: Sequence[str] = ()):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from ..config.compose import CONFIG_DIR, group_options
+    from ..config.compose import CONFIG_DIR, STRESS_GROUPS, deletion_error, group_options
 
     register_stress_configs()
     overrides = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
     for o in overrides:
         key, _, value = o.partition("=")
-        if key in _GROUPS and value not in group_options(key):
+        if key in STRESS_GROUPS and value not in group_options(key):
             raise ConfigError(key, value, f"one of {', '.join(group_options(key))}")
-        if key.startswith("~") and key[1:] not in _GROUPS and not key[1:].startswith(_DICT_FIELDS):
-            allowed = f"a new value: fields of the stress config cannot be deleted; set {key[1:]}=... instead"
-            raise ConfigError(key[1:], None, allowed, message=f"{key} is not allowed: {allowed}")
+        if key.startswith("~") and key[1:] not in STRESS_GROUPS and not key[1:].startswith(_DICT_FIELDS):
+            raise deletion_error(key[1:])
     overrides = normalise_overrides(overrides)
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()

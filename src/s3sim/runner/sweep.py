@@ -42,6 +42,10 @@ REPLICATE_KEYS = ("seed", "replicate")
 # ----------------------------------------------------------------------------------------------------------------
 # the sweep index
 # ----------------------------------------------------------------------------------------------------------------
+#: job states ``rerun_missing`` re-runs (a job still running is left alone unless asked)
+RERUNNABLE = ("failed", "interrupted", "missing", "damaged")
+
+
 def expand_jobs(overrides: list[str]) -> list[list[str]]:
     """Every job of a sweep, in Hydra's job-number order, as its list of overrides (sweeps like ``a=1,2`` or
     ``seed='range(10)'`` expanded as Hydra's basic sweeper does)."""
@@ -297,7 +301,7 @@ def rerun_missing(sweep_dir: Path, workers: int | None = None, jobs: Iterable[in
     d = Path(sweep_dir)
     index = read_sweep_index(d)
     wanted = None if jobs is None else set(int(j) for j in jobs)
-    redo = ("failed", "interrupted", "missing", "damaged") + (("running",) if include_running else ())
+    redo = RERUNNABLE + (("running",) if include_running else ())
     todo = [s for s in sweep_statuses(d, index, verify=True)
             if s["status"] in redo and (wanted is None or s["num"] in wanted)
             and not (s["status"] == "running" and not s.get("unverified"))]  # never a live local process
