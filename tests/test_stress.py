@@ -385,3 +385,15 @@ def test_analyse_refuses_an_unfinished_run(tmp_path):
     st.prepare()
     with pytest.raises(ConfigError, match="4 of 4 chunks are missing"):
         analyse(tmp_path)
+
+
+def test_a_regional_lower_is_better_outcome_keeps_its_direction(tmp_path):
+    from s3sim.analysis.sensitivity import StoredRun, robustness
+
+    # regime a has the lower exit rate in 3 of 4 samples: it wins there, whether the outcome names a region or not
+    ev = pd.DataFrame({"sample": range(4), "replicate": 0,
+                       "a:exit_rate": [0.1, 0.1, 0.1, 0.5], "b:exit_rate": [0.2, 0.2, 0.2, 0.2],
+                       "a:exit_rate@IT_VE": [0.1, 0.1, 0.1, 0.5], "b:exit_rate@IT_VE": [0.2, 0.2, 0.2, 0.2]})
+    run = StoredRun(tmp_path, {"n_samples": 4, "replicates": 1, "n_base": 4, "method": "morris"}, pd.DataFrame(), ev)
+    rob = robustness(run, ["exit_rate", "exit_rate@IT_VE"]).set_index("outcome")
+    assert (rob["a_wins"] == 3).all() and (rob["better"] == "lower").all()

@@ -71,6 +71,11 @@ MAIN_INDEX = {"sobol": "ST", "morris": "mu_star", "fast": "ST", "delta": "delta_
               "rbd_fast": "S1"}
 NORMALISED = {"sobol", "fast", "delta", "pawn", "rbd_fast"}  # indices on a 0-1 scale (morris: output units)
 LOWER_IS_BETTER = frozenset({"exit_rate", "gini_innovation_per_capita", "top10_value_share"})
+
+
+def lower_is_better(outcome: str) -> bool:
+    """Whether less of an outcome is better; ``outcome`` may name a region (``exit_rate@IT_VE``)."""
+    return outcome.partition("@")[0] in LOWER_IS_BETTER
 SEED_KEY_DESIGN, SEED_KEY_SAMPLES, SEED_KEY_BOOTSTRAP = 0, 1, 2
 
 
@@ -391,7 +396,7 @@ def robustness(run: StoredRun, outcomes: Sequence[str]) -> pd.DataFrame:
     n_eff = effective_n(run.problem)
     for outcome in outcomes:
         regimes = regs.get(outcome, [])
-        sign = -1.0 if outcome in LOWER_IS_BETTER else 1.0
+        sign = -1.0 if lower_is_better(outcome) else 1.0
         means = {g: run.evaluations[f"{g}:{outcome}"].to_numpy(float).reshape(n, r).mean(axis=1) for g in regimes}
         for i, a in enumerate(regimes):
             for b in regimes[i + 1:]:
@@ -413,7 +418,7 @@ def _losses(run: StoredRun, output: dict[str, Any]) -> np.ndarray:
     """Per sample: does the first regime of a contrast ``A-B:outcome`` do worse than B (replicates averaged)?"""
     outcome = output["plus"].split(":", 1)[1]
     diff = output_values(run, output).mean(axis=1)
-    return diff > 0 if outcome in LOWER_IS_BETTER else diff < 0
+    return diff > 0 if lower_is_better(outcome) else diff < 0
 
 
 def discovery(run: StoredRun, output: dict[str, Any], **prim_kw: Any):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..files import atomic_write
-from .sensitivity import LOWER_IS_BETTER, MAIN_INDEX, SensitivityReport, StoredRun, applied_values, regime_columns
+from .sensitivity import MAIN_INDEX, SensitivityReport, StoredRun, applied_values, lower_is_better, regime_columns
 
 
 def _slug(label: str) -> str:
@@ -163,7 +163,7 @@ def _winner_maps(plt, report, run, out):
             continue
         means = np.stack([run.evaluations[f"{g}:{outcome}"].to_numpy(float).reshape(n, r).mean(axis=1)
                           for g in regimes], axis=1)
-        best = np.argmin(means, axis=1) if outcome in LOWER_IS_BETTER else np.argmax(means, axis=1)
+        best = np.argmin(means, axis=1) if lower_is_better(outcome) else np.argmax(means, axis=1)
         i, j = run.names.index(ranking[0]), run.names.index(ranking[1])
         fig, ax = plt.subplots(figsize=(5.6, 4.4))
         for k, g in enumerate(regimes):
