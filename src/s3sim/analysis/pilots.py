@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..files import atomic_write
 from .collect import SweepStore, open_sweep
 from .compare import paired_summary
 
@@ -268,7 +269,7 @@ def figure(ev: PilotEvaluation, path, title: str = "Phase 3: pilot clusters") ->
     b.set_title(f"Per pilot; pooled DiD {d['mean']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]", fontsize=10)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    atomic_write(path, lambda p: fig.savefig(p, dpi=110, bbox_inches="tight"))
     plt.close(fig)
     return path
 

@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..files import atomic_table
+from ..files import atomic_table, atomic_text
 
 PROBLEM = "design/problem.json"
 SAMPLES = "design/samples.parquet"
@@ -492,7 +492,7 @@ def analyse(run_dir: Path | str, *, outputs: Sequence[str] | None = None, num_re
             from .sensitivity_plots import plot_all
 
             plot_all(report, run)
-        (Path(run_dir) / "summary.md").write_text(summary_markdown(report, run))
+        atomic_text(Path(run_dir) / "summary.md", summary_markdown(report, run))
     return report
 
 

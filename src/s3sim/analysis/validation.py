@@ -39,11 +39,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..files import atomic_table, atomic_text, atomic_write
 from ..indicators import gini
 from ..indicators.outcomes import top_share
 from ..runner.result import RunResult, load_result
 
-Z95 = 1.959963984540054
 N_BOOT = 400
 #: distance within which regions count as neighbours for F7 (Bottazzi & Peri 2003)
 NEIGHBOUR_KM = 300.0
@@ -667,7 +667,7 @@ def write_report(facts: Sequence[Fact], out: str | Path, command: str = "", head
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / "validation.csv", "md": out / "validation.md"}
-    facts_table(facts).to_csv(paths["csv"], index=False)
+    atomic_table(facts_table(facts), paths["csv"])
     figs = {}
     for f in facts:
         figs[f.id] = out / "figures" / f"{f.id}.png"
@@ -682,7 +682,7 @@ def write_report(facts: Sequence[Fact], out: str | Path, command: str = "", head
                f"- figure: [figures/{f.id}.png](figures/{f.id}.png)", ""]
     if command:
         md += ["Command:", "", f"    {command}", ""]
-    paths["md"].write_text("\n".join(md))
+    atomic_text(paths["md"], "\n".join(md))
     paths.update(figs)
     return paths
 
@@ -767,5 +767,5 @@ def plot_fact(fact: Fact, path: str | Path) -> None:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_write(path, lambda p: fig.savefig(p, dpi=100))
     plt.close(fig)

@@ -148,7 +148,6 @@ class S3Policy:
         self._target_key: tuple | None = None
         self._target_cache: np.ndarray | None = None
         self._step_cache: dict[Any, Any] = {}
-        self._busy_now: np.ndarray | None = None
         self.started = None
         self.projects: list[Project] = []
         self._first_end = math.inf  # the earliest end of a running project
@@ -329,7 +328,7 @@ class S3Policy:
         key = (model.rd, model.specialised)
         if self._target_key is None or self._target_key[0] is not key[0] or self._target_key[1] is not key[1]:
             rd = model.rd
-            med = np.array([K.median(rd[r]) for r in range(rd.shape[0])])
+            med = np.median(rd, axis=1)
             self._target_cache = (rd > med[:, None]) & ~model.specialised
             self._target_key = key
         return self._target_cache
@@ -456,9 +455,10 @@ class S3Policy:
 
     def _busy_of(self, model) -> np.ndarray:
         """This step's project counts per actor, kept up to date as calls fund projects."""
-        if self._busy_now is None:
-            self._busy_now = self._busy(model.actors.n)
-        return self._busy_now
+        busy = self._step_cache.get("busy")
+        if busy is None:
+            busy = self._step_cache["busy"] = self._busy(model.actors.n)
+        return busy
 
     def _table(self) -> _ProjectTable:
         """The running projects as arrays (rebuilt when the project list changed)."""
@@ -603,7 +603,6 @@ class S3Policy:
     def before_step(self, model) -> None:
         self._model = model
         self._step_cache = {}
-        self._busy_now = None
         t = model.steps
         if self.started is None:
             self._start(model, t)

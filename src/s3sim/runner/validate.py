@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, S3SimError
+from ..files import atomic_json, atomic_table
 from .cli import fail
 
 REGIMES = ("none", "cluster_s3")
@@ -96,10 +97,10 @@ def record_run(params: dict[str, Any], seed: int, replicate: int, regime: str, o
     }
     d = Path(out)
     d.mkdir(parents=True, exist_ok=True)
-    pd.concat(snaps, ignore_index=True).to_parquet(d / "firm_years.parquet", index=False)
-    pd.DataFrame({"a": edges[:, 0], "b": edges[:, 1]}).to_parquet(d / "network_edges.parquet", index=False)
+    atomic_table(pd.concat(snaps, ignore_index=True), d / "firm_years.parquet")
+    atomic_table(pd.DataFrame({"a": edges[:, 0], "b": edges[:, 1]}), d / "network_edges.parquet")
     if targeted is not None:
-        targeted.to_parquet(d / "targeted.parquet", index=False)
+        atomic_table(targeted, d / "targeted.parquet")
     RunResult(manifest=manifest, **tables).save(d, overwrite=True)
     return str(d)
 
@@ -195,8 +196,8 @@ def main(argv: list[str] | None = None) -> None:
               f"{args.base_seed}); parameters {json.dumps(params) if params else 'defaults'}; "
               f"{time.perf_counter() - t0:.0f} s")
     write_report(facts, out, command=command, header=header)
-    (out / "validation.json").write_text(json.dumps({"command": command, "seeds": seeds, "params": params,
-                                                     "base_seed": args.base_seed}, indent=2))
+    atomic_json(out / "validation.json", {"command": command, "seeds": seeds, "params": params,
+                                          "base_seed": args.base_seed}, sort_keys=False)
     print(format_table(facts))
     passed = sum(f.passed for f in facts)
     print(f"s3sim-validate: {passed} of {len(facts)} facts pass; table and figures in {out}")
