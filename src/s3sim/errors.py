@@ -33,3 +33,12 @@ class ConfigError(S3SimError, ValueError):
 
 class CapacityError(S3SimError, RuntimeError):
     """A run stopped because it would exceed a configured resource cap (``model.max_actors``)."""
+
+
+def first_line(exc: BaseException, default: str | None = None) -> str:
+    """The first line of an exception's message (for one-line errors and status records); ``default``, or the
+    exception's type name, when the message is empty."""
+    lines = str(exc).strip().splitlines()
+    if lines:
+        return lines[0]
+    return type(exc).__name__ if default is None else default

@@ -30,7 +30,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from ..errors import ConfigError
+from ..errors import ConfigError, first_line
 from ..runner.result import MANIFEST, TABLES
 from ..runner.sweep import REPLICATE_KEYS, read_json, read_sweep_index, sweep_statuses
 
@@ -128,8 +128,7 @@ def collect(sweep_dir: str | os.PathLike, *, progress: bool = True) -> "SweepSto
                             writers[name] = pq.ParquetWriter(tmp / f"{name}.parquet", t.schema)
                         tables[name] = t.cast(schemas[name])
                 except (OSError, ValueError, ArrowException) as exc:
-                    msg = str(exc).strip().splitlines()
-                    row.update(status="damaged", error=f"{type(exc).__name__}: {msg[0] if msg else ''}")
+                    row.update(status="damaged", error=f"{type(exc).__name__}: {first_line(exc, '')}")
                 else:
                     for name, t in tables.items():
                         writers[name].write_table(t)

@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ..errors import ConfigError
+from ..errors import ConfigError, first_line
 from .parameters import PARAMETERS
 from .schema import S3SimConfig
 
@@ -59,7 +59,7 @@ def check_overrides(overrides: Sequence[str]) -> None:
         try:
             (ov,) = parser.parse_overrides([text])
         except OverrideParseException as exc:
-            raise ConfigError(text.split("=")[0], text, f"an override of the form key=value ({_first_line(exc)})")
+            raise ConfigError(text.split("=")[0], text, f"an override of the form key=value ({first_line(exc)})")
         key = ov.key_or_group
         if ov.is_delete() and not key.startswith("hydra") and key not in _groups() and not _is_dict_entry(key) \
                 and _schema_node(key) is not _MISSING:
@@ -159,11 +159,6 @@ def deletion_error(key: str) -> ConfigError:
     return ConfigError(key, None, allowed, message=f"~{key} is not allowed: {allowed}")
 
 
-def _first_line(exc: BaseException) -> str:
-    msg = str(exc).strip().splitlines()
-    return msg[0] if msg else type(exc).__name__
-
-
 def compose(overrides: Sequence[str] = (), *, validate_config: bool = True) -> DictConfig:
     """Compose and validate a config, with Hydra's compose semantics.
 
@@ -217,7 +212,7 @@ def _translate(exc: Exception, overrides: Sequence[str]) -> ConfigError:
     cause: BaseException | None = exc
     while cause is not None and not isinstance(cause, ValidationError):
         cause = cause.__cause__ or cause.__context__
-    text = _first_line(exc)
+    text = first_line(exc)
     # Hydra names the failing override ("Error merging override key=value"): try that one first, so that with
     # repeated keys (model.n_agents=300 model.n_agents=abc) the message names the value that failed
     named = [ov for ov in overrides if text.endswith(f" {ov}")]
@@ -226,7 +221,7 @@ def _translate(exc: Exception, overrides: Sequence[str]) -> ConfigError:
         if key and key.lstrip("+~") in str(exc):
             if cause is not None:
                 kind = _kind_of(key.lstrip("+~"))
-                allowed = _WANT[kind] if kind in _WANT else _first_line(cause)
+                allowed = _WANT[kind] if kind in _WANT else first_line(cause)
                 return ConfigError(key, value, allowed)
             return ConfigError(key, value, text)
     return ConfigError("config", ", ".join(overrides), text)

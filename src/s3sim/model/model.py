@@ -279,15 +279,20 @@ class S3Model(mesa.Model):
     # ------------------------------------------------------------------------------------------------------------
     # common random numbers: several policies on one shared burn-in
     # ------------------------------------------------------------------------------------------------------------
+    def _policy_variant(self, config: Any, caller: str):
+        """``config`` as an object, checked to differ from this model's in its policy section only."""
+        cfg = to_object(config)
+        if cfg.model != self.config.model or cfg.world != self.config.world:
+            raise ValueError(f"{caller}(): the config may differ from the model's in its policy section only")
+        return cfg
+
     def policy_for(self, config: Any) -> Any:
         """The policy of ``config`` (a validated config that differs from this model's in ``policy`` only), set up
         on this model as :meth:`__init__` sets up its own: call it before the first step, and pass the result to
         :meth:`fork` once the burn-in is done. ``None`` when the config runs without public support."""
         if self.steps != 0:
             raise RuntimeError("policy_for() sets a policy up on the initial state: call it before the first step")
-        cfg = to_object(config)
-        if cfg.model != self.config.model or cfg.world != self.config.world:
-            raise ValueError("policy_for(): the config may differ from the model's in its policy section only")
+        cfg = self._policy_variant(config, "policy_for")
         policy = _POLICY_FACTORY(cfg.policy) if _POLICY_FACTORY is not None else None
         if policy is not None and hasattr(policy, "setup"):
             policy.setup(self)
@@ -309,9 +314,7 @@ class S3Model(mesa.Model):
             raise RuntimeError("fork() after the policy started would not reproduce a separate run")
         if self.steps > self.p.burn_in:
             raise RuntimeError("fork() is exact only within the burn-in")
-        cfg = to_object(config)
-        if cfg.model != self.config.model or cfg.world != self.config.world:
-            raise ValueError("fork(): the config may differ from the model's in its policy section only")
+        cfg = self._policy_variant(config, "fork")
         shared = ("world", "config", "p", "policy", "step", "_user_step")
         memo = {id(self): None}
         for name in shared:

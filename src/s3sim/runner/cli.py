@@ -33,7 +33,7 @@ from omegaconf import DictConfig
 
 from ..config import register_configs
 from ..config.compose import CONFIG_DIR, check_overrides, compose, normalise_overrides
-from ..errors import ConfigError, S3SimError
+from ..errors import ConfigError, S3SimError, first_line
 
 EXIT_USER_ERROR = 2
 
@@ -217,10 +217,8 @@ def _validate_hydra(hydra_ovs: list[str], job: list[str]) -> None:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
             hydra_compose(config_name="config", overrides=[*hydra_ovs, *job], return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as exc:
-        first = str(exc).strip().splitlines()
-        raise ConfigError("hydra overrides", " ".join(hydra_ovs), f"overrides Hydra accepts "
-                                                                  f"({first[0] if first else type(exc).__name__})") \
-            from None
+        raise ConfigError("hydra overrides", " ".join(hydra_ovs),
+                          f"overrides Hydra accepts ({first_line(exc)})") from None
 
 
 def _default_sweep_dir() -> str:

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 from pyarrow import ArrowException
 
-from ..errors import ConfigError
+from ..errors import ConfigError, first_line
 from ..files import atomic_json, atomic_table
 
 TABLES = ("timeseries", "panel", "firms", "innovations")
@@ -115,9 +115,8 @@ def load_result(directory: str | os.PathLike) -> RunResult:
         try:
             tables[name] = pd.read_parquet(path)
         except (OSError, ValueError, ArrowException) as exc:
-            msg = str(exc).strip().splitlines()
-            raise ConfigError(str(path), "unreadable", f"a Parquet table written by s3sim "
-                                                       f"({msg[0] if msg else type(exc).__name__})") from None
+            raise ConfigError(str(path), "unreadable", f"a Parquet table written by s3sim ({first_line(exc)})") \
+                from None
     return RunResult(manifest=manifest, **tables)
 
 

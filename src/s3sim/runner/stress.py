@@ -62,7 +62,7 @@ from ..analysis.sensitivity import (
     salib_problem,
 )
 from ..config.stress_schema import StressConfig, register_stress_configs
-from ..errors import ConfigError, S3SimError
+from ..errors import ConfigError, S3SimError, first_line
 from ..files import atomic_table, atomic_text
 from .cli import fail, override_args
 from .executors import Executor, make_executor
@@ -129,15 +129,10 @@ def _to_plain(config: Any) -> dict[str, Any]:
             node = OmegaConf.merge(base, config)
         except Exception as exc:  # noqa: BLE001 - one-line user error
             key = getattr(exc, "full_key", None) or "config"
-            raise ConfigError(key, getattr(exc, "value", None), _first_line(exc)) from None
+            raise ConfigError(key, getattr(exc, "value", None), first_line(exc)) from None
     plain = OmegaConf.to_container(node, resolve=True)
     plain.pop("hydra", None)
     return plain
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def _is_int(v: Any) -> bool:
@@ -668,7 +663,7 @@ def _translate(exc: Exception, overrides: Sequence[str]) -> ConfigError:
     cause: BaseException | None = exc
     while cause is not None and not isinstance(cause, ValidationError):
         cause = cause.__cause__ or cause.__context__
-    text = _first_line(cause if cause is not None else exc)
+    text = first_line(cause if cause is not None else exc)
     for o in reversed(overrides):
         key, _, value = o.partition("=")
         bare = key.lstrip("+~")

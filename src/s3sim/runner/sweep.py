@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..errors import ConfigError, S3SimError
+from ..errors import ConfigError, S3SimError, first_line
 from ..files import atomic_json
 
 SWEEP_INDEX = "sweep.json"
@@ -203,11 +203,10 @@ def run_job(job_dir: Path, num: int, overrides: list[str], config: Any) -> str:
         result.manifest["timings"]["total_seconds"] = time.perf_counter() - t0
         result.save(job_dir, overwrite=True)
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - recorded, never raised into the launcher
-        message = str(exc).strip().splitlines()
-        _write_status(job_dir, status="failed", error=f"{type(exc).__name__}: {message[0] if message else ''}",
+        _write_status(job_dir, status="failed", error=f"{type(exc).__name__}: {first_line(exc, '')}",
                       user_error=isinstance(exc, S3SimError), traceback=traceback.format_exc(),
                       seconds=time.perf_counter() - t0, finished=datetime.now(timezone.utc).isoformat(), **base)
-        logging.getLogger("s3sim").error("job %d failed: %s", num, message[0] if message else type(exc).__name__)
+        logging.getLogger("s3sim").error("job %d failed: %s", num, first_line(exc))
         if isinstance(exc, KeyboardInterrupt):
             raise
         return "failed"
