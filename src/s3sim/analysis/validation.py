@@ -132,18 +132,24 @@ def bootstrap_units(stat: Callable[[list[int]], float], n_units: int, seed: int 
                     n_boot: int = N_BOOT) -> tuple[float, float, float]:
     """``stat`` over all units and a 95% percentile interval from resampling units (runs) with replacement.
     ``stat`` takes a list of unit indices (with repeats)."""
-    full = float(stat(list(range(n_units))))
+    return bootstrap_units_many(lambda idx: [stat(idx)], n_units, seed, n_boot)[0]
+
+
+def bootstrap_units_many(stat: Callable[[list[int]], Sequence[float]], n_units: int, seed: int = 0,
+                         n_boot: int = N_BOOT) -> list[tuple[float, float, float]]:
+    """:func:`bootstrap_units` for a statistic with several components, evaluated once per resample: one
+    (value, low, high) per component, each interval over that component's finite resampled values."""
+    full = [float(v) for v in stat(list(range(n_units)))]
+    nan = float("nan")
     if n_units < 2:
-        return full, float("nan"), float("nan")
+        return [(v, nan, nan) for v in full]
     g = rng_for(seed, 2)
-    boots = []
-    for _ in range(n_boot):
-        b = stat(list(g.integers(0, n_units, size=n_units)))
-        if np.isfinite(b):
-            boots.append(b)
-    if len(boots) < 10:
-        return full, float("nan"), float("nan")
-    return full, float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))
+    boots = np.array([stat(list(g.integers(0, n_units, size=n_units))) for _ in range(n_boot)], dtype=np.float64)
+    out = []
+    for k, v in enumerate(full):
+        b = boots[:, k][np.isfinite(boots[:, k])]
+        out.append((v, nan, nan) if b.size < 10 else (v, float(np.quantile(b, 0.025)), float(np.quantile(b, 0.975))))
+    return out
 
 
 def demean(columns: np.ndarray, groups: Sequence[np.ndarray], tol: float = 1e-10, max_iter: int = 500) -> np.ndarray:
@@ -413,8 +419,8 @@ def localised_spillovers(timeseries: Sequence[pd.DataFrame], regions: Sequence[l
     def pick(idx: list[int]) -> pd.DataFrame:
         return pd.concat([by_run[runs[i]].assign(run=j) for j, i in enumerate(idx)], ignore_index=True)
 
-    own, olo, ohi = bootstrap_units(lambda idx: spillover_elasticities(pick(idx))[0], len(runs), seed)
-    nb, nlo, nhi = bootstrap_units(lambda idx: spillover_elasticities(pick(idx))[1], len(runs), seed)
+    (own, olo, ohi), (nb, nlo, nhi) = bootstrap_units_many(lambda idx: spillover_elasticities(pick(idx)), len(runs),
+                                                           seed)
     ok = 0.6 <= own <= 1.2 and abs(nb) <= 0.15
     return Fact("F7", "localised, small knowledge spillovers", "elasticity of regional innovations to own R&D "
                 "(neighbour elasticity in details); region x 5-year periods, run x period fixed effects",
@@ -473,12 +479,14 @@ def relatedness_entry_exit(panels: Sequence[pd.DataFrame], seed: int = 0) -> Fac
     ent, ext = entry_exit_cells(panels)
     n = len(panels)
 
-    def pick(df: pd.DataFrame, idx: list[int]) -> pd.DataFrame:
-        parts = {r: g for r, g in df.groupby("run")}
+    by_run = {name: dict(iter(df.groupby("run"))) for name, df in (("entry", ent), ("exit", ext))}
+
+    def pick(name: str, idx: list[int]) -> pd.DataFrame:
+        parts = by_run[name]
         return pd.concat([parts[i].assign(run=j) for j, i in enumerate(idx) if i in parts], ignore_index=True)
 
-    e, elo, ehi = bootstrap_units(lambda idx: relatedness_effect(pick(ent, idx))[1], n, seed, n_boot=200)
-    x, xlo, xhi = bootstrap_units(lambda idx: relatedness_effect(pick(ext, idx))[1], n, seed, n_boot=200)
+    e, elo, ehi = bootstrap_units(lambda idx: relatedness_effect(pick("entry", idx))[1], n, seed, n_boot=200)
+    x, xlo, xhi = bootstrap_units(lambda idx: relatedness_effect(pick("exit", idx))[1], n, seed, n_boot=200)
     be, _, pe = relatedness_effect(ent)
     bx, _, px = relatedness_effect(ext)
     ok = 0.10 <= e <= 0.90 and -0.24 <= x <= -0.08 / 3
