@@ -101,6 +101,15 @@ def _window_rates(p: pd.DataFrame, burn_in: int, lag: int, every: int, pre_windo
     return pd.concat([*out, members], axis=1).reset_index()
 
 
+def _event_rates(panel: pd.DataFrame, units: list, run: int, group: str, every: int) -> list[dict]:
+    """Innovations per member a year of the clusters ``units`` (panel indexed by region and domain), pooled, at
+    each observed step: rows of the event study."""
+    e = panel.loc[units].reset_index().groupby("step").agg(inn=("cluster_innovations", "sum"),
+                                                          mem=("cluster_members", "sum"))
+    return [{"run": run, "group": group, "step": int(step),
+             "rate": 4 * v["inn"] / (v["mem"] * every) if v["mem"] > 0 else math.nan} for step, v in e.iterrows()]
+
+
 def _pooled(rates: pd.DataFrame, units: list, window: str) -> float:
     """Innovations per member per year of a group of clusters taken together (member-weighted)."""
     sel = rates.loc[[u for u in units if u in rates.index]]
@@ -201,21 +210,13 @@ def evaluate_pilots(store: SweepStore | str, *, by: str = "policy", pilot: str =
             te = _pooled(rates_i, u, "post") - _pooled(base, u, "post") if base is not None else math.nan
             per_pilot.append({"run": int(r.run), "region": unit[0], "domain": unit[1], "did": d, "true_effect": te})
         # event study: the outcome at each observation for pilots, their comparisons and the pilots without pilots
-        groups = {"pilot clusters": treated, "comparison clusters": list(ctrl_all)}
-        for g, units in groups.items():
-            sel = p.set_index(["region", "domain"]).loc[units].reset_index()
-            e = sel.groupby("step").agg(inn=("cluster_innovations", "sum"), mem=("cluster_members", "sum"))
-            for step, v in e.iterrows():
-                event_rows.append({"run": int(r.run), "group": g, "step": int(step),
-                                   "rate": 4 * v["inn"] / (v["mem"] * every) if v["mem"] > 0 else math.nan})
+        pi = p.set_index(["region", "domain"])
+        event_rows += _event_rates(pi, treated, int(r.run), "pilot clusters", every)
+        event_rows += _event_rates(pi, list(ctrl_all), int(r.run), "comparison clusters", every)
         if r.pair in base_runs.index:
             bp = panel[panel["run"] == base_runs[r.pair]].set_index(["region", "domain"])
-            sel = bp.loc[[u for u in treated if u in bp.index]].reset_index()
-            e = sel.groupby("step").agg(inn=("cluster_innovations", "sum"), mem=("cluster_members", "sum"))
-            for step, v in e.iterrows():
-                event_rows.append({"run": int(r.run), "group": "pilot clusters, run without pilots",
-                                   "step": int(step),
-                                   "rate": 4 * v["inn"] / (v["mem"] * every) if v["mem"] > 0 else math.nan})
+            event_rows += _event_rates(bp, [u for u in treated if u in bp.index], int(r.run),
+                                       "pilot clusters, run without pilots", every)
     if not rows:
         raise ConfigError(str(store.sweep_dir), "no evaluable pilot runs", "completed pilot runs with pilot and "
                                                                            "comparison clusters")

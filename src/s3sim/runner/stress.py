@@ -63,7 +63,7 @@ from ..analysis.sensitivity import (
 )
 from ..config.stress_schema import StressConfig, register_stress_configs
 from ..errors import ConfigError, S3SimError, first_line
-from ..files import atomic_table, atomic_text
+from ..files import atomic_json, atomic_table
 from .cli import fail, override_args
 from .executors import Executor, make_executor
 from .targets import ISHIGAMI_PARAMS, evaluate_chunk
@@ -468,7 +468,7 @@ class StressTest:
             # same design: keep its identity, refresh what the analysis may change (outputs, analysis settings)
             problem = {**stored, "settings": self.spec.settings, "outputs": self.spec.outputs,
                        "target": self.spec.target}
-        atomic_text(self.run_dir / PROBLEM, json.dumps(problem, indent=1, default=str))
+        atomic_json(self.run_dir / PROBLEM, problem, indent=1, sort_keys=False, default=str)
         self._x = frame[self.spec.names].to_numpy(dtype=float)
         self._seeds = frame["seed"].to_numpy(dtype=np.int64)
         self.bounds = chunk_bounds(len(frame), self.spec.chunk_size)
