@@ -233,3 +233,31 @@ def test_cfg_job_into_existing_run_dir_only_prints(runs, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert yaml.safe_load(proc.stdout)["seed"] == 9
     assert snapshot(run_dir) == before
+
+
+def _help_groups(text: str) -> dict[str, list[str]]:
+    """The ``group: options`` lines under "Config groups" of an app's --help."""
+    block = text.split("Config groups (group=option):", 1)[1].split("\n\n", 1)[0]
+    return {k.strip(): [o.strip() for o in v.split(",")] for k, _, v in
+            (line.partition(":") for line in block.strip().splitlines())}
+
+
+def test_help_lists_only_this_apps_groups(tmp_path):
+    from s3sim.config import group_options
+
+    proc = run_cli(["--help"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("s3sim: ")
+    groups = _help_groups(proc.stdout)
+    assert groups["world"] == group_options("world") and groups["policy"] == group_options("policy")
+    assert not {"sensitivity", "target", "executor"} & set(groups)  # s3sim-stress's groups
+    assert "n_agents: 2000" in proc.stdout  # the composed config follows
+    stress = shutil.which("s3sim-stress", path=str(Path(sys.executable).parent))
+    proc = run_cli(["--help", "sensitivity=morris"], tmp_path, entry=[stress])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("s3sim-stress: ")
+    groups = _help_groups(proc.stdout)
+    assert set(groups) == {"sensitivity", "target", "executor"}
+    assert groups["sensitivity"] == group_options("sensitivity")
+    assert "method: morris" in proc.stdout
+    assert not (tmp_path / "outputs").exists()

@@ -287,7 +287,11 @@ BAD = [
     (["sensitivity=sobolev"], "sensitivity='sobolev'", "delta, fast, morris, pawn, rbd_fast, sobol"),
     (["target.outputs=[innovations]"], "target.outputs='innovations'", "innovations_per_1000_firms"),
     (["target.outputs=[cluster-topdown_s3:firms]"], "target.outputs", "A-B:outcome"),
-    (["sensitivity.n=abc"], "sensitivity.n='abc'", "Integer"),
+    (["sensitivity.n=abc"], "sensitivity.n='abc'", "an integer"),
+    (["seed=abc"], "seed='abc'", "an integer"),
+    (["executor.workers=two"], "executor.workers='two'", "an integer"),  # Optional[int], default null
+    (["sensitivity.conf_level=high"], "sensitivity.conf_level='high'", "a number"),
+    (["figures=maybe"], "figures='maybe'", "true or false"),
     (["sensitivity.foo=1"], "sensitivity.foo", "num_resamples"),
     (["sensitivity=fast", "sensitivity.n=32"], "sensitivity.n=32", "4 * m^2"),
     (["executor=dask", "executor.address=localhost"], "executor.address", "tcp://"),

@@ -25,10 +25,18 @@ CONFIG_NAME = "config"
 
 @functools.cache
 def register_configs() -> None:
-    """Register the structured config in Hydra's ConfigStore (idempotent)."""
+    """Register the structured config in Hydra's ConfigStore and the ``s3sim_groups`` resolver of the apps'
+    ``--help`` (idempotent)."""
     from hydra.core.config_store import ConfigStore
 
     ConfigStore.instance().store(name="s3sim_schema", node=S3SimConfig)
+    OmegaConf.register_new_resolver("s3sim_groups", group_lines, replace=True)
+
+
+def group_lines(*groups: str) -> str:
+    """One line per config group with its options, as an app's ``--help`` lists them (conf/hydra/help: each
+    app lists only its own groups, though the apps share one config directory)."""
+    return "\n".join(f"  {g}: {', '.join(group_options(g))}" for g in groups)
 
 
 def group_options(group: str) -> list[str]:
@@ -37,9 +45,9 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in d.glob("*.yaml")) if d.is_dir() else []
 
 
-def _schema_node(key: str) -> Any:
-    node: Any = OmegaConf.structured(S3SimConfig)
-    for part in key.split("."):
+def _schema_node(key: str, schema: type = S3SimConfig) -> Any:
+    node: Any = OmegaConf.structured(schema)
+    for part in key.split(".") if key else ():
         if not isinstance(node, DictConfig) or part not in node:
             return _MISSING
         node = node[part]
@@ -179,13 +187,13 @@ def compose(overrides: Sequence[str] = (), *, validate_config: bool = True) -> D
         try:
             cfg = hydra_compose(config_name=CONFIG_NAME, overrides=overrides)
         except Exception as exc:  # noqa: BLE001 - translated into one user-facing line
-            raise _translate(exc, overrides) from None
+            raise translate_error(exc, overrides) from None
     else:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
             try:
                 cfg = hydra_compose(config_name=CONFIG_NAME, overrides=overrides)
             except Exception as exc:  # noqa: BLE001
-                raise _translate(exc, overrides) from None
+                raise translate_error(exc, overrides) from None
     if "hydra" in cfg:
         with _open(cfg):
             del cfg["hydra"]
@@ -205,38 +213,51 @@ class _open:
         OmegaConf.set_struct(self.cfg, True)
 
 
-def _translate(exc: Exception, overrides: Sequence[str]) -> ConfigError:
-    """Turn a Hydra/OmegaConf composition error into a one-line ConfigError."""
+def translate_error(exc: Exception, overrides: Sequence[str], schema: type = S3SimConfig) -> ConfigError:
+    """Turn a Hydra/OmegaConf composition error into a one-line ConfigError naming the failing override: an
+    unknown key (with the keys allowed there), a value of the wrong type (what the field takes), or else Hydra's
+    own first line. ``schema`` is the structured config composed (s3sim's, or the stress test's)."""
     from omegaconf.errors import ValidationError
 
     cause: BaseException | None = exc
     while cause is not None and not isinstance(cause, ValidationError):
         cause = cause.__cause__ or cause.__context__
     text = first_line(exc)
-    # Hydra names the failing override ("Error merging override key=value"): try that one first, so that with
-    # repeated keys (model.n_agents=300 model.n_agents=abc) the message names the value that failed
+    # Hydra names the failing override ("Error merging override key=value"): try that one first, then the
+    # others from the last (with repeated keys, model.n_agents=300 model.n_agents=abc, the value that failed)
     named = [ov for ov in overrides if text.endswith(f" {ov}")]
-    for ov in named[-1:] + list(overrides):
+    for ov in named[-1:] + list(reversed(overrides)):
         key, _, value = ov.partition("=")
-        if key and key.lstrip("+~") in str(exc):
-            if cause is not None:
-                kind = _kind_of(key.lstrip("+~"))
-                allowed = _WANT[kind] if kind in _WANT else first_line(cause)
-                return ConfigError(key, value, allowed)
-            return ConfigError(key, value, text)
+        bare = key.lstrip("+~")
+        if not bare or bare not in str(exc):
+            continue
+        parent, _, leaf = bare.rpartition(".")
+        node = _schema_node(parent, schema)
+        if isinstance(node, DictConfig) and leaf not in node:
+            keys = ", ".join(sorted(node.keys()))
+            return ConfigError(bare, value, f"a key of {parent or 'the root config'}: {keys}" if keys
+                               else f"an entry of {parent}, which has none")
+        if cause is not None:
+            return ConfigError(bare, value, _WANT.get(_kind_of(bare, schema)) or first_line(cause))
+        return ConfigError(bare, value, text)
     return ConfigError("config", ", ".join(overrides), text)
 
 
 _WANT = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
-def _kind_of(key: str) -> type | None:
+def _kind_of(key: str, schema: type = S3SimConfig) -> type | None:
     """Declared type of a config key (``model.a0`` -> float), or None if unknown."""
-    for p in PARAMETERS.values():
-        if p.key == key:
-            return p.kind
-    node = _schema_node(key)
-    return None if node is _MISSING or isinstance(node, DictConfig) else type(node)
+    if schema is S3SimConfig:
+        for p in PARAMETERS.values():
+            if p.key == key:
+                return p.kind
+    parent, _, leaf = key.rpartition(".")
+    node = _schema_node(parent, schema)
+    if not isinstance(node, DictConfig) or leaf not in node:
+        return None
+    declared = node._get_node(leaf)._metadata.ref_type  # also for Optional fields whose default is None
+    return declared if declared in _WANT else type(node[leaf])
 
 
 def validate(cfg: DictConfig | S3SimConfig) -> DictConfig:

@@ -75,7 +75,12 @@ class StressConfig:
 
 @functools.cache
 def register_stress_configs() -> None:
-    """Register the stress schema as ``stress_schema`` in Hydra's ConfigStore (idempotent)."""
+    """Register the stress schema as ``stress_schema`` in Hydra's ConfigStore (idempotent), and what
+    :func:`s3sim.config.compose.register_configs` registers."""
     from hydra.core.config_store import ConfigStore
+
+    from .compose import register_configs
+
+    register_configs()
 
     ConfigStore.instance().store(name="stress_schema", node=StressConfig)

@@ -625,7 +625,7 @@ def compose_stress(overrides: Sequence[str] = ()):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from ..config.compose import CONFIG_DIR, STRESS_GROUPS, deletion_error, group_options
+    from ..config.compose import CONFIG_DIR, STRESS_GROUPS, deletion_error, group_options, translate_error
 
     register_stress_configs()
     overrides = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
@@ -642,7 +642,7 @@ def compose_stress(overrides: Sequence[str] = ()):
         try:
             return compose(config_name="stress", overrides=list(overrides))
         except Exception as exc:  # noqa: BLE001 - translated to one line
-            raise _translate(exc, overrides) from None
+            raise translate_error(exc, overrides, StressConfig) from None
 
 
 _DICT_FIELDS = ("target.ranges.", "target.fixed.")
@@ -654,30 +654,6 @@ def normalise_overrides(overrides: Sequence[str]) -> list[str]:
     (add or replace) for them."""
     return [f"++{o}" if o.startswith(_DICT_FIELDS) or o.partition("=")[0] in ("target.fixed", "target.ranges")
             else o for o in overrides]
-
-
-def _translate(exc: Exception, overrides: Sequence[str]) -> ConfigError:
-    from omegaconf import OmegaConf
-    from omegaconf.errors import ValidationError
-
-    cause: BaseException | None = exc
-    while cause is not None and not isinstance(cause, ValidationError):
-        cause = cause.__cause__ or cause.__context__
-    text = first_line(cause if cause is not None else exc)
-    for o in reversed(overrides):
-        key, _, value = o.partition("=")
-        bare = key.lstrip("+~")
-        if bare and (o in str(exc) or bare in str(exc)):
-            parent, _, leaf = bare.rpartition(".")
-            node = OmegaConf.structured(StressConfig)
-            for part in parent.split(".") if parent else []:
-                node = node.get(part) if hasattr(node, "get") else None
-            if node is not None and hasattr(node, "keys") and leaf not in node:
-                keys = ", ".join(sorted(node.keys()))
-                return ConfigError(bare, value, f"a key of {parent or 'the stress config'}: {keys}" if keys
-                                   else f"an entry of {parent}, which has none")
-            return ConfigError(bare, value, text)
-    return ConfigError("config", " ".join(overrides), text)
 
 
 def main(argv: list[str] | None = None) -> None:
