@@ -79,19 +79,17 @@ def learn_and_forget(alive, kind, n, t, klen, cap, abil, expt, ih, res_slot, cap
         # S1 profiles, as knowledge.normalise_profiles scales them (same roundings to float32)
         if tot > 0:
             inv_tot = 1.0 / float(tot)
-            ss = 0.0
+            ss = 0  # the squares of whole-number float32 weights summed exactly: an integer sum is the same value
             for d in range(n_domains):
                 profile[i, d] = np.float32(prof[d] * inv_tot)
-                w = np.float32(adv[d])
-                ss += w * w
-            inv = 1.0 / math.sqrt(ss) if ss > 0 else 1.0
+                prof[d] = 0
+                ss += adv[d] * adv[d]
+            inv = 1.0 / math.sqrt(float(ss)) if ss > 0 else 1.0
             for d in range(n_domains):
                 advert[i, d] = np.float32(adv[d] * inv)
-        else:
+                adv[d] = 0
+        else:  # no triple left (IH triples have expertise >= 1): the sums are all zero already
             for d in range(n_domains):
                 profile[i, d] = 0.0
                 advert[i, d] = 0.0
-        for d in range(n_domains):
-            prof[d] = 0
-            adv[d] = 0
     return forgotten
