@@ -215,3 +215,15 @@ def test_s3sim_validate_user_errors_exit_2_with_one_line(tmp_path, args, field):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("s3sim: error:") and field in lines[0], proc.stderr
     assert not (tmp_path / "x" / "validation.csv").exists()
+
+
+def test_validation_runs_are_identical_on_one_and_two_worker_processes(tmp_path):
+    from s3sim.runner.validate import run_validation
+
+    small = {"n_agents": 300, "burn_in": 2, "horizon": 6}
+    one = run_validation(tmp_path / "one", seeds=2, workers=1, progress=False, **small)
+    two = run_validation(tmp_path / "two", seeds=2, workers=2, progress=False, **small)
+    tables = sorted(p.relative_to(one) for p in (one / "runs").rglob("*.parquet"))
+    assert len(tables) >= 8 and tables == sorted(p.relative_to(two) for p in (two / "runs").rglob("*.parquet"))
+    for rel in tables:
+        pd.testing.assert_frame_equal(pd.read_parquet(one / rel), pd.read_parquet(two / rel))

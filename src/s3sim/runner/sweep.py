@@ -289,13 +289,16 @@ def _rerun_one(sweep_dir: str, num: int, overrides: list[str]) -> str:
     return run_job(job_dir, num, list(overrides), cfg)
 
 
+def _rerun_task(task: tuple) -> str:
+    return _rerun_one(*task)
+
+
 def rerun_missing(sweep_dir: Path, workers: int | None = None, jobs: Iterable[int] | None = None,
                   progress: bool = True, include_running: bool = False) -> dict[int, str]:
     """Run the sweep's failed, interrupted, damaged and missing jobs (or only ``jobs``) on local worker processes and
     return ``{job number: final status}``. Completed jobs are never run again; jobs still running are left
     alone."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from multiprocessing import get_context
+    from .executors import make_executor
 
     d = Path(sweep_dir)
     index = read_sweep_index(d)
@@ -311,15 +314,9 @@ def rerun_missing(sweep_dir: Path, workers: int | None = None, jobs: Iterable[in
     from tqdm import tqdm
 
     bar = tqdm(total=len(todo), desc="s3sim re-run", unit="run", delay=2, file=sys.stderr, disable=not progress)
-    if workers == 1:
-        for s in todo:
-            results[s["num"]] = _rerun_one(str(d), s["num"], s["overrides"])
+    with make_executor("local" if workers > 1 else "serial", workers=workers) as ex:
+        for i, status in ex.map_unordered(_rerun_task, [(str(d), s["num"], s["overrides"]) for s in todo]):
+            results[todo[i]["num"]] = status
             bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(_rerun_one, str(d), s["num"], s["overrides"]): s["num"] for s in todo}
-            for fut in as_completed(futures):
-                results[futures[fut]] = fut.result()
-                bar.update()
     bar.close()
     return dict(sorted(results.items()))

@@ -34,6 +34,7 @@ import pandas as pd
 from ..errors import ConfigError, S3SimError
 from ..files import atomic_json, atomic_table
 from .cli import fail
+from .executors import make_executor
 
 REGIMES = ("none", "cluster_s3")
 QUICK = {"n_agents": 400, "burn_in": 8, "horizon": 24, "seeds": 3}
@@ -123,18 +124,8 @@ def run_validation(out: str | Path, seeds: int, base_seed: int = 0, workers: int
         from tqdm import tqdm
 
         bar = tqdm(total=len(jobs), desc="s3sim-validate", unit="run", delay=2, file=sys.stderr)
-    if workers > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as ex:
-            for fut in as_completed([ex.submit(_job, j) for j in jobs]):
-                fut.result()
-                if bar:
-                    bar.update()
-    else:
-        for j in jobs:
-            _job(j)
+    with make_executor("local" if workers > 1 else "serial", workers=workers) as ex:
+        for _ in ex.map_unordered(_job, jobs):
             if bar:
                 bar.update()
     if bar:
