@@ -309,7 +309,7 @@ def test_bad_config_fails_with_one_line(capsys, args, field, allowed):
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith("s3sim: error: ") and field in lines[0] and allowed in lines[0], lines[0]
+    assert lines[0].startswith("s3sim-stress: error: ") and field in lines[0] and allowed in lines[0], lines[0]
 
 
 def test_bad_config_from_the_shell(tmp_path):

@@ -213,7 +213,7 @@ def test_s3sim_validate_user_errors_exit_2_with_one_line(tmp_path, args, field):
     proc = run_cli(*args, "--out", str(tmp_path / "x"), "--quiet")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("s3sim: error:") and field in lines[0], proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("s3sim-validate: error:") and field in lines[0], proc.stderr
     assert not (tmp_path / "x" / "validation.csv").exists()
 
 

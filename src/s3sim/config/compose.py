@@ -235,8 +235,10 @@ def translate_error(exc: Exception, overrides: Sequence[str], schema: type = S3S
         node = _schema_node(parent, schema)
         if isinstance(node, DictConfig) and leaf not in node:
             keys = ", ".join(sorted(node.keys()))
-            return ConfigError(bare, value, f"a key of {parent or 'the root config'}: {keys}" if keys
-                               else f"an entry of {parent}, which has none")
+            allowed = f"a key of {parent or 'the root config'}: {keys}" if keys else f"an entry of {parent}, which has none"
+            if key.startswith("~"):  # deleting an entry that is not there
+                return ConfigError(bare, None, allowed, message=f"~{bare} is not allowed: {allowed}")
+            return ConfigError(bare, value, allowed)
         if cause is not None:
             return ConfigError(bare, value, _WANT.get(_kind_of(bare, schema)) or first_line(cause))
         return ConfigError(bare, value, text)

@@ -38,9 +38,9 @@ from ..errors import ConfigError, S3SimError, first_line
 EXIT_USER_ERROR = 2
 
 
-def fail(message: str) -> None:
-    """Print a user error on one line (no traceback) and exit with status 2."""
-    print(f"s3sim: error: {message}", file=sys.stderr)
+def fail(message: str, prog: str = "s3sim") -> None:
+    """Print a user error on one line, ``<prog>: error: <message>`` (no traceback), and exit with status 2."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
     raise SystemExit(EXIT_USER_ERROR)
 
 

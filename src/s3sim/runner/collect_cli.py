@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
                 print("s3sim-collect: nothing to re-run")
         store = collect(args.sweep_dir, progress=not args.quiet)
     except S3SimError as exc:
-        fail(str(exc))
+        fail(str(exc), "s3sim-collect")
     print(f"s3sim-collect: {summary(store)}")
     bad = store.index[store.index["status"] != "completed"]
     if len(bad):

@@ -68,6 +68,8 @@ from .cli import fail, override_args
 from .executors import Executor, make_executor
 from .targets import ISHIGAMI_PARAMS, evaluate_chunk
 
+PROG = "s3sim-stress"  # the prefix of its error lines
+
 TARGETS = ("s3", "ishigami")
 DESIGN_VERSION = 1
 
@@ -602,7 +604,7 @@ def _task(cfg) -> None:
             print(f"s3sim-stress: evaluated {_chunks(n)} in {dt:.1f} s", flush=True)
         report = st.analyse()
     except S3SimError as exc:
-        fail(str(exc))
+        fail(str(exc), PROG)
     except KeyboardInterrupt:
         print(f"\ns3sim-stress: interrupted; completed chunks are kept. Resume with: {resume_command(out)}",
               file=sys.stderr, flush=True)
@@ -667,7 +669,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     register_stress_configs()
     if any(a in ("-m", "--multirun") for a in argv):
-        fail("--multirun is not supported by s3sim-stress (one stress test per run directory)")
+        fail("--multirun is not supported (one stress test per run directory)", PROG)
     overrides = override_args(argv)
     info_only = any(a in ("--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help") for a in argv)
     _STATE["args"] = overrides
@@ -678,7 +680,7 @@ def main(argv: list[str] | None = None) -> None:
         if run_dir is not None and not info_only:
             check_resume(spec, Path(run_dir).absolute())
     except S3SimError as exc:
-        fail(str(exc))
+        fail(str(exc), PROG)
     from hydra.core.global_hydra import GlobalHydra
 
     GlobalHydra.instance().clear()

@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
 
         facts = validate_store(out, seed=args.base_seed)
     except S3SimError as exc:
-        fail(str(exc))
+        fail(str(exc), "s3sim-validate")
     command = "s3sim-validate " + " ".join(argv_used)
     header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {seeds} seeds (replicates of base seed "
               f"{args.base_seed}); parameters {json.dumps(params) if params else 'defaults'}; "
