@@ -10,6 +10,7 @@ import math
 import pandas as pd
 import pytest
 
+import s3sim
 from s3sim.indicators.outcomes import outcomes
 from s3sim.model import S3Model
 from s3sim.runner import config_from_params, evaluate
@@ -186,6 +187,14 @@ def test_sample_config_is_cached_per_parameter_values_and_types():
     assert _sample_config({"materialize_agents": False, "n_agents": 300, "g_min": 0.6}) is not a
     with pytest.raises(ConfigError):  # 0 (an int) is not False for a boolean parameter, cached or not
         _sample_config({"materialize_agents": 0, "n_agents": 300, "g_min": 0.5})
+    # a policy preset's config: cached too, the preset's policy with the sample's policy_* parameters on top
+    params = {"materialize_agents": False, "n_agents": 300, "policy_subsidy_rate": 0.3}
+    preset = _sample_config(params, preset="as_applied")
+    assert _sample_config(dict(params), preset="as_applied") is preset and preset is not _sample_config(params)
+    expected = s3sim.compose(["policy=as_applied", "model.n_agents=300", "model.materialize_agents=false",
+                              "policy.subsidy_rate=0.3"])
+    assert preset == config_from_params(expected)
+    assert preset.policy.regions and preset.policy.subsidy_rate == 0.3
 
 
 # ----------------------------------------------------------------------------------------------------------------

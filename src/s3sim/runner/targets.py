@@ -76,24 +76,34 @@ def _preset_policy(name: str):
     return to_object(compose([f"policy={name}"])).policy
 
 
+def _build_config(params: Mapping[str, Any], preset: str | None):
+    """``config_from_params(**params)``; with a policy ``preset``, that preset's policy config with the
+    ``policy_*`` parameters applied on top."""
+    import dataclasses
+
+    from .simulate import config_from_params
+
+    cfg = config_from_params(**params)
+    if preset is None:
+        return cfg
+    return config_from_params(dataclasses.replace(cfg, policy=_preset_policy(preset)),
+                              **{k: v for k, v in params.items() if k.startswith("policy_")})
+
+
 @functools.lru_cache(maxsize=16)
-def _cached_config(key: tuple):
-    from .simulate import config_from_params
-
-    return config_from_params(**{name: value for name, _, value in key})
+def _cached_config(key: tuple, preset: str | None):
+    return _build_config({name: value for name, _, value in key}, preset)
 
 
-def _sample_config(merged: Mapping[str, Any]):
-    """``config_from_params(**merged)``, built and validated once for the replicates of a sample (they share
-    their parameters; the key holds each value's type, so 1, 1.0 and True stay apart)."""
-    from .simulate import config_from_params
-
+def _sample_config(merged: Mapping[str, Any], preset: str | None = None):
+    """:func:`_build_config`, built and validated once for the replicates of a sample (they share their
+    parameters; the key holds each value's type, so 1, 1.0 and True stay apart)."""
     key = tuple((name, type(value), value) for name, value in merged.items())
     try:
         hash(key)
     except TypeError:  # lists or mappings among the values: not cached
-        return config_from_params(**merged)
-    return _cached_config(key)
+        return _build_config(merged, preset)
+    return _cached_config(key, preset)
 
 
 def s3_target(params: Mapping[str, Any], seed: int, replicate: int = 0, *, regimes: Sequence[str] = ("none",),
@@ -113,7 +123,6 @@ def s3_target(params: Mapping[str, Any], seed: int, replicate: int = 0, *, regim
 
     from ..model import S3Model
     from ..policy import REGIMES
-    from .simulate import config_from_params
 
     merged = {"materialize_agents": False, **dict(fixed or {}), **dict(params)}
     base = _sample_config(merged)
@@ -122,8 +131,7 @@ def s3_target(params: Mapping[str, Any], seed: int, replicate: int = 0, *, regim
         if regime in REGIMES:
             cfgs.append(dataclasses.replace(base, policy=dataclasses.replace(base.policy, regime=regime)))
         else:
-            preset = dataclasses.replace(base, policy=_preset_policy(regime))
-            cfgs.append(config_from_params(preset, **{k: v for k, v in merged.items() if k.startswith("policy_")}))
+            cfgs.append(_sample_config(merged, preset=regime))
     if not cfgs:
         return {}
     # one model through the burn-in (under the last regime), every other regime's policy set up on its initial
