@@ -249,8 +249,9 @@ def test_help_lists_only_this_apps_groups(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("s3sim: ")
     groups = _help_groups(proc.stdout)
-    assert groups["world"] == group_options("world") and groups["policy"] == group_options("policy")
-    assert not {"sensitivity", "target", "executor"} & set(groups)  # s3sim-stress's groups
+    assert set(groups) == {"world", "policy", "hydra/launcher"}  # not s3sim-stress's groups
+    assert groups["world"] == ["alpine", "synthetic"] and {"none", "cluster_s3", "as_applied"} <= set(groups["policy"])
+    assert groups["policy"] == group_options("policy")  # every preset, as in conf/policy
     assert "n_agents: 2000" in proc.stdout  # the composed config follows
     stress = shutil.which("s3sim-stress", path=str(Path(sys.executable).parent))
     proc = run_cli(["--help", "sensitivity=morris"], tmp_path, entry=[stress])
@@ -258,6 +259,27 @@ def test_help_lists_only_this_apps_groups(tmp_path):
     assert proc.stdout.startswith("s3sim-stress: ")
     groups = _help_groups(proc.stdout)
     assert set(groups) == {"sensitivity", "target", "executor"}
-    assert groups["sensitivity"] == group_options("sensitivity")
-    assert "method: morris" in proc.stdout
-    assert not (tmp_path / "outputs").exists()
+    assert {"morris", "sobol", "fast", "delta"} <= set(groups["sensitivity"]) and groups["target"] == ["ishigami", "s3"]
+    assert groups["executor"] == ["dask", "local", "serial"]
+    assert "method: morris" in proc.stdout  # the config composed with the override
+
+
+@pytest.mark.parametrize("overrides, head, words", [
+    (["+seed=3"], "+seed='3' is not allowed", "seed=... without the +"),
+    (["+model.n_agents=500"], "+model.n_agents='500' is not allowed", "model.n_agents=... without the +"),
+    # the deletion is blamed, not the preset whose name is a prefix of its key, in either order
+    (["~policy.regions.XX_YY", "policy=as_applied"], "~policy.regions.XX_YY is not allowed", "does not exist"),
+    (["policy=as_applied", "~policy.regions.XX_YY"], "~policy.regions.XX_YY is not allowed", "does not exist"),
+])
+def test_composition_errors_name_the_failing_override_as_given(overrides, head, words):
+    with pytest.raises(s3sim.errors.ConfigError) as exc:
+        s3sim.compose(overrides)
+    assert str(exc.value).startswith(head) and words in str(exc.value), str(exc.value)
+
+
+def test_a_region_a_preset_sets_can_be_overridden():
+    for spelling in ("policy.regions.AT_UA=none", "+policy.regions.AT_UA=none", "++policy.regions.AT_UA=none"):
+        cfg = s3sim.compose(["policy=as_applied", spelling])
+        assert cfg.policy.regions["AT_UA"] == "none" and cfg.policy.regions["CH_FR"] == "horizontal"
+    cfg = s3sim.compose(["policy=as_applied", "policy.regions.AT_UA=topdown_s3", "policy.regions.AT_UA.subsidy_rate=0.3"])
+    assert dict(cfg.policy.regions["AT_UA"]) == {"regime": "topdown_s3", "subsidy_rate": 0.3}

@@ -297,7 +297,8 @@ BAD = [
     (["executor=dask", "executor.address=localhost"], "executor.address", "tcp://"),
     (["target.fixed.n_agents=10"], "target.fixed.n_agents=10", "[50, 10000000]"),
     (["~target.params"], "~target.params", "cannot be deleted"),
-    (["~target.ranges.g_min"], "target.ranges.g_min", "an entry of target.ranges, which has none"),
+    (["~target.ranges.g_min"], "~target.ranges.g_min is not allowed", "'target.ranges.g_min' does not exist"),
+    (["+sensitivity.n=10"], "+sensitivity.n='10'", "sensitivity.n=... without the +"),
 ]
 
 

@@ -601,7 +601,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         analyse(args.run_dir, outputs=args.output, num_resamples=args.resamples, conf_level=args.conf_level,
                 figures=not args.no_figures)
     except ConfigError as exc:
-        print(f"s3sim: error: {exc}", file=sys.stderr)
+        print(f"s3sim.analysis.sensitivity: error: {exc}", file=sys.stderr)
         raise SystemExit(2)
     print(f"s3sim: analysis written to {args.run_dir}")
 

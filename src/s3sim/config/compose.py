@@ -109,8 +109,8 @@ def _is_dict_entry(key: str) -> bool:
 
 
 def normalise_overrides(overrides: Sequence[str]) -> list[str]:
-    """``policy.regions.IT_VE=x`` adds a key to a mapping, which Hydra spells ``+policy.regions.IT_VE=x``; accept
-    both. A region's regime and its parameters given as separate overrides (``policy.regions.IT_VE=topdown_s3
+    """``policy.regions.IT_VE=x`` adds a key to a mapping or replaces it (a policy preset may already set it),
+    which Hydra spells ``++policy.regions.IT_VE=x``; accept it with any number of ``+``. A region's regime and its parameters given as separate overrides (``policy.regions.IT_VE=topdown_s3
     policy.regions.IT_VE.subsidy_rate=0.3``) are merged into one mapping, the last value of a key winning."""
     out: list[str] = []
     merged: dict[str, dict[str, str]] = {}
@@ -137,9 +137,9 @@ def normalise_overrides(overrides: Sequence[str]) -> list[str]:
             continue
         spec = merged[o]
         if set(spec) <= {"regime"}:
-            result.append(f"+policy.regions.{o}={spec['regime']}")
+            result.append(f"++policy.regions.{o}={spec['regime']}")
         elif "__dict__" in spec and len(spec) == 1:
-            result.append(f"+policy.regions.{o}={spec['__dict__']}")
+            result.append(f"++policy.regions.{o}={spec['__dict__']}")
         else:
             items = {k: v for k, v in spec.items() if k != "__dict__"}
             if "__dict__" in spec:  # a mapping plus separate keys: keep the mapping's entries, then the keys
@@ -147,7 +147,7 @@ def normalise_overrides(overrides: Sequence[str]) -> list[str]:
                 pairs = [p.split(":", 1) for p in inner.split(",") if ":" in p]
                 items = {k.strip(): v.strip() for k, v in pairs} | items
             body = ", ".join(f"{k}: {v}" for k, v in items.items())
-            result.append(f"+policy.regions.{o}={{{body}}}")
+            result.append(f"++policy.regions.{o}={{{body}}}")
     return result
 
 
@@ -223,26 +223,41 @@ def translate_error(exc: Exception, overrides: Sequence[str], schema: type = S3S
     while cause is not None and not isinstance(cause, ValidationError):
         cause = cause.__cause__ or cause.__context__
     text = first_line(exc)
-    # Hydra names the failing override ("Error merging override key=value"): try that one first, then the
-    # others from the last (with repeated keys, model.n_agents=300 model.n_agents=abc, the value that failed)
+    ov = _failing_override(str(exc), text, overrides)
+    if ov is None:
+        return ConfigError("config", ", ".join(overrides), text)
+    key, _, value = ov.partition("=")
+    bare = key.lstrip("+~")
+    parent, _, leaf = bare.rpartition(".")
+    node = _schema_node(parent, schema)
+    if isinstance(node, DictConfig) and len(node) and leaf not in node:  # a key the schema does not have
+        allowed = f"a key of {parent or 'the root config'}: {', '.join(sorted(node.keys()))}"
+    elif cause is not None:
+        allowed = _WANT.get(_kind_of(bare, schema)) or first_line(cause)
+    elif key.startswith("+") and not key.startswith("++") and "already" in text:
+        allowed = f"{bare}=... without the +, which adds a key that is not there yet ({text})"
+    else:  # Hydra's own words (an entry of a mapping that is not there, ...)
+        allowed = text
+    if key.startswith("~"):
+        return ConfigError(key, None, allowed, message=f"{key} is not allowed: {allowed}")
+    return ConfigError(key, value, allowed)
+
+
+def _failing_override(message: str, text: str, overrides: Sequence[str]) -> str | None:
+    """The override a Hydra error is about: the one Hydra names ("Error merging override key=value"), else the one
+    whose key it quotes, else the one with the longest key it mentions (the last of equals: with repeated keys,
+    model.n_agents=300 model.n_agents=abc, the value that failed)."""
     named = [ov for ov in overrides if text.endswith(f" {ov}")]
-    for ov in named[-1:] + list(reversed(overrides)):
-        key, _, value = ov.partition("=")
-        bare = key.lstrip("+~")
-        if not bare or bare not in str(exc):
-            continue
-        parent, _, leaf = bare.rpartition(".")
-        node = _schema_node(parent, schema)
-        if isinstance(node, DictConfig) and leaf not in node:
-            keys = ", ".join(sorted(node.keys()))
-            allowed = f"a key of {parent or 'the root config'}: {keys}" if keys else f"an entry of {parent}, which has none"
-            if key.startswith("~"):  # deleting an entry that is not there
-                return ConfigError(bare, None, allowed, message=f"~{bare} is not allowed: {allowed}")
-            return ConfigError(bare, value, allowed)
-        if cause is not None:
-            return ConfigError(bare, value, _WANT.get(_kind_of(bare, schema)) or first_line(cause))
-        return ConfigError(bare, value, text)
-    return ConfigError("config", ", ".join(overrides), text)
+    if named:
+        return named[-1]
+    best, score = None, (0, 0)
+    for ov in overrides:
+        bare = ov.partition("=")[0].lstrip("+~")
+        if bare and bare in message:
+            s = (2 if f"'{bare}'" in message else 1, len(bare))
+            if s >= score:
+                best, score = ov, s
+    return best
 
 
 _WANT = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}

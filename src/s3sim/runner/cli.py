@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
                         fail(f"{out} already holds a stored run; choose another hydra.run.dir")
     except S3SimError as exc:
         fail(str(exc))
-    # Hydra spells a new key of a mapping "+policy.regions.X=..."; accept the plain form too
+    # Hydra spells adding or replacing a key of a mapping "++policy.regions.X=..."; accept the plain form too
     is_override = override_mask(argv)
     argv = [x for x, o in zip(argv, is_override) if not o] + normalise_overrides(
         [x for x, o in zip(argv, is_override) if o])

@@ -124,7 +124,7 @@ def run_validation(out: str | Path, seeds: int, base_seed: int = 0, workers: int
         from tqdm import tqdm
 
         bar = tqdm(total=len(jobs), desc="s3sim-validate", unit="run", delay=2, file=sys.stderr)
-    with make_executor("local" if workers > 1 else "serial", workers=workers) as ex:
+    with make_executor("local", workers=workers) if workers > 1 else make_executor("serial") as ex:
         for _ in ex.map_unordered(_job, jobs):
             if bar:
                 bar.update()
