@@ -147,6 +147,32 @@ def test_morris_on_the_model(tmp_path):
     params = {p: run.samples.loc[0, p] for p in ("g_min", "c_collab", "policy_subsidy_rate")}
     again = evaluate(seed, policy="topdown_s3", replicate=1, **TINY, **params)
     assert again["innovations_per_1000_firms"] == first["topdown_s3:innovations_per_1000_firms"]
+    # other outputs of the evaluated regimes, in another order or only some of them: re-analysed, not re-evaluated
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "evaluations").iterdir()}
+    for outputs in (["topdown_s3-cluster_s3:firms", "topdown_s3:exit_rate"], ["cluster_s3:firms"]):
+        report = run_stress({**cfg, "target": {**cfg["target"], "outputs": outputs}}, tmp_path, executor="serial")
+        assert list(report.outputs) == outputs
+        assert set(pd.read_csv(tmp_path / "indices.csv")["output"]) == set(outputs)
+        assert {p: p.stat().st_mtime_ns for p in (tmp_path / "evaluations").iterdir()} == stamps
+
+
+def test_reanalysis_with_other_bootstrap_settings_says_so_and_refuses_bad_ones(tmp_path):
+    cfg = problem_config(["target=ishigami", "sensitivity=sobol", "sensitivity.n=64", "sensitivity.num_resamples=40",
+                          "figures=false"])
+    run_stress(cfg, tmp_path, executor="serial")
+    assert "bootstrap 40 resamples at 95%" in (tmp_path / "summary.md").read_text()
+    analyse(tmp_path, num_resamples=60, conf_level=0.9, figures=False)
+    assert "bootstrap 60 resamples at 90%" in (tmp_path / "summary.md").read_text()
+    assert load_run(tmp_path, evaluations=False).problem["settings"]["conf_level"] == 0.9
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+    for args, field in ((["--resamples", "0"], "--resamples=0"), (["--conf-level", "1.5"], "--conf-level=1.5"),
+                        (["--output", "x1"], "--output='x1'")):
+        proc = subprocess.run([sys.executable, "-m", "s3sim.analysis.sensitivity", str(tmp_path), "--no-figures",
+                               *args], capture_output=True, text=True, env=ENV, timeout=120)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        line, = proc.stderr.strip().splitlines()
+        assert line.startswith(f"s3sim.analysis.sensitivity: error: {field} is not allowed"), line
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()} == stamps
 
 
 def test_sobol_on_the_model(tmp_path):
@@ -158,8 +184,20 @@ def test_sobol_on_the_model(tmp_path):
     assert set(ind["index"]) == {"S1", "ST"}
     assert np.isfinite(ind["value"]).all()
     run = load_run(tmp_path)
-    # an integer parameter is sampled on [low - 0.5, high + 0.5] and run at the rounded value
+    # an integer parameter is sampled on [low - 0.5, high + 0.5] and run at the rounded value, stored as applied
     assert run.samples["tie_memory"].between(3.5, 16.5).all()
+    applied = pd.read_parquet(tmp_path / "design/applied.parquet")
+    assert applied["tie_memory"].dtype == np.int64 and applied["tie_memory"].between(4, 16).all()
+    assert (applied["tie_memory"] == np.clip(np.rint(run.samples["tie_memory"]), 4, 16)).all()
+    assert (applied["seed"] == run.samples["seed"]).all()
+    floats = [c for c in run.names if c != "tie_memory"]
+    assert (applied[floats] == run.samples[floats]).all().all()
+    # re-run one evaluation from its applied row, as docs/stress-test.md says (itertuples keeps each column's
+    # type: the 63-bit seed must not pass through a float)
+    row = next(applied.iloc[5:6].itertuples(index=False))
+    stored = run.evaluations[(run.evaluations["sample"] == 5) & (run.evaluations["replicate"] == 0)].iloc[0]
+    again = evaluate(row.seed, policy="topdown_s3", replicate=0, **TINY, **{n: getattr(row, n) for n in run.names})
+    assert again["innovations_per_1000_firms"] == stored["topdown_s3:innovations_per_1000_firms"]
     warnings = report.outputs[CONTRAST].warnings
     assert not any("power of 2" in w for w in warnings)
     text = (tmp_path / "summary.md").read_text()
@@ -217,6 +255,24 @@ def test_kill_and_resume_evaluates_only_missing_chunks(tmp_path):
     assert third.returncode == 0 and "18 chunks already done" in third.stdout and "evaluating" not in third.stdout
 
 
+def test_a_damaged_chunk_file_is_evaluated_again(tmp_path):
+    out = tmp_path / "run"
+    args = ["target=ishigami", "sensitivity=sobol", "sensitivity.n=32", "chunk_size=16", "executor=serial",
+            "figures=false", f"hydra.run.dir={out}"]
+    assert _run(args).returncode == 0
+    indices = (out / "indices.csv").read_bytes()
+    path = chunk_path(out, 3)
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2])  # truncated after the fact
+    proc = subprocess.run([sys.executable, "-m", "s3sim.analysis.sensitivity", str(out), "--no-figures"],
+                          capture_output=True, text=True, env=ENV, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "missing or damaged" in proc.stderr
+    again = _run(args)
+    assert again.returncode == 0, again.stderr
+    assert "warning: 1 chunk damaged" in again.stdout and "evaluating 1 chunk " in again.stdout
+    assert path.read_bytes() == good and (out / "indices.csv").read_bytes() == indices
+
+
 def test_interrupt_prints_the_resume_command(tmp_path):
     out = tmp_path / "run"
     args = ["target=s3", "sensitivity=morris", "sensitivity.n=10", "target.params=[g_min,c_collab]",
@@ -229,6 +285,58 @@ def test_interrupt_prints_the_resume_command(tmp_path):
     assert "Traceback" not in stderr
     assert "Resume with: s3sim-stress target=s3 sensitivity=morris" in stderr and f"hydra.run.dir={out}" in stderr
     assert 2 <= len(list(evaluations.glob("chunk-*.parquet"))) < 30 and not list(evaluations.glob("*.tmp"))
+
+
+def _children(pid: int) -> set[int]:
+    """Child processes of ``pid`` (Linux /proc)."""
+    out = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        out |= {int(c) for c in (task / "children").read_text().split()}
+    return out
+
+
+def _gone(pids: set[int], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(Path(f"/proc/{p}").exists() and "Z" not in _state(p) for p in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_terminated_or_killed_run_leaves_no_worker_processes(tmp_path, sig):
+    """SIGTERM (a scheduler's time limit, scancel) stops the workers and prints the resume command like Ctrl-C;
+    after SIGKILL of the command its local workers end by themselves."""
+    out = tmp_path / "run"
+    args = ["target=s3", "sensitivity=morris", "sensitivity.n=10", "target.params=[g_min,c_collab]",
+            f"target.outputs=[{CONTRAST}]", "target.replicates=1", "target.fixed={n_agents: 150, burn_in: 4, horizon: 8}",
+            "chunk_size=1", "executor=local", "executor.workers=2", "figures=false", f"hydra.run.dir={out}"]
+    proc = subprocess.Popen([STRESS, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    evaluations = out / "evaluations"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        if evaluations.is_dir() and len(list(evaluations.glob("chunk-*.parquet"))) >= 2:
+            break
+        time.sleep(0.02)
+    workers = _children(proc.pid)
+    assert len(workers) >= 2, "the local workers were not running"
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=60)
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 128 + signal.SIGTERM, stderr
+        assert "terminated; completed chunks are kept. Resume with: s3sim-stress" in stderr
+        assert "Traceback" not in stderr
+    assert _gone(workers, timeout=10), "worker processes outlived the command"
+    assert not list(evaluations.glob("*.tmp"))
 
 
 def test_sobol_sample_size_not_a_power_of_two_is_warned(tmp_path):
@@ -289,6 +397,13 @@ BAD = [
     (["target.outputs=[cluster-topdown_s3:firms]"], "target.outputs", "A-B:outcome"),
     (["sensitivity.n=abc"], "sensitivity.n='abc'", "an integer"),
     (["seed=abc"], "seed='abc'", "an integer"),
+    (["target=ishigami", "target.params=[x1]"], "target.params=['x1']", "all of x1, x2, x3"),
+    (["+sensitivity.nn=5"], "sensitivity.nn='5'", "a key of sensitivity: "),  # Hydra's + would add it unseen
+    (["+nosuchkey=1"], "nosuchkey='1'", "a key of the root config: "),
+    (["sensitivity=morris", "~sensitivity"], "~sensitivity is not allowed", "one of delta, fast, morris"),
+    (["~target"], "~target is not allowed", "target=<option>, one of ishigami, s3"),
+    (["sensitivity.ci_threshold=-1"], "sensitivity.ci_threshold=-1", "a positive number"),
+    (["sensitivity=pawn", "sensitivity.n=10"], "sensitivity.n=10", ">= 2 * slices = "),
     (["executor.workers=two"], "executor.workers='two'", "an integer"),  # Optional[int], default null
     (["sensitivity.conf_level=high"], "sensitivity.conf_level='high'", "a number"),
     (["figures=maybe"], "figures='maybe'", "true or false"),

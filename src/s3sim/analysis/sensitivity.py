@@ -61,10 +61,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..files import atomic_table, atomic_text
+from ..files import atomic_json, atomic_table, atomic_text
 
 PROBLEM = "design/problem.json"
 SAMPLES = "design/samples.parquet"
+APPLIED = "design/applied.parquet"  # the values the target ran with (integers rounded): re-run any evaluation
 EVALUATIONS = "evaluations"
 METHODS = ("morris", "sobol", "fast", "delta", "pawn", "rbd_fast")
 MAIN_INDEX = {"sobol": "ST", "morris": "mu_star", "fast": "ST", "delta": "delta_balanced", "pawn": "median",
@@ -80,8 +81,22 @@ SEED_KEY_DESIGN, SEED_KEY_SAMPLES, SEED_KEY_BOOTSTRAP = 0, 1, 2
 
 
 def chunk_path(run_dir: Path | str, k: int) -> Path:
-    """Where chunk ``k`` of a stress run is stored; a chunk is done iff this file exists."""
+    """Where chunk ``k`` of a stress run is stored; a chunk is done iff this file exists and is readable."""
     return Path(run_dir) / EVALUATIONS / f"chunk-{k:05d}.parquet"
+
+
+def chunk_done(path: Path) -> bool:
+    """Whether a chunk file exists and is readable Parquet (written atomically, so normally it is; a file damaged
+    afterwards counts as not done and is evaluated again)."""
+    if not path.is_file():
+        return False
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_metadata(path)
+    except Exception:  # noqa: BLE001 - any unreadable file: truncated, overwritten, not Parquet
+        return False
+    return True
 
 
 def chunk_bounds(n_samples: int, chunk_size: int) -> list[tuple[int, int]]:
@@ -157,10 +172,11 @@ def load_run(run_dir: Path | str, *, evaluations: bool = True) -> StoredRun:
     run = StoredRun(run_dir, problem, samples)
     if evaluations:
         bounds = chunk_bounds(problem["n_samples"], problem["chunk_size"])
-        missing = [k for k in range(len(bounds)) if not chunk_path(run_dir, k).exists()]
+        missing = [k for k in range(len(bounds)) if not chunk_done(chunk_path(run_dir, k))]
         if missing:
             raise ConfigError("run_dir", str(run_dir), f"a finished stress run ({len(missing)} of {len(bounds)} "
-                              "chunks are missing; run the same s3sim-stress command again to finish it)")
+                              "chunks are missing or damaged; run the same s3sim-stress command again to "
+                              "evaluate them)")
         frames = [pd.read_parquet(chunk_path(run_dir, k)) for k in range(len(bounds))]
         run.evaluations = pd.concat(frames, ignore_index=True).sort_values(["sample", "replicate"],
                                                                              ignore_index=True)
@@ -455,6 +471,28 @@ class SensitivityReport:
         return pd.concat([a.convergence.assign(output=k) for k, a in self.outputs.items()], ignore_index=True)
 
 
+def check_settings(settings: dict[str, Any], names: dict[str, str] | None = None) -> None:
+    """The analysis settings' checks, shared by ``s3sim-stress`` and the re-analysis command: a ConfigError naming
+    the first bad one (``names`` maps a setting to the name the user gave it; default ``sensitivity.<setting>``)."""
+    def bad(key: str, allowed: str) -> ConfigError:
+        return ConfigError((names or {}).get(key, f"sensitivity.{key}"), settings[key], allowed)
+
+    def whole(v: Any) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+    if not whole(settings["num_resamples"]) or settings["num_resamples"] < 1:
+        raise bad("num_resamples", "a positive integer (bootstrap resamples)")
+    if not number(settings["conf_level"]) or not 0 < settings["conf_level"] < 1:
+        raise bad("conf_level", "a number in (0, 1)")
+    if not whole(settings["top_k"]) or settings["top_k"] < 1:
+        raise bad("top_k", "a positive integer")
+    if not number(settings["ci_threshold"]) or not settings["ci_threshold"] > 0:
+        raise bad("ci_threshold", "a positive number (the widest top-k interval that counts as converged)")
+
+
 def analyse(run_dir: Path | str, *, outputs: Sequence[str] | None = None, num_resamples: int | None = None,
             conf_level: float | None = None, figures: bool = True, write: bool = True) -> SensitivityReport:
     """Analyse a finished stress run and write its tables, figures and summary into the run directory.
@@ -469,11 +507,16 @@ def analyse(run_dir: Path | str, *, outputs: Sequence[str] | None = None, num_re
         settings["num_resamples"] = int(num_resamples)
     if conf_level is not None:
         settings["conf_level"] = float(conf_level)
+    check_settings(settings, {"num_resamples": "--resamples", "conf_level": "--conf-level"})
+    if settings != pr["settings"]:  # the summary and problem.json say which settings the tables now come from
+        pr = run.problem = {**pr, "settings": settings}
     by_label = {o["label"]: o for o in pr["outputs"]}
     chosen = list(outputs) if outputs else list(by_label)
     for label in chosen:
         if label not in by_label:
-            raise ConfigError("outputs", label, f"one of the stored outputs: {', '.join(by_label)}")
+            raise ConfigError("--output", label, f"one of the stored outputs: {', '.join(by_label)} (for another "
+                              "output of the evaluated regimes, run s3sim-stress again with its target.outputs and "
+                              "the same hydra.run.dir: the evaluations are re-analysed, not repeated)")
     results = {label: analyse_output(run, by_label[label], settings) for label in chosen}
     outcomes = []
     for label in chosen:
@@ -493,6 +536,8 @@ def analyse(run_dir: Path | str, *, outputs: Sequence[str] | None = None, num_re
 
             plot_all(report, run)
         atomic_text(Path(run_dir) / "summary.md", summary_markdown(report, run))
+        if num_resamples is not None or conf_level is not None:
+            atomic_json(Path(run_dir) / PROBLEM, pr, indent=1, sort_keys=False, default=str)
     return report
 
 
@@ -539,7 +584,7 @@ def summary_markdown(report: SensitivityReport, run: StoredRun) -> str:
     for label, a in report.outputs.items():
         lines += [f"## {label}", "", f"Convergence: **{a.verdict}**. Replicate noise: "
                   + (f"SD {_fmt(a.noise['replicate_sd'])} within samples against SD "
-                     f"{_fmt(a.noise['sd_of_means'])} of the sample means, {_fmt(100 * a.noise['noise_share'], 2)} % "
+                     f"{_fmt(a.noise['sd_of_means'])} of the sample means, {_fmt(100 * a.noise['noise_share'])} % "
                      "of the analysed variance." if a.noise["replicates"] > 1 else "one replicate (not assessed)."),
                   ""]
         t = a.indices[a.indices["parameter2"] == ""]

@@ -91,14 +91,23 @@ def check_overrides(overrides: Sequence[str]) -> None:
             continue
         if _is_dict_entry(key):
             continue  # entries of free-form mappings (policy.regions.<ID>) are checked by validate()
-        if _schema_node(key) is _MISSING:
-            parent, _, leaf = key.rpartition(".")
-            node = _schema_node(parent) if parent else OmegaConf.structured(S3SimConfig)
-            if isinstance(node, DictConfig):
-                allowed = f"a key of {parent or 'the root config'}: {', '.join(sorted(node.keys()))}"
-            else:
-                allowed = "a key of the config (run `s3sim --cfg job` to list them)"
-            raise ConfigError(key, ov.value() if not ov.is_sweep_override() else text.split("=", 1)[1], allowed)
+        error = unknown_key_error(key, ov.value() if not ov.is_sweep_override() else text.split("=", 1)[1])
+        if error is not None:
+            raise error
+
+
+def unknown_key_error(key: str, value: Any, schema: type = S3SimConfig) -> ConfigError | None:
+    """The one-line error for a key the structured config ``schema`` does not have (listing the keys allowed
+    there), or None when it has it."""
+    if _schema_node(key, schema) is not _MISSING:
+        return None
+    parent, _, leaf = key.rpartition(".")
+    node = _schema_node(parent, schema)
+    if isinstance(node, DictConfig):
+        allowed = f"a key of {parent or 'the root config'}: {', '.join(sorted(node.keys()))}"
+    else:
+        allowed = "a key of the config (run with --cfg job to list them)"
+    return ConfigError(key, value, allowed)
 
 
 _DICT_FIELDS = ("policy.regions",)

@@ -50,6 +50,20 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker when the process that started it is gone (killed with SIGKILL, say),
+    instead of idling on as an orphan. A daemon thread looks once a second."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="s3sim-exit-with-parent", daemon=True).start()
+
+
 class Executor:
     """Base class: ``map_unordered(fn, tasks)`` yields ``(index, fn(tasks[index]))`` as tasks finish.
 
@@ -105,7 +119,8 @@ class LocalExecutor(Executor):
             from concurrent.futures import ProcessPoolExecutor
 
             _pin_threads()
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"),
+                                             initializer=_exit_with_parent, initargs=(os.getpid(),))
         return self._pool
 
     def map_unordered(self, fn, tasks):

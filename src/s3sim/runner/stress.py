@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from ..analysis.sensitivity import (
+    APPLIED,
     EVALUATIONS,
     METHODS,
     PROBLEM,
@@ -57,7 +58,9 @@ from ..analysis.sensitivity import (
     SEED_KEY_DESIGN,
     SEED_KEY_SAMPLES,
     applied_values,
+    check_settings,
     chunk_bounds,
+    chunk_done,
     chunk_path,
     salib_problem,
 )
@@ -229,7 +232,8 @@ def resolve(config: Any = None, *, target: Callable | None = None) -> StressSpec
     minimum = {"sobol": 2, "morris": 2, "fast": 4 * s["m"] ** 2 + 1, "delta": 16, "pawn": 2 * s["slices"],
                "rbd_fast": 2 * s["m"] + 2}[method]
     if not _is_int(n) or n < minimum:
-        what = {"fast": f"an integer > 4 * m^2 = {4 * s['m'] ** 2} (FAST)", "pawn": "an integer >= 2 * slices"}
+        what = {"fast": f"an integer > 4 * m^2 = {4 * s['m'] ** 2} (FAST)",
+                "pawn": f"an integer >= 2 * slices = {minimum} (PAWN)"}
         raise ConfigError("sensitivity.n", n, what.get(method, f"an integer >= {minimum}"))
     if method == "morris" and (s["num_levels"] < 2 or s["num_levels"] % 2):
         raise ConfigError("sensitivity.num_levels", s["num_levels"], "an even integer >= 2 (Morris grid levels)")
@@ -237,12 +241,7 @@ def resolve(config: Any = None, *, target: Callable | None = None) -> StressSpec
         raise ConfigError("sensitivity.m", s["m"], "a positive integer")
     if s["slices"] < 2:
         raise ConfigError("sensitivity.slices", s["slices"], "an integer >= 2")
-    if s["num_resamples"] < 1:
-        raise ConfigError("sensitivity.num_resamples", s["num_resamples"], "a positive integer")
-    if not 0 < s["conf_level"] < 1:
-        raise ConfigError("sensitivity.conf_level", s["conf_level"], "a number in (0, 1)")
-    if s["top_k"] < 1:
-        raise ConfigError("sensitivity.top_k", s["top_k"], "a positive integer")
+    check_settings(s)
     tname = target if target is not None else t["name"]
     if not callable(tname) and tname not in TARGETS:
         raise ConfigError("target.name", tname, f"one of {', '.join(TARGETS)}")
@@ -251,6 +250,9 @@ def resolve(config: Any = None, *, target: Callable | None = None) -> StressSpec
     if not _is_num(t["noise"]) or t["noise"] < 0:
         raise ConfigError("target.noise", t["noise"], "a non-negative number")
     params = _resolve_params(tname, t["params"], t["ranges"], t["fixed"])
+    if tname == "ishigami" and sorted(p["name"] for p in params) != list(ISHIGAMI_PARAMS):
+        raise ConfigError("target.params", [p["name"] for p in params],
+                          f"all of {', '.join(ISHIGAMI_PARAMS)} (the Ishigami function takes the three together)")
     fixed = dict(t["fixed"] or {})
     region_list: tuple[str, ...] = ()
     if tname == "s3" and any("@" in str(o) for o in t["outputs"] or ()):
@@ -406,12 +408,24 @@ def stored_fingerprint(run_dir: Path | str) -> dict[str, Any] | None:
     return json.loads(p.read_text()) if p.is_file() else None
 
 
+def _adopt_evaluated(spec: StressSpec, stored: dict[str, Any]) -> None:
+    """Outputs may change on a stored design: when the regimes (and regions) they need are among those the stored
+    design evaluates, in any order, the spec takes the stored lists, so that its fingerprint matches and any
+    missing chunk is evaluated like the others."""
+    old = (stored.get("fingerprint_items") or {}).get("target") or {}
+    for key in ("regimes", "regions"):
+        have, want = old.get(key), spec.target.get(key, [] if "regimes" in spec.target else None)
+        if isinstance(have, list) and isinstance(want, list) and want != have and set(want) <= set(have):
+            spec.target[key] = list(have)
+
+
 def check_resume(spec: StressSpec, run_dir: Path | str) -> dict[str, Any] | None:
     """The stored problem if ``run_dir`` holds a design with the same fingerprint, None if it holds none; raises
     ConfigError (naming what differs) if it holds a different design."""
     stored = stored_fingerprint(run_dir)
     if stored is None:
         return None
+    _adopt_evaluated(spec, stored)
     if stored.get("fingerprint") != spec.fingerprint():
         old, new = stored.get("fingerprint_items", {}), spec.fingerprint_items()
         diff = []
@@ -421,8 +435,12 @@ def check_resume(spec: StressSpec, run_dir: Path | str) -> dict[str, Any] | None
                 continue
             if isinstance(a, dict) and isinstance(b, dict):
                 diff += [f"{k}.{j} ({a.get(j)} -> {b.get(j)})" for j in sorted(set(a) | set(b)) if a.get(j) != b.get(j)]
+            elif k == "params" and isinstance(a, list) and isinstance(b, list):
+                def show(ps: list) -> str:
+                    return ", ".join(f"{p.get('name')} [{p.get('low')}, {p.get('high')}]" for p in ps)
+                diff.append(f"params ({show(a)} -> {show(b)})")
             else:
-                diff.append(k)
+                diff.append(f"{k} ({a} -> {b})")
         diff = diff or ["unknown"]
         raise ConfigError("hydra.run.dir", str(run_dir), f"a directory without a stress design, or one with the "
                           f"same design (the stored design differs in: {', '.join(diff)}; choose another "
@@ -473,13 +491,23 @@ class StressTest:
         atomic_json(self.run_dir / PROBLEM, problem, indent=1, sort_keys=False, default=str)
         self._x = frame[self.spec.names].to_numpy(dtype=float)
         self._seeds = frame["seed"].to_numpy(dtype=np.int64)
+        if not (self.run_dir / APPLIED).is_file():
+            values = applied_values(self._x, self.spec.params)
+            applied = frame[["sample", "seed"]].copy()
+            for j, p in enumerate(self.spec.params):
+                applied[p["name"]] = values[:, j].astype(np.int64) if p["kind"] == "int" else values[:, j]
+            atomic_table(applied, self.run_dir / APPLIED)
         self.bounds = chunk_bounds(len(frame), self.spec.chunk_size)
         (self.run_dir / EVALUATIONS).mkdir(exist_ok=True)
         return len(self.bounds) - len(self.missing())
 
     def missing(self) -> list[int]:
-        """Chunks whose file does not exist yet."""
-        return [k for k in range(len(self.bounds)) if not chunk_path(self.run_dir, k).exists()]
+        """Chunks whose file does not exist yet, or is damaged (:func:`chunk_done`)."""
+        return [k for k in range(len(self.bounds)) if not chunk_done(chunk_path(self.run_dir, k))]
+
+    def damaged(self) -> list[int]:
+        """Chunks whose file exists but cannot be read (they are evaluated again)."""
+        return [k for k in self.missing() if chunk_path(self.run_dir, k).exists()]
 
     def tasks(self, chunks: Sequence[int]) -> list[dict[str, Any]]:
         """The executor tasks of some chunks (picklable dicts for :func:`s3sim.runner.targets.evaluate_chunk`)."""
@@ -575,14 +603,25 @@ def resume_command(run_dir: Path | str, args: Sequence[str] | None = None) -> st
     return " ".join(["s3sim-stress", *map(shlex.quote, args), shlex.quote(f"hydra.run.dir={run_dir}")])
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch scheduler's time limit, ``scancel``, ``kill``), handled like Ctrl-C: the workers are stopped,
+    completed chunks kept and the resume command printed."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise _Terminated()
+
+
 def _task(cfg) -> None:
     import logging
+    import signal
 
     from hydra.core.hydra_config import HydraConfig
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
     logging.getLogger("MESA").setLevel(logging.WARNING)
     out = Path(HydraConfig.get().runtime.output_dir)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         st = StressTest(cfg, out)
         done = st.prepare()
@@ -594,6 +633,10 @@ def _task(cfg) -> None:
               f"{n_samples} samples x {sp.replicates} replicate(s) = {runs} runs in "
               f"{_chunks(total)}; {_chunks(done)} already done", flush=True)
         print(f"s3sim-stress: output in {out}; to resume: {resume_command(out)}", flush=True)
+        damaged = st.damaged()
+        if damaged:
+            print(f"s3sim-stress: warning: {_chunks(len(damaged))} damaged (unreadable files, e.g. "
+                  f"{chunk_path(out, damaged[0]).name}) will be evaluated again", flush=True)
         e = sp.executor
         t0 = time.perf_counter()
         if done < total:
@@ -605,10 +648,13 @@ def _task(cfg) -> None:
         report = st.analyse()
     except S3SimError as exc:
         fail(str(exc), PROG)
-    except KeyboardInterrupt:
-        print(f"\ns3sim-stress: interrupted; completed chunks are kept. Resume with: {resume_command(out)}",
+    except KeyboardInterrupt as exc:
+        what, status = ("terminated", 128 + signal.SIGTERM) if isinstance(exc, _Terminated) else ("interrupted", 130)
+        print(f"\ns3sim-stress: {what}; completed chunks are kept. Resume with: {resume_command(out)}",
               file=sys.stderr, flush=True)
-        raise SystemExit(130)
+        raise SystemExit(status)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     for label, a in report.outputs.items():
         top = ", ".join(a.ranking(report.method)[:3])
         print(f"s3sim-stress: {label}: most influential {top}; convergence: {a.verdict}")
@@ -627,7 +673,14 @@ def compose_stress(overrides: Sequence[str] = ()):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from ..config.compose import CONFIG_DIR, STRESS_GROUPS, deletion_error, group_options, translate_error
+    from ..config.compose import (
+        CONFIG_DIR,
+        STRESS_GROUPS,
+        deletion_error,
+        group_options,
+        translate_error,
+        unknown_key_error,
+    )
 
     register_stress_configs()
     overrides = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
@@ -635,8 +688,16 @@ def compose_stress(overrides: Sequence[str] = ()):
         key, _, value = o.partition("=")
         if key in STRESS_GROUPS and value not in group_options(key):
             raise ConfigError(key, value, f"one of {', '.join(group_options(key))}")
-        if key.startswith("~") and key[1:] not in STRESS_GROUPS and not key[1:].startswith(_DICT_FIELDS):
-            raise deletion_error(key[1:])
+        bare = key.lstrip("+~")
+        if key.startswith("~") and bare in STRESS_GROUPS:  # would fall back to the schema's defaults unseen
+            allowed = f"{bare}=<option>, one of {', '.join(group_options(bare))}"
+            raise ConfigError(key, None, allowed, message=f"{key} is not allowed: choose {allowed}")
+        if key.startswith("~") and not bare.startswith(_DICT_FIELDS):
+            raise deletion_error(bare)
+        if key.startswith("+") and not bare.startswith(_DICT_FIELDS) and bare not in ("target.fixed", "target.ranges"):
+            error = unknown_key_error(bare, value, StressConfig)  # Hydra's + would add it unseen
+            if error is not None:
+                raise error
     overrides = normalise_overrides(overrides)
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
