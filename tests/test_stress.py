@@ -168,7 +168,7 @@ def test_reanalysis_with_other_bootstrap_settings_says_so_and_refuses_bad_ones(t
     for args, field in ((["--resamples", "0"], "--resamples=0"), (["--conf-level", "1.5"], "--conf-level=1.5"),
                         (["--output", "x1"], "--output='x1'")):
         proc = subprocess.run([sys.executable, "-m", "s3sim.analysis.sensitivity", str(tmp_path), "--no-figures",
-                               *args], capture_output=True, text=True, env=ENV, timeout=120)
+                               *args], capture_output=True, text=True, env=ENV, timeout=120, check=False)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         line, = proc.stderr.strip().splitlines()
         assert line.startswith(f"s3sim.analysis.sensitivity: error: {field} is not allowed"), line
@@ -265,7 +265,7 @@ def test_a_damaged_chunk_file_is_evaluated_again(tmp_path):
     good = path.read_bytes()
     path.write_bytes(good[: len(good) // 2])  # truncated after the fact
     proc = subprocess.run([sys.executable, "-m", "s3sim.analysis.sensitivity", str(out), "--no-figures"],
-                          capture_output=True, text=True, env=ENV, timeout=120)
+                          capture_output=True, text=True, env=ENV, timeout=120, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "missing or damaged" in proc.stderr
     again = _run(args)
     assert again.returncode == 0, again.stderr
@@ -330,7 +330,7 @@ def test_terminated_or_killed_run_leaves_no_worker_processes(tmp_path, sig):
     workers = _children(proc.pid)
     assert len(workers) >= 2, "the local workers were not running"
     proc.send_signal(sig)
-    stdout, stderr = proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=60)
     if sig == signal.SIGTERM:
         assert proc.returncode == 128 + signal.SIGTERM, stderr
         assert "terminated; completed chunks are kept. Resume with: s3sim-stress" in stderr
