@@ -517,3 +517,14 @@ def test_a_regional_lower_is_better_outcome_keeps_its_direction(tmp_path):
     run = StoredRun(tmp_path, {"n_samples": 4, "replicates": 1, "n_base": 4, "method": "morris"}, pd.DataFrame(), ev)
     rob = robustness(run, ["exit_rate", "exit_rate@IT_VE"]).set_index("outcome")
     assert (rob["a_wins"] == 3).all() and (rob["better"] == "lower").all()
+
+
+def test_overlapping_intervals_among_the_top_parameters_are_noted():
+    from s3sim.analysis.sensitivity import _unresolved_order
+
+    table = pd.DataFrame({"parameter": ["a", "b", "c", "d"], "parameter2": "", "index": "ST",
+                          "value": [0.60, 0.30, 0.27, 0.05], "conf": [0.05, 0.02, 0.02, 0.01]})
+    notes = _unresolved_order("sobol", table, k=3)
+    assert len(notes) == 1 and "the order of b and c" in notes[0]  # a is clear of b; b and c overlap
+    assert _unresolved_order("sobol", table.assign(conf=0.01), k=3) == []
+    assert len(_unresolved_order("sobol", table, k=2)) == 0  # c is not among the top 2

@@ -334,6 +334,7 @@ def analyse_output(run: StoredRun, output: dict[str, Any], settings: dict | None
             continue
         notes.append(f"{r.index} of {who} is negative ({r.value:.3g} +/- {r.conf:.2g}), its interval excludes "
                      "zero: the sample is too small or the output too noisy")
+    notes += _unresolved_order(method, table, int(settings.get("top_k", 3)))
     noise = _noise(y_rep)
     if noise["noise_share"] > 0.1:
         notes.append(f"replicate noise is {noise['noise_share']:.0%} of the analysed variance: indices are "
@@ -352,6 +353,20 @@ def _noise(y_rep: np.ndarray) -> dict[str, float]:
     share = min(1.0, (within / r) / var_means) if var_means > 0 else math.nan  # estimates can exceed 1
     return dict(replicates=r, replicate_sd=math.sqrt(within), sd_of_means=math.sqrt(var_means),
                 noise_share=share, signal_to_noise=(1 - share) / share if share and share > 0 else math.inf)
+
+
+def _unresolved_order(method: str, table: pd.DataFrame, k: int) -> list[str]:
+    """Notes on neighbours among the top ``k`` of the main index whose intervals overlap: a stable ranking of
+    point estimates need not be a resolved one."""
+    main = table[(table["index"] == MAIN_INDEX[method]) & (table["parameter2"] == "")]
+    main = main.sort_values("value", ascending=False, kind="stable").head(k)
+    out = []
+    rows = list(main.itertuples())
+    for a, b in zip(rows, rows[1:]):
+        if np.isfinite(a.conf) and np.isfinite(b.conf) and a.value - a.conf <= b.value + b.conf:
+            out.append(f"the order of {a.parameter} and {b.parameter} ({MAIN_INDEX[method]} {a.value:.3g} +/- "
+                       f"{a.conf:.2g} and {b.value:.3g} +/- {b.conf:.2g}) is not resolved: their intervals overlap")
+    return out
 
 
 def _verdict(method: str, conv: pd.DataFrame, settings: dict) -> str:
@@ -465,10 +480,16 @@ class SensitivityReport:
     discovery: dict[str, Any]
 
     def indices(self) -> pd.DataFrame:
-        return pd.concat([a.indices.assign(output=k) for k, a in self.outputs.items()], ignore_index=True)
+        return _by_output({k: a.indices for k, a in self.outputs.items()})
 
     def convergence(self) -> pd.DataFrame:
-        return pd.concat([a.convergence.assign(output=k) for k, a in self.outputs.items()], ignore_index=True)
+        return _by_output({k: a.convergence for k, a in self.outputs.items()})
+
+
+def _by_output(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One long table of per-output tables, the output label in the first column."""
+    out = pd.concat([f.assign(output=k) for k, f in frames.items()], ignore_index=True)
+    return out[["output", *(c for c in out.columns if c != "output")]]
 
 
 def check_settings(settings: dict[str, Any], names: dict[str, str] | None = None) -> None:
