@@ -48,6 +48,7 @@ and ``rbd_fast`` analysers draw from a generator made from it; ``fast``, ``delta
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import warnings
@@ -362,7 +363,7 @@ def _unresolved_order(method: str, table: pd.DataFrame, k: int) -> list[str]:
     main = main.sort_values("value", ascending=False, kind="stable").head(k)
     out = []
     rows = list(main.itertuples())
-    for a, b in zip(rows, rows[1:]):
+    for a, b in itertools.pairwise(rows):
         if np.isfinite(a.conf) and np.isfinite(b.conf) and a.value - a.conf <= b.value + b.conf:
             out.append(f"the order of {a.parameter} and {b.parameter} ({MAIN_INDEX[method]} {a.value:.3g} +/- "
                        f"{a.conf:.2g} and {b.value:.3g} +/- {b.conf:.2g}) is not resolved: their intervals overlap")
