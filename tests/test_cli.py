@@ -270,6 +270,9 @@ def test_help_lists_only_this_apps_groups(tmp_path):
     # the deletion is blamed, not the preset whose name is a prefix of its key, in either order
     (["~policy.regions.XX_YY", "policy=as_applied"], "~policy.regions.XX_YY is not allowed", "does not exist"),
     (["policy=as_applied", "~policy.regions.XX_YY"], "~policy.regions.XX_YY is not allowed", "does not exist"),
+    # deleting a group's choice would fall back to the schema's defaults unseen (policy=cluster_s3 ~policy: none)
+    (["policy=cluster_s3", "~policy"], "~policy is not allowed", "policy=<option>, one of as_applied, cluster_s3"),
+    (["~world"], "~world is not allowed", "world=<option>, one of alpine, synthetic"),
 ])
 def test_composition_errors_name_the_failing_override_as_given(overrides, head, words):
     with pytest.raises(s3sim.errors.ConfigError) as exc:

@@ -69,6 +69,8 @@ def check_overrides(overrides: Sequence[str]) -> None:
         except OverrideParseException as exc:
             raise ConfigError(text.split("=")[0], text, f"an override of the form key=value ({first_line(exc)})")
         key = ov.key_or_group
+        if ov.is_delete() and key in _groups() and key != "hydra":
+            raise group_deletion_error(key)
         if ov.is_delete() and not key.startswith("hydra") and key not in _groups() and not _is_dict_entry(key) \
                 and _schema_node(key) is not _MISSING:
             raise deletion_error(key)
@@ -168,6 +170,12 @@ STRESS_GROUPS = ("sensitivity", "target", "executor")
 def _groups() -> tuple[str, ...]:
     """s3sim's config groups (and hydra's)."""
     return tuple(sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name not in STRESS_GROUPS))
+
+
+def group_deletion_error(group: str) -> ConfigError:
+    """The one-line error for ``~group``: without a group option the schema's defaults would apply unseen."""
+    allowed = f"{group}=<option>, one of {', '.join(group_options(group))}"
+    return ConfigError(f"~{group}", None, allowed, message=f"~{group} is not allowed: choose {allowed}")
 
 
 def deletion_error(key: str) -> ConfigError:

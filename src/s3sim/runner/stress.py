@@ -677,6 +677,7 @@ def compose_stress(overrides: Sequence[str] = ()):
         CONFIG_DIR,
         STRESS_GROUPS,
         deletion_error,
+        group_deletion_error,
         group_options,
         translate_error,
         unknown_key_error,
@@ -690,8 +691,7 @@ def compose_stress(overrides: Sequence[str] = ()):
             raise ConfigError(key, value, f"one of {', '.join(group_options(key))}")
         bare = key.lstrip("+~")
         if key.startswith("~") and bare in STRESS_GROUPS:  # would fall back to the schema's defaults unseen
-            allowed = f"{bare}=<option>, one of {', '.join(group_options(bare))}"
-            raise ConfigError(key, None, allowed, message=f"{key} is not allowed: choose {allowed}")
+            raise group_deletion_error(bare)
         if key.startswith("~") and not bare.startswith(_DICT_FIELDS):
             raise deletion_error(bare)
         if key.startswith("+") and not bare.startswith(_DICT_FIELDS) and bare not in ("target.fixed", "target.ranges"):
