@@ -234,14 +234,13 @@ def test_kill_and_resume_evaluates_only_missing_chunks(tmp_path):
     problem = json.loads((out / "design/problem.json").read_text())
     assert problem["n_chunks"] == 18
     assert 3 <= len(done) < 18, "the run was not killed midway"
-    assert not list(evaluations.glob("*.tmp"))
-
     again = _run(args)
     assert again.returncode == 0, again.stderr
     assert f" {len(done)} chunk{'s' if len(done) != 1 else ''} already done" in again.stdout
     assert f"evaluating {18 - len(done)} chunks" in again.stdout
     after = {p.name: p.stat().st_mtime_ns for p in evaluations.glob("chunk-*.parquet")}
     assert len(after) == 18
+    assert not list(evaluations.glob(".*tmp*"))  # a temporary file the killed command left is cleared on resume
     assert all(after[name] == mtime for name, mtime in done.items())  # completed chunks were not re-evaluated
     assert (out / "indices.csv").is_file()
     # a resumed chunk equals the same chunk evaluated afresh
@@ -271,6 +270,32 @@ def test_a_damaged_chunk_file_is_evaluated_again(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "warning: 1 chunk damaged" in again.stdout and "evaluating 1 chunk " in again.stdout
     assert path.read_bytes() == good and (out / "indices.csv").read_bytes() == indices
+    # a readable chunk short of rows is evaluated again too
+    pd.read_parquet(path).iloc[:5].to_parquet(path)
+    again = _run(args)
+    assert again.returncode == 0 and "warning: 1 chunk damaged" in again.stdout and path.read_bytes() == good
+    # damage inside the data pages shows when the analysis reads the chunk: one line naming it
+    damaged = bytearray(good)
+    damaged[4:400] = b"\xff" * 396
+    path.write_bytes(bytes(damaged))
+    proc = subprocess.run([sys.executable, "-m", "s3sim.analysis.sensitivity", str(out), "--no-figures"],
+                          capture_output=True, text=True, env=ENV, timeout=120, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and f"{path.name} is damaged" in proc.stderr
+
+
+def test_resuming_does_not_change_the_callers_spec(tmp_path):
+    first = resolve(problem_config(["target=s3", "sensitivity=morris", "sensitivity.n=2", "target.params=[g_min]",
+                                    f"target.outputs=[{CONTRAST}]", "target.replicates=1",
+                                    "target.fixed={n_agents: 150, burn_in: 4, horizon: 8}"]))
+    StressTest(first, tmp_path).prepare()
+    spec = resolve(problem_config(["target=s3", "sensitivity=morris", "sensitivity.n=2", "target.params=[g_min]",
+                                   "target.outputs=[topdown_s3:firms]", "target.replicates=1",
+                                   "target.fixed={n_agents: 150, burn_in: 4, horizon: 8}"]))
+    st = StressTest(spec, tmp_path)
+    st.prepare()  # the stored design evaluates both regimes: the test takes them ...
+    assert st.spec.target["regimes"] == ["cluster_s3", "topdown_s3"]
+    assert spec.target["regimes"] == ["topdown_s3"]  # ... the caller's spec keeps its own
 
 
 def test_interrupt_prints_the_resume_command(tmp_path):
@@ -284,7 +309,7 @@ def test_interrupt_prints_the_resume_command(tmp_path):
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert "Resume with: s3sim-stress target=s3 sensitivity=morris" in stderr and f"hydra.run.dir={out}" in stderr
-    assert 2 <= len(list(evaluations.glob("chunk-*.parquet"))) < 30 and not list(evaluations.glob("*.tmp"))
+    assert 2 <= len(list(evaluations.glob("chunk-*.parquet"))) < 30 and not list(evaluations.glob(".*tmp*"))
 
 
 def _children(pid: int) -> set[int]:
@@ -336,7 +361,36 @@ def test_terminated_or_killed_run_leaves_no_worker_processes(tmp_path, sig):
         assert "terminated; completed chunks are kept. Resume with: s3sim-stress" in stderr
         assert "Traceback" not in stderr
     assert _gone(workers, timeout=10), "worker processes outlived the command"
-    assert not list(evaluations.glob("*.tmp"))
+    if sig == signal.SIGTERM:
+        assert not list(evaluations.glob(".*tmp*"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_sigterm_to_the_command_alone_stops_workers_in_the_middle_of_a_chunk(tmp_path):
+    """``kill PID`` (not the process group): the workers are stopped at once, not left to finish chunks whose
+    results nobody stores. A chunk here takes several seconds (30 runs of the default-size model)."""
+    out = tmp_path / "run"
+    args = ["target=s3", "sensitivity=morris", "sensitivity.n=4", "target.params=[g_min,c_collab]",
+            f"target.outputs=[{CONTRAST}]", "target.replicates=5", "chunk_size=6", "executor=local",
+            "executor.workers=2", "figures=false", f"hydra.run.dir={out}"]
+    proc = subprocess.Popen([STRESS, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                            start_new_session=True)  # its own group: the signal reaches the command only
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and len(_children(proc.pid)) < 2:
+            time.sleep(0.05)
+        workers = _children(proc.pid)
+        assert len(workers) >= 2, "the local workers were not running"
+        time.sleep(1.0)  # the workers are inside their first chunks, which need several seconds more
+        proc.send_signal(signal.SIGTERM)
+        assert _gone(workers, timeout=3), "the workers went on with their chunks"
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 128 + signal.SIGTERM, stderr
+        assert "terminated; completed chunks are kept" in stderr and "Traceback" not in stderr
+        assert not list((out / "evaluations").glob("chunk-*.parquet"))  # no chunk was finished
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_sobol_sample_size_not_a_power_of_two_is_warned(tmp_path):
@@ -528,3 +582,14 @@ def test_overlapping_intervals_among_the_top_parameters_are_noted():
     assert len(notes) == 1 and "the order of b and c" in notes[0]  # a is clear of b; b and c overlap
     assert _unresolved_order("sobol", table.assign(conf=0.01), k=3) == []
     assert len(_unresolved_order("sobol", table, k=2)) == 0  # c is not among the top 2
+
+
+def test_reanalysis_checks_only_the_settings_it_is_given():
+    from s3sim.analysis.sensitivity import check_settings
+
+    stored = {"num_resamples": 10, "conf_level": 0.9, "top_k": 3, "ci_threshold": 0}  # accepted by older versions
+    check_settings(stored, only=["num_resamples", "conf_level"])
+    with pytest.raises(ConfigError, match="sensitivity.ci_threshold=0"):
+        check_settings(stored)
+    with pytest.raises(ConfigError, match="--resamples=0"):
+        check_settings({**stored, "num_resamples": 0}, {"num_resamples": "--resamples"}, only=["num_resamples"])

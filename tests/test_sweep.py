@@ -421,3 +421,18 @@ class TestReportInBrowser:
         assert img.std() > 0.05, "blank screenshot"
         sat = img.max(axis=2) - img.min(axis=2)
         assert (sat > 0.25).mean() > 0.001, "no coloured figure pixels in the screenshot"
+
+
+def test_a_sweep_index_written_with_single_plus_region_overrides_still_resumes(tmp_path):
+    """Indexes written before policy.regions.<ID> overrides became ++ (add or replace) describe the same jobs."""
+    from s3sim.errors import ConfigError
+    from s3sim.runner.sweep import start_sweep
+
+    old_jobs = [["policy=as_applied", "+policy.regions.AT_UA=none"],
+                ["policy=as_applied", "+policy.regions.AT_UA=cluster_s3"]]
+    start_sweep(tmp_path, [], old_jobs, ["-m"], [])
+    new_jobs = [[o.replace("+policy", "++policy") for o in job] for job in old_jobs]
+    index, done = start_sweep(tmp_path, [], new_jobs, ["-m"], [])
+    assert done == 0 and [j["overrides"] for j in index["jobs"]] == old_jobs  # the stored index is kept
+    with pytest.raises(ConfigError, match="its jobs differ"):
+        start_sweep(tmp_path, [], [["policy=as_applied", "++policy.regions.AT_UA=horizontal"]] * 2, ["-m"], [])

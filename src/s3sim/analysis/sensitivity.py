@@ -61,7 +61,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError
+from ..errors import ConfigError, first_line
 from ..files import atomic_json, atomic_table, atomic_text
 
 PROBLEM = "design/problem.json"
@@ -86,18 +86,19 @@ def chunk_path(run_dir: Path | str, k: int) -> Path:
     return Path(run_dir) / EVALUATIONS / f"chunk-{k:05d}.parquet"
 
 
-def chunk_done(path: Path) -> bool:
-    """Whether a chunk file exists and is readable Parquet (written atomically, so normally it is; a file damaged
-    afterwards counts as not done and is evaluated again)."""
+def chunk_done(path: Path, rows: int | None = None) -> bool:
+    """Whether a chunk file exists, is Parquet and holds ``rows`` rows (samples x replicates). Chunks are written
+    atomically, so normally it does; a file damaged afterwards counts as not done and is evaluated again (damage
+    inside the data pages shows only when the file is read: :func:`load_run` names the chunk then)."""
     if not path.is_file():
         return False
     import pyarrow.parquet as pq
 
     try:
-        pq.read_metadata(path)
+        meta = pq.read_metadata(path)
     except Exception:  # noqa: BLE001 - any unreadable file: truncated, overwritten, not Parquet
         return False
-    return True
+    return rows is None or meta.num_rows == rows
 
 
 def chunk_bounds(n_samples: int, chunk_size: int) -> list[tuple[int, int]]:
@@ -173,12 +174,20 @@ def load_run(run_dir: Path | str, *, evaluations: bool = True) -> StoredRun:
     run = StoredRun(run_dir, problem, samples)
     if evaluations:
         bounds = chunk_bounds(problem["n_samples"], problem["chunk_size"])
-        missing = [k for k in range(len(bounds)) if not chunk_done(chunk_path(run_dir, k))]
+        r = int(problem["replicates"])
+        missing = [k for k, (a, b) in enumerate(bounds) if not chunk_done(chunk_path(run_dir, k), (b - a) * r)]
         if missing:
             raise ConfigError("run_dir", str(run_dir), f"a finished stress run ({len(missing)} of {len(bounds)} "
                               "chunks are missing or damaged; run the same s3sim-stress command again to "
                               "evaluate them)")
-        frames = [pd.read_parquet(chunk_path(run_dir, k)) for k in range(len(bounds))]
+        frames = []
+        for k in range(len(bounds)):
+            try:
+                frames.append(pd.read_parquet(chunk_path(run_dir, k)))
+            except Exception as exc:  # noqa: BLE001 - damaged data pages: one line naming the chunk
+                raise ConfigError("run_dir", str(run_dir), f"a stress run with readable chunks "
+                                  f"({chunk_path(run_dir, k).name} is damaged: {first_line(exc)}; delete it and run "
+                                  "the same s3sim-stress command again to evaluate it)") from None
         run.evaluations = pd.concat(frames, ignore_index=True).sort_values(["sample", "replicate"],
                                                                              ignore_index=True)
     return run
@@ -493,9 +502,13 @@ def _by_output(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return out[["output", *(c for c in out.columns if c != "output")]]
 
 
-def check_settings(settings: dict[str, Any], names: dict[str, str] | None = None) -> None:
+def check_settings(settings: dict[str, Any], names: dict[str, str] | None = None,
+                   only: Sequence[str] | None = None) -> None:
     """The analysis settings' checks, shared by ``s3sim-stress`` and the re-analysis command: a ConfigError naming
-    the first bad one (``names`` maps a setting to the name the user gave it; default ``sensitivity.<setting>``)."""
+    the first bad one (``names`` maps a setting to the name the user gave it; default ``sensitivity.<setting>``;
+    ``only`` restricts the checks to some settings)."""
+    settings = {k: v for k, v in settings.items() if only is None or k in only}
+
     def bad(key: str, allowed: str) -> ConfigError:
         return ConfigError((names or {}).get(key, f"sensitivity.{key}"), settings[key], allowed)
 
@@ -505,13 +518,13 @@ def check_settings(settings: dict[str, Any], names: dict[str, str] | None = None
     def number(v: Any) -> bool:
         return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
-    if not whole(settings["num_resamples"]) or settings["num_resamples"] < 1:
+    if "num_resamples" in settings and (not whole(settings["num_resamples"]) or settings["num_resamples"] < 1):
         raise bad("num_resamples", "a positive integer (bootstrap resamples)")
-    if not number(settings["conf_level"]) or not 0 < settings["conf_level"] < 1:
+    if "conf_level" in settings and (not number(settings["conf_level"]) or not 0 < settings["conf_level"] < 1):
         raise bad("conf_level", "a number in (0, 1)")
-    if not whole(settings["top_k"]) or settings["top_k"] < 1:
+    if "top_k" in settings and (not whole(settings["top_k"]) or settings["top_k"] < 1):
         raise bad("top_k", "a positive integer")
-    if not number(settings["ci_threshold"]) or not settings["ci_threshold"] > 0:
+    if "ci_threshold" in settings and (not number(settings["ci_threshold"]) or not settings["ci_threshold"] > 0):
         raise bad("ci_threshold", "a positive number (the widest top-k interval that counts as converged)")
 
 
@@ -529,7 +542,8 @@ def analyse(run_dir: Path | str, *, outputs: Sequence[str] | None = None, num_re
         settings["num_resamples"] = int(num_resamples)
     if conf_level is not None:
         settings["conf_level"] = float(conf_level)
-    check_settings(settings, {"num_resamples": "--resamples", "conf_level": "--conf-level"})
+    check_settings(settings, {"num_resamples": "--resamples", "conf_level": "--conf-level"},
+                   only=[k for k, v in (("num_resamples", num_resamples), ("conf_level", conf_level)) if v is not None])
     if settings != pr["settings"]:  # the summary and problem.json say which settings the tables now come from
         pr = run.problem = {**pr, "settings": settings}
     by_label = {o["label"]: o for o in pr["outputs"]}

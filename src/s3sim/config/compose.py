@@ -121,7 +121,7 @@ def _is_dict_entry(key: str) -> bool:
 
 def normalise_overrides(overrides: Sequence[str]) -> list[str]:
     """``policy.regions.IT_VE=x`` adds a key to a mapping or replaces it (a policy preset may already set it),
-    which Hydra spells ``++policy.regions.IT_VE=x``; accept it with any number of ``+``. A region's regime and its parameters given as separate overrides (``policy.regions.IT_VE=topdown_s3
+    which Hydra spells ``++policy.regions.IT_VE=x``; accept it with one or two ``+``, or none. A region's regime and its parameters given as separate overrides (``policy.regions.IT_VE=topdown_s3
     policy.regions.IT_VE.subsidy_rate=0.3``) are merged into one mapping, the last value of a key winning."""
     out: list[str] = []
     merged: dict[str, dict[str, str]] = {}

@@ -147,11 +147,16 @@ class LocalExecutor(Executor):
         except BaseException:
             for fut in pending:
                 fut.cancel()
-            self.close(wait=False)
+            self.close(wait=False, terminate=True)
             raise
 
-    def close(self, wait: bool = True) -> None:
+    def close(self, wait: bool = True, terminate: bool = False) -> None:
+        """Shut the pool down; with ``terminate`` (an interruption or an error) stop the workers at once instead of
+        letting them finish tasks whose results nobody will store."""
         if self._pool is not None:
+            if terminate:
+                for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                    process.terminate()
             self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 

@@ -35,6 +35,7 @@ CLI: ``s3sim-stress`` (a Hydra app over ``conf/stress.yaml``; see docs/stress-te
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -402,6 +403,21 @@ def run_seeds(seed: int, n: int) -> np.ndarray:
         1, np.uint64)[0] >> np.uint64(1)) for i in range(n)], dtype=np.int64)
 
 
+def _remove_stale_temp_files(directory: Path) -> None:
+    """Remove temporary chunk files (``.chunk-00003.<pid>.tmp.parquet``) that a killed command of this machine
+    left behind; those of a live process are kept."""
+    import os
+
+    for tmp in directory.glob(".chunk-*.tmp.parquet"):
+        try:
+            pid = int(tmp.name.split(".")[2])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except (ValueError, IndexError, PermissionError, OSError):
+            continue
+
+
 def stored_fingerprint(run_dir: Path | str) -> dict[str, Any] | None:
     """The stored ``design/problem.json`` of a run directory, or None."""
     p = Path(run_dir) / PROBLEM
@@ -452,11 +468,14 @@ class StressTest:
     """One stress test stored in ``run_dir``: prepare (design), evaluate (missing chunks), analyse."""
 
     def __init__(self, config: Any, run_dir: Path | str, *, target: Callable | None = None):
-        self.spec = config if isinstance(config, StressSpec) else resolve(config, target=target)
+        # a copy: resuming may adopt the stored design's regimes (_adopt_evaluated), not the caller's spec's
+        self.spec = (dataclasses.replace(config, target=dict(config.target)) if isinstance(config, StressSpec)
+                     else resolve(config, target=target))
         self.run_dir = Path(run_dir)
         self.bounds: list[tuple[int, int]] = []
         self._x: np.ndarray | None = None
         self._seeds: np.ndarray | None = None
+        self._done: set[int] | None = None  # chunks stored and readable
 
     def problem(self, n_samples: int) -> dict[str, Any]:
         from .manifest import git_revision, package_versions
@@ -498,12 +517,18 @@ class StressTest:
                 applied[p["name"]] = values[:, j].astype(np.int64) if p["kind"] == "int" else values[:, j]
             atomic_table(applied, self.run_dir / APPLIED)
         self.bounds = chunk_bounds(len(frame), self.spec.chunk_size)
+        self._done = None
         (self.run_dir / EVALUATIONS).mkdir(exist_ok=True)
+        _remove_stale_temp_files(self.run_dir / EVALUATIONS)
         return len(self.bounds) - len(self.missing())
 
     def missing(self) -> list[int]:
-        """Chunks whose file does not exist yet, or is damaged (:func:`chunk_done`)."""
-        return [k for k in range(len(self.bounds)) if not chunk_done(chunk_path(self.run_dir, k))]
+        """Chunks whose file does not exist yet, or is damaged (:func:`chunk_done`, checked once per command)."""
+        if self._done is None:
+            r = self.spec.replicates
+            self._done = {k for k, (a, b) in enumerate(self.bounds)
+                          if chunk_done(chunk_path(self.run_dir, k), (b - a) * r)}
+        return [k for k in range(len(self.bounds)) if k not in self._done]
 
     def damaged(self) -> list[int]:
         """Chunks whose file exists but cannot be read (they are evaluated again)."""
@@ -552,6 +577,7 @@ class StressTest:
                     raise ConfigError("target.outputs", missing_cols[0], "a result key of the target function "
                                       f"({', '.join(c for c in frame.columns if c not in ('sample', 'replicate'))})")
                 atomic_table(frame, chunk_path(self.run_dir, k))
+                self._done.add(k)
                 if bar is not None:
                     bar.update(1)
                 if on_chunk is not None:

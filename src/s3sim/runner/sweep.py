@@ -92,6 +92,12 @@ def read_sweep_index(sweep_dir: Path) -> dict[str, Any]:
     return idx
 
 
+def _comparable(overrides: list[str]) -> list[str]:
+    """A job's overrides with the ``+`` prefixes of mapping entries dropped: indexes written before
+    ``policy.regions.<ID>`` overrides became ``++`` (add or replace) describe the same jobs."""
+    return [o.lstrip("+") if o.lstrip("+").startswith("policy.regions.") else o for o in overrides]
+
+
 def start_sweep(sweep_dir: Path, task_overrides: list[str], jobs: list[list[str]], argv: list[str],
                 hydra_overrides: list[str]) -> tuple[dict[str, Any], int]:
     """Write (or check, when resuming) the sweep index. Returns the index and the number of jobs already
@@ -100,7 +106,7 @@ def start_sweep(sweep_dir: Path, task_overrides: list[str], jobs: list[list[str]
     job_list = [{"num": i, "overrides": list(j)} for i, j in enumerate(jobs)]
     if (d / SWEEP_INDEX).exists():
         old = read_sweep_index(d)
-        if [j.get("overrides") for j in old["jobs"]] != jobs:
+        if [_comparable(j.get("overrides") or []) for j in old["jobs"]] != [_comparable(j) for j in jobs]:
             raise ConfigError("hydra.sweep.dir", str(d), "a new directory, or the same sweep command as the one "
                                                          "that created it (its jobs differ)")
         done = sum(job_status(d / str(j["num"]))["status"] == "completed" for j in old["jobs"])
