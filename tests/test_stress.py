@@ -313,10 +313,16 @@ def test_interrupt_prints_the_resume_command(tmp_path):
 
 
 def _children(pid: int) -> set[int]:
-    """Child processes of ``pid`` (Linux /proc)."""
+    """Worker processes of ``pid`` (Linux /proc): its children started by multiprocessing's spawn (not its
+    resource tracker)."""
     out = set()
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        out |= {int(c) for c in (task / "children").read_text().split()}
+        for child in (task / "children").read_text().split():
+            try:
+                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    out.add(int(child))
+            except OSError:
+                continue
     return out
 
 
