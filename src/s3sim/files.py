@@ -11,12 +11,17 @@ from pathlib import Path
 from typing import Any
 
 
+def _temp_path(path: Path, pid: int | str) -> Path:
+    """The temporary file of ``path`` while process ``pid`` writes it (``"*"``: a glob over every process)."""
+    return path.with_name(f".{path.stem}.{pid}.tmp{path.suffix}")
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     """Call ``write(tmp)`` for a temporary path beside ``path`` (same suffix, so writers that infer the format
     from it still work; the process id keeps concurrent writers apart), then rename it onto ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    tmp = _temp_path(path, os.getpid())
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -41,3 +46,15 @@ def atomic_table(frame: Any, path: str | os.PathLike) -> Path:
     if Path(path).suffix == ".parquet":
         return atomic_write(path, lambda p: frame.to_parquet(p, index=False))
     return atomic_write(path, lambda p: frame.to_csv(p, index=False))
+
+
+def remove_stale_temp_files(directory: str | os.PathLike, pattern: str = "*") -> None:
+    """Remove the temporary files of :func:`atomic_write` for targets matching ``pattern`` in ``directory`` that a
+    process of this machine left behind when it was killed; those of a live process are kept."""
+    for tmp in Path(directory).glob(_temp_path(Path(pattern), "*").name):
+        try:
+            os.kill(int(tmp.name.rsplit(".tmp", 1)[0].rsplit(".", 1)[1]), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except (ValueError, IndexError, OSError):  # not a name of ours, or another user's live process
+            continue

@@ -73,12 +73,12 @@ MAIN_INDEX = {"sobol": "ST", "morris": "mu_star", "fast": "ST", "delta": "delta_
               "rbd_fast": "S1"}
 NORMALISED = {"sobol", "fast", "delta", "pawn", "rbd_fast"}  # indices on a 0-1 scale (morris: output units)
 LOWER_IS_BETTER = frozenset({"exit_rate", "gini_innovation_per_capita", "top10_value_share"})
+SEED_KEY_DESIGN, SEED_KEY_SAMPLES, SEED_KEY_BOOTSTRAP = 0, 1, 2
 
 
 def lower_is_better(outcome: str) -> bool:
     """Whether less of an outcome is better; ``outcome`` may name a region (``exit_rate@IT_VE``)."""
     return outcome.partition("@")[0] in LOWER_IS_BETTER
-SEED_KEY_DESIGN, SEED_KEY_SAMPLES, SEED_KEY_BOOTSTRAP = 0, 1, 2
 
 
 def chunk_path(run_dir: Path | str, k: int) -> Path:

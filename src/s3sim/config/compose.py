@@ -71,7 +71,7 @@ def check_overrides(overrides: Sequence[str]) -> None:
         key = ov.key_or_group
         if ov.is_delete() and key in _groups() and key != "hydra":
             raise group_deletion_error(key)
-        if ov.is_delete() and not key.startswith("hydra") and key not in _groups() and not _is_dict_entry(key) \
+        if ov.is_delete() and not key.startswith("hydra") and key not in _groups() and not is_mapping_entry(key) \
                 and _schema_node(key) is not _MISSING:
             raise deletion_error(key)
         if key.startswith("hydra") or key.startswith("+") or ov.is_delete():
@@ -91,7 +91,7 @@ def check_overrides(overrides: Sequence[str]) -> None:
                 if v not in opts:
                     raise ConfigError(key, v, f"one of {', '.join(opts)}")
             continue
-        if _is_dict_entry(key):
+        if is_mapping_entry(key):
             continue  # entries of free-form mappings (policy.regions.<ID>) are checked by validate()
         error = unknown_key_error(key, ov.value() if not ov.is_sweep_override() else text.split("=", 1)[1])
         if error is not None:
@@ -100,11 +100,13 @@ def check_overrides(overrides: Sequence[str]) -> None:
 
 def unknown_key_error(key: str, value: Any, schema: type = S3SimConfig) -> ConfigError | None:
     """The one-line error for a key the structured config ``schema`` does not have (listing the keys allowed
-    there), or None when it has it."""
+    there), or None when it has it, or when it is an entry of a free-form mapping (empty in the schema)."""
     if _schema_node(key, schema) is not _MISSING:
         return None
     parent, _, leaf = key.rpartition(".")
     node = _schema_node(parent, schema)
+    if isinstance(node, DictConfig) and not len(node):
+        return None
     if isinstance(node, DictConfig):
         allowed = f"a key of {parent or 'the root config'}: {', '.join(sorted(node.keys()))}"
     else:
@@ -115,7 +117,8 @@ def unknown_key_error(key: str, value: Any, schema: type = S3SimConfig) -> Confi
 _DICT_FIELDS = ("policy.regions",)
 
 
-def _is_dict_entry(key: str) -> bool:
+def is_mapping_entry(key: str) -> bool:
+    """Whether ``key`` names an entry of a free-form mapping of the config (``policy.regions.IT_VE``)."""
     return any(key.startswith(f + ".") for f in _DICT_FIELDS)
 
 
@@ -128,7 +131,7 @@ def normalise_overrides(overrides: Sequence[str]) -> list[str]:
     for o in overrides:
         key, sep, value = o.partition("=")
         bare = key.lstrip("+")
-        if not sep or not _is_dict_entry(bare):
+        if not sep or not is_mapping_entry(bare):
             out.append(o)
             continue
         rid, _, param = bare[len("policy.regions."):].partition(".")
@@ -245,10 +248,9 @@ def translate_error(exc: Exception, overrides: Sequence[str], schema: type = S3S
         return ConfigError("config", ", ".join(overrides), text)
     key, _, value = ov.partition("=")
     bare = key.lstrip("+~")
-    parent, _, leaf = bare.rpartition(".")
-    node = _schema_node(parent, schema)
-    if isinstance(node, DictConfig) and len(node) and leaf not in node:  # a key the schema does not have
-        allowed = f"a key of {parent or 'the root config'}: {', '.join(sorted(node.keys()))}"
+    unknown = unknown_key_error(bare, value, schema)
+    if unknown is not None:
+        allowed = unknown.allowed
     elif cause is not None:
         allowed = _WANT.get(_kind_of(bare, schema)) or first_line(cause)
     elif key.startswith("+") and not key.startswith("++") and "already" in text:
@@ -282,10 +284,6 @@ _WANT = {int: "an integer", float: "a number", bool: "true or false", str: "a st
 
 def _kind_of(key: str, schema: type = S3SimConfig) -> type | None:
     """Declared type of a config key (``model.a0`` -> float), or None if unknown."""
-    if schema is S3SimConfig:
-        for p in PARAMETERS.values():
-            if p.key == key:
-                return p.kind
     parent, _, leaf = key.rpartition(".")
     node = _schema_node(parent, schema)
     if not isinstance(node, DictConfig) or leaf not in node:

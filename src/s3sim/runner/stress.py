@@ -67,7 +67,7 @@ from ..analysis.sensitivity import (
 )
 from ..config.stress_schema import StressConfig, register_stress_configs
 from ..errors import ConfigError, S3SimError, first_line
-from ..files import atomic_json, atomic_table
+from ..files import atomic_json, atomic_table, remove_stale_temp_files
 from .cli import fail, override_args
 from .executors import Executor, make_executor
 from .targets import ISHIGAMI_PARAMS, evaluate_chunk
@@ -403,21 +403,6 @@ def run_seeds(seed: int, n: int) -> np.ndarray:
         1, np.uint64)[0] >> np.uint64(1)) for i in range(n)], dtype=np.int64)
 
 
-def _remove_stale_temp_files(directory: Path) -> None:
-    """Remove temporary chunk files (``.chunk-00003.<pid>.tmp.parquet``) that a killed command of this machine
-    left behind; those of a live process are kept."""
-    import os
-
-    for tmp in directory.glob(".chunk-*.tmp.parquet"):
-        try:
-            pid = int(tmp.name.split(".")[2])
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            tmp.unlink(missing_ok=True)
-        except (ValueError, IndexError, PermissionError, OSError):
-            continue
-
-
 def stored_fingerprint(run_dir: Path | str) -> dict[str, Any] | None:
     """The stored ``design/problem.json`` of a run directory, or None."""
     p = Path(run_dir) / PROBLEM
@@ -519,7 +504,7 @@ class StressTest:
         self.bounds = chunk_bounds(len(frame), self.spec.chunk_size)
         self._done = None
         (self.run_dir / EVALUATIONS).mkdir(exist_ok=True)
-        _remove_stale_temp_files(self.run_dir / EVALUATIONS)
+        remove_stale_temp_files(self.run_dir / EVALUATIONS, "chunk-*.parquet")
         return len(self.bounds) - len(self.missing())
 
     def missing(self) -> list[int]:
@@ -720,7 +705,7 @@ def compose_stress(overrides: Sequence[str] = ()):
             raise group_deletion_error(bare)
         if key.startswith("~") and not bare.startswith(_DICT_FIELDS):
             raise deletion_error(bare)
-        if key.startswith("+") and not bare.startswith(_DICT_FIELDS) and bare not in ("target.fixed", "target.ranges"):
+        if key.startswith("+") and not _in_mapping(bare):
             error = unknown_key_error(bare, value, StressConfig)  # Hydra's + would add it unseen
             if error is not None:
                 raise error
@@ -737,12 +722,17 @@ def compose_stress(overrides: Sequence[str] = ()):
 _DICT_FIELDS = ("target.ranges.", "target.fixed.")
 
 
+def _in_mapping(key: str) -> bool:
+    """Whether ``key`` is a free-form mapping of the stress config (``target.ranges``, ``target.fixed``) or one of
+    its entries."""
+    return key.startswith(_DICT_FIELDS) or f"{key}." in _DICT_FIELDS
+
+
 def normalise_overrides(overrides: Sequence[str]) -> list[str]:
     """The free-form mappings ``target.ranges`` and ``target.fixed``, and their entries, may be given without
     Hydra's ``+``/``++`` prefix (``target.ranges.g_min=[0.3,0.9]``, ``target.fixed={n_agents: 500}``); add ``++``
     (add or replace) for them."""
-    return [f"++{o}" if o.startswith(_DICT_FIELDS) or o.partition("=")[0] in ("target.fixed", "target.ranges")
-            else o for o in overrides]
+    return [f"++{o}" if _in_mapping(o.partition("=")[0]) else o for o in overrides]
 
 
 def main(argv: list[str] | None = None) -> None:

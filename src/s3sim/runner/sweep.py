@@ -95,7 +95,9 @@ def read_sweep_index(sweep_dir: Path) -> dict[str, Any]:
 def _comparable(overrides: list[str]) -> list[str]:
     """A job's overrides with the ``+`` prefixes of mapping entries dropped: indexes written before
     ``policy.regions.<ID>`` overrides became ``++`` (add or replace) describe the same jobs."""
-    return [o.lstrip("+") if o.lstrip("+").startswith("policy.regions.") else o for o in overrides]
+    from ..config.compose import is_mapping_entry
+
+    return [o.lstrip("+") if is_mapping_entry(o.lstrip("+").partition("=")[0]) else o for o in overrides]
 
 
 def start_sweep(sweep_dir: Path, task_overrides: list[str], jobs: list[list[str]], argv: list[str],
