@@ -485,8 +485,9 @@ def relatedness_entry_exit(panels: Sequence[pd.DataFrame], seed: int = 0) -> Fac
         parts = by_run[name]
         return pd.concat([parts[i].assign(run=j) for j, i in enumerate(idx) if i in parts], ignore_index=True)
 
-    e, elo, ehi = bootstrap_units(lambda idx: relatedness_effect(pick("entry", idx))[1], n, seed, n_boot=200)
-    x, xlo, xhi = bootstrap_units(lambda idx: relatedness_effect(pick("exit", idx))[1], n, seed, n_boot=200)
+    (e, elo, ehi), (x, xlo, xhi) = bootstrap_units_many(
+        lambda idx: [relatedness_effect(pick("entry", idx))[1], relatedness_effect(pick("exit", idx))[1]], n, seed,
+        n_boot=200)
     be, _, pe = relatedness_effect(ent)
     bx, _, px = relatedness_effect(ext)
     ok = 0.10 <= e <= 0.90 and -0.24 <= x <= -0.08 / 3
