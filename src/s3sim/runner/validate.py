@@ -6,8 +6,9 @@ model-spec section 3 (see :mod:`s3sim.analysis.validation` and docs/validation.m
     s3sim-validate --quick                      # tiny sizes, 3 seeds (a smoke test)
 
 Each seed ``i`` is replicate ``i`` of ``--base-seed`` (streams spawned from one SeedSequence) and runs twice,
-under ``none`` (the default model, used for every fact) and ``cluster_s3`` (for F16); both share the burn-in
-and every random stream. The command lives in the runner because it runs the model; it also records what the
+under ``none`` (the default model, used for every fact) and ``cluster_s3`` (for F16), in one job: the burn-in
+is run once and both regimes continue from copies of it (:meth:`S3Model.fork`, bit-identical to separate runs,
+so they share the burn-in and every random stream). The command lives in the runner because it runs the model; it also records what the
 stored tables do not hold: yearly firm snapshots (``firm_years``: capital, revenue and cumulative innovations of
 every firm, F2 and F16), the final collaboration network (``network_edges``, F4) and the priority cells at the
 first policy step (``targeted``, F16). Everything else is computed from the stored runs by the analysis layer.
@@ -24,6 +25,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,38 +42,56 @@ REGIMES = ("none", "cluster_s3")
 QUICK = {"n_agents": 400, "burn_in": 8, "horizon": 24, "seeds": 3}
 
 
-def record_run(params: dict[str, Any], seed: int, replicate: int, regime: str, out: str) -> str:
-    """Run one validation job and store it (RunResult tables plus the extra tables) in ``out``."""
-    from omegaconf import OmegaConf
-
+def record_runs(params: dict[str, Any], seed: int, replicate: int, regimes: Sequence[str],
+                outs: Sequence[str]) -> list[str]:
+    """Run one seed under each of ``regimes`` and store each run (RunResult tables plus the extra tables) in the
+    matching directory of ``outs``. The regimes share one burn-in (:meth:`S3Model.fork`, bit-identical to
+    separate runs), so a seed's runs cost one burn-in less per extra regime."""
     from .. import policy  # noqa: F401  (registers the policy factory)
     from ..model import S3Model
-    from ..model.network import edge_list
-    from ..model.state import RI
-    from .result import RunResult
-    from .simulate import _region_table, config_from_params
+    from .simulate import config_from_params
 
-    cfg = config_from_params(**{**params, "materialize_agents": False, "policy_regime": regime})
     t0 = time.perf_counter()
-    model = S3Model(cfg, seed=seed, replicate=replicate)
+    cfgs = [config_from_params(**{**params, "materialize_agents": False, "policy_regime": regime})
+            for regime in regimes]
+    root = S3Model(cfgs[-1], seed=seed, replicate=replicate)
+    policies = [root.policy_for(cfg) for cfg in cfgs[:-1]]
+    root.run(cfgs[-1].model.burn_in)
+    first = _snapshot(root)  # the end of the shared burn-in: year 0 of every regime
+    models = [root.fork(cfg, pol) for cfg, pol in zip(cfgs[:-1], policies)] + [root]
+    shared = time.perf_counter() - t0
+    return [_finish_run(model, cfg, regime, first, out, shared)
+            for model, cfg, regime, out in zip(models, cfgs, regimes, outs)]
+
+
+def _snapshot(model, year: int = 0) -> pd.DataFrame:
+    """Capital, revenue and cumulative innovations of every firm (alive or not) at the end of ``year``."""
+    from ..model.state import RI
+
+    a, w = model.actors, model.world
+    rows = np.flatnonzero(a.kind[: a.n] != RI)
+    return pd.DataFrame({
+        "firm_id": rows.astype(np.int64), "year": year, "alive": a.alive[rows].copy(),
+        "region": np.asarray(w.regions.ids, dtype=object)[a.region[rows]],
+        "domain": np.asarray(w.domains.names, dtype=object)[a.product_domain[rows]],
+        "capital": a.capital[rows].copy(), "revenue": a.revenue[rows].copy(),
+        "innovations": a.innovations[rows].astype(np.int64)})
+
+
+def _finish_run(model, cfg, regime: str, first: pd.DataFrame, out: str, shared_seconds: float) -> str:
+    """Run ``model`` from the end of the burn-in to the horizon, snapshotting every year, and store it."""
+    from omegaconf import OmegaConf
+
+    from ..model.network import edge_list
+    from .result import RunResult
+    from .simulate import _region_table
+
+    t0 = time.perf_counter()
     p = cfg.model
     w = model.world
     total = p.burn_in + p.horizon
-    snaps = []
+    snaps = [first]
     targeted = None
-
-    def snapshot(year: int) -> None:
-        a = model.actors
-        rows = np.flatnonzero(a.kind[: a.n] != RI)
-        snaps.append(pd.DataFrame({
-            "firm_id": rows.astype(np.int64), "year": year, "alive": a.alive[rows].copy(),
-            "region": np.asarray(w.regions.ids, dtype=object)[a.region[rows]],
-            "domain": np.asarray(w.domains.names, dtype=object)[a.product_domain[rows]],
-            "capital": a.capital[rows].copy(), "revenue": a.revenue[rows].copy(),
-            "innovations": a.innovations[rows].astype(np.int64)}))
-
-    model.run(p.burn_in)
-    snapshot(0)
     year = 0
     while model.steps < total:
         step = min(4, total - model.steps)
@@ -84,7 +104,7 @@ def record_run(params: dict[str, Any], seed: int, replicate: int, regime: str, o
             step -= 1
         model.run(step)
         year += 1
-        snapshot(year)
+        snaps.append(_snapshot(model, year))
     a = model.actors
     edges = edge_list(a.alive, a.tie_partner, a.tie_step, int(model.steps), p.tie_memory, a.n)
     tables = model.tables()
@@ -94,7 +114,9 @@ def record_run(params: dict[str, Any], seed: int, replicate: int, regime: str, o
         "config": OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True),
         "policy": None if model.policy is None else getattr(model.policy, "name", type(model.policy).__name__),
         "policy_setup": model.policy.describe(model) if hasattr(model.policy, "describe") else None,
-        "timings": {"run_seconds": time.perf_counter() - t0},
+        # the shared burn-in (and set-up) once per regime, as a separate run would spend it
+        "timings": {"run_seconds": shared_seconds + time.perf_counter() - t0,
+                    "shared_burn_in_seconds": shared_seconds},
     }
     d = Path(out)
     d.mkdir(parents=True, exist_ok=True)
@@ -106,8 +128,8 @@ def record_run(params: dict[str, Any], seed: int, replicate: int, regime: str, o
     return str(d)
 
 
-def _job(args: tuple) -> str:
-    return record_run(*args)
+def _job(args: tuple) -> list[str]:
+    return record_runs(*args)
 
 
 def run_validation(out: str | Path, seeds: int, base_seed: int = 0, workers: int = 1, progress: bool = True,
@@ -117,17 +139,17 @@ def run_validation(out: str | Path, seeds: int, base_seed: int = 0, workers: int
 
     config_from_params(**params)  # a bad parameter fails here, once, before any process starts
     out = Path(out)
-    jobs = [(params, base_seed, i, regime, str(out / "runs" / regime / f"{i:03d}"))
-            for i in range(seeds) for regime in REGIMES]
+    jobs = [(params, base_seed, i, REGIMES, [str(out / "runs" / regime / f"{i:03d}") for regime in REGIMES])
+            for i in range(seeds)]
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(jobs), desc="s3sim-validate", unit="run", delay=2, file=sys.stderr)
+        bar = tqdm(total=len(jobs) * len(REGIMES), desc="s3sim-validate", unit="run", delay=2, file=sys.stderr)
     with make_executor("local", workers=workers) if workers > 1 else make_executor("serial") as ex:
-        for _ in ex.map_unordered(_job, jobs):
+        for done in ex.map_unordered(_job, jobs):
             if bar:
-                bar.update()
+                bar.update(len(done))
     if bar:
         bar.close()
     return out
@@ -175,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
         if (out / "validation.csv").exists():
             raise ConfigError("--out", str(out), "a new or empty directory (it holds a validation already)")
         t0 = time.perf_counter()
-        run_validation(out, seeds, args.base_seed, workers=min(workers, 2 * seeds), progress=not args.quiet,
+        run_validation(out, seeds, args.base_seed, workers=min(workers, seeds), progress=not args.quiet,
                        **params)
         from ..analysis.validation import format_table, validate_store, write_report
 
