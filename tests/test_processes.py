@@ -179,7 +179,7 @@ def _market(quality, appeal=None, home_bias=0.3):
     pop = np.array([0.6, 0.4])
     revenue = np.full(5, -1.0)
     total = clear_market(alive, kind, region, domain, np.asarray(quality, dtype=np.float64), appeal, 5, 2.0, 0.5,
-                         demand, home_bias, pop, revenue)
+                         demand, home_bias, pop, revenue, np.zeros(5), np.zeros(5))
     return total, revenue
 
 

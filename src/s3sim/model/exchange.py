@@ -97,6 +97,11 @@ def exchange(rng, pair_a, pair_b, n_pairs, profile, klen, kcap, cap, abil, expt,
     slot_of = np.zeros(n_domains << cap_shift, dtype=np.int64)  # capability code -> slot (see _learn)
     total = 0
     scale = 0.25 * l_mid
+    # the chance of a new IH by kene length (lengths never exceed the kene width): the same expression as
+    # evaluated per side, once per length
+    p_new_ih = np.empty(width + 1)
+    for k in range(width + 1):
+        p_new_ih[k] = 1.0 / (1.0 + math.exp((l_mid - k) / scale))
     for p in range(n_pairs):
         i = pair_a[p]
         j = pair_b[p]
@@ -117,7 +122,7 @@ def exchange(rng, pair_a, pair_b, n_pairs, profile, klen, kcap, cap, abil, expt,
         flows_in[j] += fj
         total += fi + fj
         for x in (i, j):
-            if rng.random() < 1.0 / (1.0 + math.exp((l_mid - klen[x]) / scale)):
+            if rng.random() < p_new_ih[klen[x]]:
                 draw_ih(rng, x, klen, ih, ih_len_max)
                 appeal[x] = math.exp(sigma_v * rng.standard_normal())
     return total

@@ -24,8 +24,12 @@ def update_demand(rng, demand: np.ndarray, mu_g: float, sigma_g: float) -> None:
 
 @kernel
 def clear_market(alive, kind, region, product_domain, quality, appeal, n, beta_q, appeal_weight, demand, home_bias,
-                 population_share, revenue):
-    """Revenue of every firm for this step (written into ``revenue``); returns the total."""
+                 population_share, revenue, log_appeal, appeal_seen):
+    """Revenue of every firm for this step (written into ``revenue``); returns the total.
+
+    ``log_appeal[i]`` caches ``log(appeal[i])`` for the value ``appeal_seen[i]``: a product's appeal changes
+    only with a new product, so the logarithm is taken again only when the appeal differs from the one seen
+    (the same value, the same logarithm: results are those of taking it every step)."""
     n_domains = demand.shape[0]
     n_regions = population_share.shape[0]
     shift = np.full(n_domains, -1e300)
@@ -33,7 +37,10 @@ def clear_market(alive, kind, region, product_domain, quality, appeal, n, beta_q
     for i in range(n):
         revenue[i] = 0.0
         if alive[i] and kind[i] != RI:
-            ui = beta_q * quality[i] + appeal_weight * math.log(appeal[i])
+            if appeal[i] != appeal_seen[i]:
+                appeal_seen[i] = appeal[i]
+                log_appeal[i] = math.log(appeal[i])
+            ui = beta_q * quality[i] + appeal_weight * log_appeal[i]
             u[i] = ui
             d = product_domain[i]
             if ui > shift[d]:

@@ -36,7 +36,7 @@ from ._jit import StreamHandles, kernel
 from .accounting import settle
 from .agents import ClusterOrganisation, Firm, RegionalAuthority, ResearchInstitute
 from .demography import exits, join_clusters, place_newborns, plan_births
-from .evidence import expertise_mass, rca, relatedness_density
+from .evidence import expertise_mass, rca, relatedness_density, relatedness_weights
 from .exchange import exchange
 from .knowledge import draw_kene, refresh_products, refresh_profiles
 from .learning import learn_and_forget
@@ -232,7 +232,7 @@ class S3Model(mesa.Model):
         mrng = self.streams["market"]
         self.demand = np.exp(p.sigma_M * mrng.standard_normal(D))
         clear_market(a.alive, a.kind, a.region, a.product_domain, a.quality, a.appeal, a.n, p.beta_q, p.appeal_weight, self.demand,
-                     p.home_bias, pop_share, a.revenue)
+                     p.home_bias, pop_share, a.revenue, a.log_appeal, a.appeal_seen)
         n_firms = int((a.alive[: a.n] & (a.kind[: a.n] != RI)).sum())
         total = float(a.revenue[: a.n].sum())
         target = p.revenue_cost_ratio * n_firms * (p.depreciation + p.c_incr + p.c_collab)
@@ -247,9 +247,10 @@ class S3Model(mesa.Model):
 
         # evidence at t0
         self.x = x0
-        self.rca = rca(x0)
+        self.rca = rca(x0, whole=True)  # expertise sums are whole numbers
         self.specialised = self.rca >= 1.0
-        self.rd = relatedness_density(self.specialised, self.relatedness)
+        self._rd_weights = relatedness_weights(self.relatedness)  # the world's relatedness never changes
+        self.rd = relatedness_density(self.specialised, self.relatedness, self._rd_weights)
         self._last_obs = (self.specialised.copy(), self.rd.copy())
 
         # per-step scratch and ledgers
@@ -363,7 +364,7 @@ class S3Model(mesa.Model):
         # S3 market
         update_demand(self.streams["market"], self.demand, p.mu_g, p.sigma_g)
         clear_market(a.alive, a.kind, a.region, a.product_domain, a.quality, a.appeal, n, p.beta_q, p.appeal_weight, self.demand,
-                     p.home_bias, self.regions.population_share, a.revenue)
+                     p.home_bias, self.regions.population_share, a.revenue, a.log_appeal, a.appeal_seen)
 
         # S6 partner search, S7 knowledge exchange
         flows = 0
@@ -495,7 +496,7 @@ class S3Model(mesa.Model):
             self.ledger["entered"] += p.initial_capital * rows.size
         if gone.size:
             co = a.cluster[gone]
-            np.subtract.at(self.clusters.members, co[co >= 0], 1)
+            self.clusters.members -= np.bincount(co[co >= 0], minlength=self.clusters.n)
         if self.p.materialize_agents:
             for i in gone:
                 self.row_agent[i].remove()
@@ -537,9 +538,9 @@ class S3Model(mesa.Model):
         n = a.n
         rec = self.recorder
         self.x = expertise_mass(a.alive, a.region, n, a.klen, a.cap, a.expt, self.cap_shift, R, D)
-        self.rca = rca(self.x)
+        self.rca = rca(self.x, whole=True)  # expertise sums are whole numbers
         self.specialised = self.rca >= 1.0
-        self.rd = relatedness_density(self.specialised, self.relatedness)
+        self.rd = relatedness_density(self.specialised, self.relatedness, self._rd_weights)
         rec.set(t, "specialised_domains", self.specialised.sum(axis=1))
         prev_spec, prev_rd = self._last_obs
         entry = self.specialised & ~prev_spec

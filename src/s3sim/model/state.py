@@ -34,6 +34,7 @@ class ActorState:
         "profit": np.float64, "prev_profit": np.float64, "rd_spend": np.float64,
         "innovations": np.int32, "innov_incr": np.int32, "innov_rad": np.int32, "innov_value": np.float64,
         "product_domain": np.int32, "quality": np.float64, "appeal": np.float64,
+        "log_appeal": np.float64, "appeal_seen": np.float64,  # the market's cache of log(appeal) (S3)
         "birth": np.int32, "parent": np.int32, "res_slot": np.int32, "res_dir": np.int8,
         "klen": np.int32, "kcap": np.int32, "n_partners": np.int32,
         "flows_in": np.int32,
@@ -51,6 +52,7 @@ class ActorState:
         self.cluster[:] = -1
         self.parent[:] = -1
         self.res_slot[:] = -1
+        self.appeal_seen[:] = np.nan  # no appeal seen yet (NaN equals nothing, even an appeal of 0)
         self.cap = np.full((c, self.width), -1, dtype=cap_dtype)  # int16 whenever the codes fit
         self.abil = np.zeros((c, self.width), dtype=np.float32)
         self.expt = np.zeros((c, self.width), dtype=np.int8)
@@ -83,6 +85,8 @@ class ActorState:
                 arr[self.capacity:] = -1
             elif name == "tie_step":
                 arr[self.capacity:] = -(10**6)
+            elif name == "appeal_seen":
+                arr[self.capacity:] = np.nan
             setattr(self, name, arr)
         self.capacity = new
 
