@@ -125,10 +125,18 @@ def search_partners(rng, t, alive, kind, region, cluster, n, profit, success_thr
     n_all = reg_start[reg_start.shape[0] - 1]
     bonus_max = (1.0 + w_soc) * (1.0 + w_org)
     n_pairs = 0
+    held = np.empty(n_domains, dtype=np.int64)  # the searcher's advertised domains, ascending
     for oi in range(m):
         i = order[oi]
         if n_partners[i] >= max_partners or rng.random() >= search_rate:
             continue
+        # the cosine below runs over these domains only: a domain the searcher does not advertise adds an exact
+        # zero, so the sum is the full 18-domain sum to the last bit (same terms in the same order)
+        n_held = 0
+        for d in range(n_domains):
+            if advert[i, d] != 0.0:
+                held[n_held] = d
+                n_held += 1
         r = region[i]
         c = cluster[i]
         t1 = p_prev
@@ -165,7 +173,8 @@ def search_partners(rng, t, alive, kind, region, cluster, n, profit, success_thr
             if j < 0 or j == i or not alive[j]:
                 continue
             a = 0.0
-            for d in range(n_domains):
+            for q in range(n_held):
+                d = held[q]
                 a += advert[i, d] * advert[j, d]
             if a * bonus_max <= best_a:
                 continue  # exact pruning: no proximity factor can lift it above the current best
