@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from ._jit import generator_of, kernel
+from ._jit import check_stream, generator_of, kernel, uniform
 from .knowledge import add_triple, draw_ih, draw_kene, product_and_quality, profile_of
 from .state import ORIGIN_NONLOCAL, ORIGIN_RI_SPINOFF, ORIGIN_SPINOFF, RI, STARTUP
 
@@ -54,7 +54,7 @@ def exits(alive, kind, region, capital, n, n_regions):
 def plan_births(rng, alive, kind, region, profit, n, start_up_trigger, spinoff_rate, spinoff_local_prob,
                 ri_spinoff_rate, region_cdf, entrants_per_region):
     """Decide this step's births. Returns (parent, region, origin, source_region) arrays."""
-    rng = generator_of(rng)  # a Generator or its stream handle (model._jit)
+    check_stream(rng)  # a Generator or its stream handle (model._jit)
     n_regions = region_cdf.shape[0]
     cap_n = n + int(entrants_per_region.sum())
     parent = np.empty(cap_n, dtype=np.int64)
@@ -66,16 +66,16 @@ def plan_births(rng, alive, kind, region, profit, n, start_up_trigger, spinoff_r
         if not alive[i]:
             continue
         if kind[i] == RI:
-            if rng.random() < ri_spinoff_rate:
+            if uniform(rng) < ri_spinoff_rate:
                 parent[m] = i
                 reg[m] = region[i]
                 origin[m] = ORIGIN_RI_SPINOFF
                 source[m] = region[i]
                 m += 1
-        elif profit[i] > start_up_trigger and rng.random() < spinoff_rate:
+        elif profit[i] > start_up_trigger and uniform(rng) < spinoff_rate:
             r = region[i]
-            if rng.random() >= spinoff_local_prob:
-                u = rng.random()
+            if uniform(rng) >= spinoff_local_prob:
+                u = uniform(rng)
                 r = 0
                 while r < n_regions - 1 and region_cdf[r] < u:
                     r += 1
@@ -88,7 +88,7 @@ def plan_births(rng, alive, kind, region, profit, n, start_up_trigger, spinoff_r
         for _ in range(entrants_per_region[r]):
             src = r
             if n_regions > 1:
-                src = int(rng.random() * (n_regions - 1))
+                src = int(uniform(rng) * (n_regions - 1))
                 if src >= r:
                     src += 1
             parent[m] = -1
@@ -127,7 +127,7 @@ def init_newborns(rng, rows, parent, reg, origin, source, t, alive, kind, org, r
         else:
             draw_kene(rng, i, kene_len, region_profile_cdf[source[b]], caps_per_domain, cap_shift, u0, klen, kcap, cap, abil,
                       expt, ih, ih_len_max)
-        appeal[i] = math.exp(sigma_v * rng.standard_normal())
+        appeal[i] = math.exp(sigma_v * generator_of(rng).standard_normal())
         product_and_quality(i, klen, cap, abil, expt, ih, cap_shift, scratch, product_domain, quality)
         profile_of(i, klen, cap, expt, ih, cap_shift, profile, advert)
 
@@ -147,7 +147,7 @@ def join_clusters(rng, rows, region, klen, cap, cluster, co_start, co_rows, co_d
                 if (cap[i, k] >> cap_shift) == d:
                     held += 1
             if held >= 2:
-                if rng.random() < membership_rate:
+                if uniform(rng) < membership_rate:
                     cluster[i] = co
                     members[co] += 1
                 break
@@ -160,7 +160,7 @@ def place_newborns(rng, rows, parent, reg, origin, source, t, alive, kind, org, 
                    cap_shift, ih_len_max, cluster, co_start, co_rows, co_domain, membership_rate, members):
     """:func:`init_newborns`, then :func:`join_clusters` for the same rows, in one call (the same draws in the
     same order)."""
-    rng = generator_of(rng)  # a Generator or its stream handle (model._jit)
+    check_stream(rng)  # a Generator or its stream handle (model._jit)
     init_newborns(rng, rows, parent, reg, origin, source, t, alive, kind, org, region, capital, appeal, birth, par,
                   klen, kcap, cap, abil, expt, ih, product_domain, quality, profile, advert, region_profile_cdf,
                   kene_len, kene_cap, u0, startup_expertise_cap, initial_capital, sigma_v, caps_per_domain,

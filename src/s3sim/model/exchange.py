@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from ._jit import generator_of, kernel
+from ._jit import check_stream, generator_of, kernel, uniform
 from .knowledge import add_triple, draw_ih
 
 
@@ -55,7 +55,7 @@ def _learn(rng, i, src_c, src_a, src_e, m, p_abs, e_penalty_new, klen, kcap, cap
                 abil[i, k] = src_a[s]
                 expt[i, k] = src_e[s]
                 flows += 1
-        elif rng.random() < p_abs:
+        elif uniform(rng) < p_abs:
             e = max(src_e[s] - e_penalty_new, 2)
             full = klen[i] >= kcap[i]
             k = add_triple(i, c, src_a[s], e, klen, kcap, cap, abil, expt, ih)
@@ -85,7 +85,7 @@ def _snapshot_ih(i, klen, cap, abil, expt, ih, out_c, out_a, out_e):
 def exchange(rng, pair_a, pair_b, n_pairs, profile, klen, kcap, cap, abil, expt, ih, appeal, product_domain,
              quality, flows_in, a0, d_star, g_floor, e_penalty_new, l_mid, sigma_v, cap_shift, ih_len_max):
     """Knowledge exchange for every pair formed this step. Returns the number of knowledge flows."""
-    rng = generator_of(rng)  # a Generator or its stream handle (model._jit)
+    check_stream(rng)  # a Generator or its stream handle (model._jit)
     n_domains = profile.shape[1]
     width = cap.shape[1]
     ac = np.empty(width, dtype=cap.dtype)
@@ -122,7 +122,7 @@ def exchange(rng, pair_a, pair_b, n_pairs, profile, klen, kcap, cap, abil, expt,
         flows_in[j] += fj
         total += fi + fj
         for x in (i, j):
-            if rng.random() < p_new_ih[klen[x]]:
+            if uniform(rng) < p_new_ih[klen[x]]:
                 draw_ih(rng, x, klen, ih, ih_len_max)
-                appeal[x] = math.exp(sigma_v * rng.standard_normal())
+                appeal[x] = math.exp(sigma_v * generator_of(rng).standard_normal())
     return total

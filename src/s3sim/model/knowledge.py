@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import kernel, uniform
 
 
 @kernel
@@ -33,12 +33,12 @@ def draw_ih(rng, i, klen, ih, ih_len_max):
     if hi <= 0:
         return
     lo = min(2, hi)
-    length = lo + int(rng.random() * (hi - lo + 1))
+    length = lo + int(uniform(rng) * (hi - lo + 1))
     if length > hi:
         length = hi
     chosen = 0
     while chosen < length:
-        k = int(rng.random() * n)
+        k = int(uniform(rng) * n)
         if not ih[i, k]:
             ih[i, k] = True
             chosen += 1
@@ -189,17 +189,17 @@ def draw_kene(rng, i, length, profile_cdf, caps_per_domain, cap_shift, u0, klen,
     tries = 0
     while klen[i] < length and tries < 50 * length:
         tries += 1
-        if rng.random() < u0:
-            d = int(rng.random() * n_domains)
+        if uniform(rng) < u0:
+            d = int(uniform(rng) * n_domains)
         else:
-            u = rng.random()
+            u = uniform(rng)
             d = 0
             while d < n_domains - 1 and profile_cdf[d] < u:
                 d += 1
-        c = (d << cap_shift) + int(rng.random() * caps_per_domain)
+        c = (d << cap_shift) + int(uniform(rng) * caps_per_domain)
         if find_capability(i, c, klen, cap) >= 0:
             continue
-        a = rng.random() * 10.0
-        e = 1 + int(rng.random() * 10)
+        a = uniform(rng) * 10.0
+        e = 1 + int(uniform(rng) * 10)
         add_triple(i, c, a, e, klen, kcap, cap, abil, expt, ih)
     draw_ih(rng, i, klen, ih, ih_len_max)

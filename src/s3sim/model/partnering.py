@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import generator_of, kernel
+from ._jit import check_stream, kernel, uniform
 from .state import RI, TIE_SLOTS
 
 
@@ -66,7 +66,7 @@ def _random_tie(rng, i, tie_partner, tie_step, since, alive):
             m += 1
     if m == 0:
         return -1
-    pick = int(rng.random() * m)
+    pick = int(uniform(rng) * m)
     for s in range(TIE_SLOTS):
         j = tie_partner[i, s]
         if j >= 0 and tie_step[i, s] >= since and alive[j]:
@@ -105,7 +105,7 @@ def search_partners(rng, t, alive, kind, region, cluster, n, profit, success_thr
                     region_factor, tie_memory, search_rate, n_candidates, max_partners, theta_attr, p_prev, p_tc,
                     p_cluster, p_local, w_soc, w_org, c_collab, pair_a, pair_b):
     """Form this step's partnerships. Writes pairs into ``pair_a``/``pair_b``; returns their number."""
-    rng = generator_of(rng)  # a Generator or its stream handle (model._jit)
+    check_stream(rng)  # a Generator or its stream handle (model._jit)
     n_domains = advert.shape[1]
     since = t - tie_memory
     for i in range(n):
@@ -118,7 +118,7 @@ def search_partners(rng, t, alive, kind, region, cluster, n, profit, success_thr
             order[m] = i
             m += 1
     for k in range(m - 1, 0, -1):
-        j = int(rng.random() * (k + 1))
+        j = int(uniform(rng) * (k + 1))
         tmp = order[k]
         order[k] = order[j]
         order[j] = tmp
@@ -128,7 +128,7 @@ def search_partners(rng, t, alive, kind, region, cluster, n, profit, success_thr
     held = np.empty(n_domains, dtype=np.int64)  # the searcher's advertised domains, ascending
     for oi in range(m):
         i = order[oi]
-        if n_partners[i] >= max_partners or rng.random() >= search_rate:
+        if n_partners[i] >= max_partners or uniform(rng) >= search_rate:
             continue
         # the cosine below runs over these domains only: a domain the searcher does not advertise adds an exact
         # zero, so the sum is the full 18-domain sum to the last bit (same terms in the same order)
@@ -147,7 +147,7 @@ def search_partners(rng, t, alive, kind, region, cluster, n, profit, success_thr
         best = -1
         best_a = theta_attr
         for _ in range(n_candidates):
-            u = rng.random()
+            u = uniform(rng)
             j = -1
             if u < t1:
                 j = _random_tie(rng, i, tie_partner, tie_step, since, alive)
@@ -157,19 +157,19 @@ def search_partners(rng, t, alive, kind, region, cluster, n, profit, success_thr
                     j = _random_tie(rng, k, tie_partner, tie_step, since, alive)
             elif u < t3:
                 cc = c
-                if cl_link[c] >= 0 and rng.random() < 0.5:  # a linked cluster in another region (policy)
+                if cl_link[c] >= 0 and uniform(rng) < 0.5:  # a linked cluster in another region (policy)
                     cc = cl_link[c]
                 size = cl_start[cc + 1] - cl_start[cc]
                 if size > 0:
-                    j = cl_rows[cl_start[cc] + int(rng.random() * size)]
+                    j = cl_rows[cl_start[cc] + int(uniform(rng) * size)]
             elif u < t3 + (1.0 - t3) * p_local:
                 j = -2
             else:
                 if n_all > 0:
-                    j = reg_rows[int(rng.random() * n_all)]
+                    j = reg_rows[int(uniform(rng) * n_all)]
             if j == -1 or j == -2:
                 size = reg_start[r + 1] - reg_start[r]
-                j = reg_rows[reg_start[r] + int(rng.random() * size)] if size > 0 else -1
+                j = reg_rows[reg_start[r] + int(uniform(rng) * size)] if size > 0 else -1
             if j < 0 or j == i or not alive[j]:
                 continue
             a = 0.0

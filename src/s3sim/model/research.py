@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from ._jit import generator_of, kernel
+from ._jit import check_stream, generator_of, kernel, uniform
 from .knowledge import add_triple, draw_ih, find_capability
 from .sampling import categorical, relatedness_scores
 from .state import RI
@@ -52,13 +52,13 @@ def radical_step(rng, i, r, profile, relatedness, tilt, relatedness_bias, caps_p
     d = categorical(rng, weights, acc)
     c = -1
     for _ in range(20):
-        cand = (d << cap_shift) + int(rng.random() * caps_per_domain)
+        cand = (d << cap_shift) + int(uniform(rng) * caps_per_domain)
         if find_capability(i, cand, klen, cap) < 0:
             c = cand
             break
     if c < 0 or klen[i] == 0:
         return -1, d
-    src = int(rng.random() * klen[i])
+    src = int(uniform(rng) * klen[i])
     k = add_triple(i, c, abil[i, src], expt[i, src], klen, kcap, cap, abil, expt, ih)
     return k, d
 
@@ -74,14 +74,14 @@ def incremental_step(rng, i, klen, cap, abil, ih, res_slot, res_dir, improved, s
                 m += 1
         if m == 0:
             return
-        pick = int(rng.random() * m)
+        pick = int(uniform(rng) * m)
         for s in range(klen[i]):
             if ih[i, s]:
                 if pick == 0:
                     k = s
                     break
                 pick -= 1
-        res_dir[i] = 1 if rng.random() < 0.5 else -1
+        res_dir[i] = 1 if uniform(rng) < 0.5 else -1
         res_slot[i] = k
     a = abil[i, k]
     a = a + res_dir[i] * s_incr * a / (1.0 + (cap[i, k] & ((1 << cap_shift) - 1)))
@@ -119,7 +119,7 @@ def do_research(rng, alive, kind, region, n, capital, profit, prev_profit, trans
                 success_threshold, low_capital_threshold, c_incr, c_rad, s_incr, p_innov_incr, p_innov_rad,
                 relatedness_bias, p_radical_ri, sigma_v, caps_per_domain, cap_shift, ih_len_max, crowding_out):
     """One research round over all actors. Innovations are appended to ``out_*``; returns their count."""
-    rng = generator_of(rng)  # a Generator or its stream handle (model._jit)
+    check_stream(rng)  # a Generator or its stream handle (model._jit)
     n_domains = relatedness.shape[0]
     n_out = 0
     for i in range(n):
@@ -141,21 +141,21 @@ def do_research(rng, alive, kind, region, n, capital, profit, prev_profit, trans
             costs[i] += c_incr
             rd_spend[i] += c_incr
             d = product_domain[i]
-            if rng.random() < p_innov_incr * G[r, d] * _effort(subsidy[i], c_incr, crowding_out):
-                v = math.exp(sigma_v * rng.standard_normal())
+            if uniform(rng) < p_innov_incr * G[r, d] * _effort(subsidy[i], c_incr, crowding_out):
+                v = math.exp(sigma_v * generator_of(rng).standard_normal())
                 if v > appeal[i]:
                     appeal[i] = v
                 innov_incr[i] += 1
                 n_out = _log(i, v, INCREMENTAL, r * n_domains + d, innovations, innov_value, out_value, out_kind,
                              out_domain, n_out)
-            if not (is_ri and rng.random() < p_radical_ri):
+            if not (is_ri and uniform(rng) < p_radical_ri):
                 continue
         # radical research
         k, d = radical_step(rng, i, r, profile, relatedness, tilt, relatedness_bias, caps_per_domain, cap_shift, klen, kcap,
                             cap, abil, expt, ih)
         costs[i] += c_rad
         rd_spend[i] += c_rad
-        if k >= 0 and rng.random() < p_innov_rad * G[r, d] * _effort(subsidy[i], c_rad, crowding_out):
+        if k >= 0 and uniform(rng) < p_innov_rad * G[r, d] * _effort(subsidy[i], c_rad, crowding_out):
             draw_ih(rng, i, klen, ih, ih_len_max)
             if not ih[i, k]:  # the new capability must be part of the new hypothesis
                 for s in range(klen[i]):
@@ -163,7 +163,7 @@ def do_research(rng, alive, kind, region, n, capital, profit, prev_profit, trans
                         ih[i, s] = False
                         break
                 ih[i, k] = True
-            v = math.exp(sigma_v * rng.standard_normal())
+            v = math.exp(sigma_v * generator_of(rng).standard_normal())
             appeal[i] = v
             res_slot[i] = -1
             innov_rad[i] += 1

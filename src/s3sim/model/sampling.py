@@ -3,14 +3,14 @@ scores over domains."""
 
 from __future__ import annotations
 
-from ._jit import kernel
+from ._jit import kernel, uniform
 
 
 @kernel
 def categorical(rng, weights, total):
     """Index drawn with probability weights[d] / total (inverse CDF with one uniform; the last index absorbs
     rounding)."""
-    u = rng.random() * total
+    u = uniform(rng) * total
     d = 0
     run = weights[0]
     last = weights.shape[0] - 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import generator_of, kernel
+from ._jit import check_stream, kernel, uniform
 from .knowledge import add_triple, find_capability
 from .sampling import categorical, relatedness_scores
 
@@ -31,7 +31,7 @@ def spillover_field(mass: np.ndarray, kernel: np.ndarray, relatedness: np.ndarra
 def spill(rng, alive, region, n, profile, field, relatedness, sigma_s, caps_per_domain, cap_shift, klen, kcap, cap, abil,
           expt, ih):
     """Spillover events for every actor. Returns the number of events."""
-    rng = generator_of(rng)  # a Generator or its stream handle (model._jit)
+    check_stream(rng)  # a Generator or its stream handle (model._jit)
     if sigma_s <= 0.0:
         return 0
     n_domains = profile.shape[1]
@@ -44,7 +44,7 @@ def spill(rng, alive, region, n, profile, field, relatedness, sigma_s, caps_per_
         p = 0.0
         for d in range(n_domains):
             p += profile[i, d] * field[r, d]
-        if rng.random() >= sigma_s * p:
+        if uniform(rng) >= sigma_s * p:
             continue
         events += 1
         relatedness_scores(i, profile, relatedness, w2)
@@ -53,13 +53,13 @@ def spill(rng, alive, region, n, profile, field, relatedness, sigma_s, caps_per_
             w2[d2] *= field[r, d2]
             tot += w2[d2]
         d = categorical(rng, w2, tot)
-        if rng.random() < 0.8:
+        if uniform(rng) < 0.8:
             held = 0
             for k in range(klen[i]):
                 if (cap[i, k] >> cap_shift) == d:
                     held += 1
             if held > 0:
-                pick = int(rng.random() * held)
+                pick = int(uniform(rng) * held)
                 for k in range(klen[i]):
                     if (cap[i, k] >> cap_shift) == d:
                         if pick == 0:
@@ -68,7 +68,7 @@ def spill(rng, alive, region, n, profile, field, relatedness, sigma_s, caps_per_
                             break
                         pick -= 1
                 continue
-        c = (d << cap_shift) + int(rng.random() * caps_per_domain)
+        c = (d << cap_shift) + int(uniform(rng) * caps_per_domain)
         if find_capability(i, c, klen, cap) < 0:
-            add_triple(i, c, rng.random() * 10.0, 2, klen, kcap, cap, abil, expt, ih)
+            add_triple(i, c, uniform(rng) * 10.0, 2, klen, kcap, cap, abil, expt, ih)
     return events

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ..model._jit import generator_of, kernel
+from ..model._jit import check_stream, generator_of, kernel, uniform
 from ..model.partnering import build_csr
 
 MAX_COORDINATORS = 5  # coordinators (proposals) per call
@@ -234,7 +234,7 @@ def _assemble(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, 
         if kind[cand[j]] == 3 or cluster[cand[j]] >= 0:
             coords[k] = cand[j]
             k += 1
-    coords = rng.permutation(coords)
+    coords = generator_of(rng).permutation(coords)
     n_coords = min(k, MAX_COORDINATORS)
     fit = np.empty(m)
     for j in range(m):
@@ -245,7 +245,7 @@ def _assemble(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, 
     slots = tie_partner.shape[1]
     for p in range(n_coords):
         c = coords[p]
-        u = rng.random(m)
+        u = generator_of(rng).random(m)
         for j in range(m):
             tie = 0.0
             for s in range(slots):
@@ -298,7 +298,7 @@ def _assemble(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, 
 def assemble(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, d, region_ok, single, reg_start,
              reg_rows, scope, use_mask, mask, size, min_regions, out_members, out_len):
     """Consortia for one call (see :func:`_assemble`)."""
-    rng = generator_of(rng)  # a Generator or its stream handle (model._jit)
+    check_stream(rng)  # a Generator or its stream handle (model._jit)
     return _assemble(rng, n, alive, region, kind, cluster, profile, tie_partner, busy, d, region_ok, single,
                      reg_start, reg_rows, scope, use_mask, mask, size, min_regions, out_members, out_len)
 
@@ -344,7 +344,7 @@ def _base_rank(rng, profile, members, lens, rows, d, out_score):
                     covered += 1
                     break
         breadth = float(covered) / n_dom
-        out_score[k] = fit + 0.25 * breadth + 0.01 * rng.random()
+        out_score[k] = fit + 0.25 * breadth + 0.01 * uniform(rng)
 
 
 @kernel
@@ -403,7 +403,7 @@ def fund_calls(rng, n, alive, region, kind, cluster, profile, tie_partner, busy,
     """Calls in turn, each under the base eligibility and ranking rules: assemble, check, rank, fund (per call
     ``k``: proposals ``out_members[k]``, the funded ones in order ``out_funded[k, :out_n_funded[k]]``, the money
     committed ``out_committed[k]``)."""
-    rng = generator_of(rng)  # a Generator or its stream handle (model._jit)
+    check_stream(rng)  # a Generator or its stream handle (model._jit)
     for k in range(domain.size):
         out_n_funded[k] = 0
         out_committed[k] = 0.0
@@ -544,7 +544,7 @@ def deliverables(rng, members, off, domain, p_deliverable, alive, region, G, out
     """Draws of the projects' deliverables: per project with an alive member, a uniform draw against
     p_deliverable x G; on success the delivering member (a uniform draw) and the value's standard normal.
     Returns the number of deliverables."""
-    rng = generator_of(rng)  # a Generator or its stream handle (model._jit)
+    check_stream(rng)  # a Generator or its stream handle (model._jit)
     k = 0
     alive_rows = np.empty(members.size, dtype=np.int64)
     for p in range(off.size - 1):
@@ -556,9 +556,9 @@ def deliverables(rng, members, off, domain, p_deliverable, alive, region, G, out
         if m == 0:
             continue
         d = domain[p]
-        if rng.random() < p_deliverable[p] * G[region[alive_rows[0]], d]:
-            out_rows[k] = alive_rows[int(rng.random() * m)]
-            out_z[k] = rng.standard_normal()
+        if uniform(rng) < p_deliverable[p] * G[region[alive_rows[0]], d]:
+            out_rows[k] = alive_rows[int(uniform(rng) * m)]
+            out_z[k] = generator_of(rng).standard_normal()
             out_dom[k] = d
             k += 1
     return k
@@ -659,7 +659,7 @@ def subsidise(rng, rows, domains, product_domain, capital, transfers, subsidy, c
     (no candidates or no budget: no draw, no booking), the total paid, the part paid to cluster members and the
     part in ``target`` domains, each summed as numpy sums (``amount.sum()``, a masked sum, and the sum of the
     target bins of ``np.bincount(product_domain, weights=amount)``)."""
-    rng = generator_of(rng)  # a Generator or its stream handle (model._jit)
+    check_stream(rng)  # a Generator or its stream handle (model._jit)
     m = 0
     sel = np.empty(rows.size, dtype=np.int64)
     for j in range(rows.size):
@@ -668,7 +668,7 @@ def subsidise(rng, rows, domains, product_domain, capital, transfers, subsidy, c
             m += 1
     if m == 0 or budget <= 0:
         return False, 0.0, 0.0, 0.0
-    order = rng.permutation(sel[:m])
+    order = generator_of(rng).permutation(sel[:m])
     cost = np.empty(m)
     for j in range(m):
         i = order[j]
