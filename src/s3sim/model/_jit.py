@@ -32,7 +32,7 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic, overload, register_jitable
 
 kernel = njit(cache=True, error_model="numpy", nogil=True)
 
@@ -137,21 +137,32 @@ def _pcg64_next64(typingctx, address):
     return types.uint64(types.uint64), codegen
 
 
+def _is_handle(rng) -> bool:
+    """Whether a numba type is that of a stream handle (a C-contiguous ``uint64`` vector)."""
+    return isinstance(rng, types.Array) and rng.dtype == types.uint64 and rng.ndim == 1 and rng.layout == "C"
+
+
+def _stream_overload(on_generator, on_handle):
+    """An overload body: ``on_generator`` for a Generator, ``on_handle`` (after the handle's size is checked) for
+    a stream handle; anything else does not type."""
+
+    def typer(rng):
+        if isinstance(rng, types.NumPyRandomGeneratorType):
+            return on_generator
+        if _is_handle(rng):
+            def checked(rng):
+                if rng.size != _HANDLE_SIZE:
+                    raise ValueError("not a stream handle (s3sim.model._jit.stream_handle)")
+                return on_handle(rng)
+
+            return checked
+        return None
+
+    return typer
+
+
 def check_stream(rng):
     """Refuse anything but a Generator or a stream handle (compiled code only): a kernel's first statement."""
-
-
-@overload(check_stream)
-def _check_stream(rng):
-    if isinstance(rng, types.NumPyRandomGeneratorType):
-        return lambda rng: None
-    if isinstance(rng, types.Array) and rng.dtype == types.uint64 and rng.ndim == 1 and rng.layout == "C":
-        def check(rng):
-            if rng.size != _HANDLE_SIZE:
-                raise ValueError("not a stream handle (s3sim.model._jit.stream_handle)")
-
-        return check
-    return None
 
 
 def uniform(rng):
@@ -160,37 +171,19 @@ def uniform(rng):
     return rng.random()
 
 
-@overload(uniform)
-def _uniform(rng):
-    if isinstance(rng, types.NumPyRandomGeneratorType):
-        return lambda rng: rng.random()
-    if isinstance(rng, types.Array) and rng.dtype == types.uint64 and rng.ndim == 1 and rng.layout == "C":
-        def from_handle(rng):
-            if rng.size != _HANDLE_SIZE:
-                raise ValueError("not a stream handle (s3sim.model._jit.stream_handle)")
-            address = rng[_PCG64_FIELD]
-            if address != 0:
-                return np.float64(_pcg64_next64(address) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-            return generator_of(rng).random()
-
-        return from_handle
-    return None
-
-
 def generator_of(rng):
     """``rng`` itself (a Generator) or the Generator a :func:`stream_handle` stands for (compiled code only)."""
     return rng
 
 
-@overload(generator_of)
-def _generator_of(rng):
-    if isinstance(rng, types.NumPyRandomGeneratorType):
-        return lambda rng: rng
-    if isinstance(rng, types.Array) and rng.dtype == types.uint64 and rng.ndim == 1 and rng.layout == "C":
-        def from_handle(rng):
-            if rng.size != _HANDLE_SIZE:
-                raise ValueError("not a stream handle (s3sim.model._jit.stream_handle)")
-            return _generator_from_handle(rng)
+@register_jitable
+def _uniform_from_handle(rng):
+    address = rng[_PCG64_FIELD]
+    if address != 0:
+        return np.float64(_pcg64_next64(address) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+    return _generator_from_handle(rng).random()
 
-        return from_handle
-    return None
+
+overload(check_stream)(_stream_overload(register_jitable(lambda rng: None), register_jitable(lambda rng: None)))
+overload(uniform)(_stream_overload(register_jitable(lambda rng: rng.random()), _uniform_from_handle))
+overload(generator_of)(_stream_overload(register_jitable(lambda rng: rng), _generator_from_handle))
