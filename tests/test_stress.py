@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import os
 import signal
 import subprocess
@@ -50,6 +51,8 @@ def test_ishigami_sobol_reproduces_analytic_indices(tmp_path):
                  f"hydra.run.dir={out}"])
     assert proc.returncode == 0, proc.stderr
     assert "to resume: s3sim-stress" in proc.stdout and f"hydra.run.dir={out}" in proc.stdout
+    log = (out / "stress.log").read_text()  # a batch job keeps the report: resume command, verdicts, results
+    assert "to resume: s3sim-stress" in log and "convergence:" in log and "results written to" in log
     ind = pd.read_csv(out / "indices.csv")
     truth = ishigami_indices()
     assert truth["S1"] == pytest.approx([0.3139, 0.4424, 0.0], abs=1e-4)
@@ -154,6 +157,12 @@ def test_morris_on_the_model(tmp_path):
         assert list(report.outputs) == outputs
         assert set(pd.read_csv(tmp_path / "indices.csv")["output"]) == set(outputs)
         assert {p: p.stat().st_mtime_ns for p in (tmp_path / "evaluations").iterdir()} == stamps
+        # the figures of outputs no longer analysed are gone; those of this analysis are there
+        morris = {p.name for p in (tmp_path / "figures").glob("morris_*.png")}
+        assert morris == {f"morris_{o.replace(':', '_')}.png" for o in outputs}
+    # the summary's robustness table shows ties beside wins and losses, and the regimes are named
+    text = (tmp_path / "summary.md").read_text()
+    assert "| A better | 95 % CI | tie | B better |" in text
 
 
 def test_reanalysis_with_other_bootstrap_settings_says_so_and_refuses_bad_ones(tmp_path):
@@ -599,3 +608,43 @@ def test_reanalysis_checks_only_the_settings_it_is_given():
         check_settings(stored)
     with pytest.raises(ConfigError, match="--resamples=0"):
         check_settings({**stored, "num_resamples": 0}, {"num_resamples": "--resamples"}, only=["num_resamples"])
+
+
+def test_noise_of_one_replicate_is_not_assessed():
+    from s3sim.analysis.sensitivity import _noise
+
+    one = _noise(np.arange(10.0).reshape(10, 1))
+    assert one["replicates"] == 1 and math.isnan(one["noise_share"]) and math.isnan(one["signal_to_noise"])
+    assert one["sd_of_means"] == pytest.approx(np.std(np.arange(10.0), ddof=1))
+
+
+def test_verdict_names_a_switched_off_convergence_study(tmp_path):
+    cfg = {"target": {"name": "ishigami", "params": ["x1", "x2", "x3"], "outputs": ["y"], "replicates": 1},
+           "sensitivity": {"method": "sobol", "n": 64, "num_resamples": 20, "convergence": False}, "figures": False}
+    report = run_stress(cfg, tmp_path, executor="serial")
+    assert report.outputs["y"].verdict == "not assessed (sensitivity.convergence=false)"
+    assert pd.read_csv(tmp_path / "noise.csv")["noise_share"].isna().all()  # one replicate: not zero noise
+
+
+def test_morris_levels_that_miss_integers_are_noted():
+    from s3sim.analysis.sensitivity import _uneven_integer_levels
+
+    params = [{"name": "a", "kind": "int", "low": 1, "high": 3}, {"name": "b", "kind": "int", "low": 1, "high": 4},
+              {"name": "c", "kind": "float", "low": 0.0, "high": 1.0}]
+    notes = _uneven_integer_levels(params, 4)
+    assert len(notes) == 1 and notes[0].startswith("a: the 4 Morris levels fall on 1, 2, 2, 3")
+    assert "no even number of levels" in notes[0]
+    assert _uneven_integer_levels(params[1:], 4) == []  # 4 levels on 4 integers: each once
+    assert "sensitivity.num_levels=4 would" in _uneven_integer_levels(params[1:2], 6)[0]
+
+
+def test_prim_limits_are_printed_outward():
+    from s3sim.analysis.discovery import Box, limits_text
+
+    assert limits_text("g_min", 0.21563, 0.90512) == "g_min in [0.215, 0.906]"
+    assert limits_text("g_min", 0.2, 0.9) == "g_min in [0.2, 0.9]"
+    assert limits_text("crowding_out", 0.0, 0.0) == "crowding_out = 0"
+    assert limits_text("x", -0.21563, 9.996) == "x in [-0.216, 10]"
+    box = Box(limits={"a": (0.21563, 0.5), "b": (0.0, 1.0)}, coverage=0.5, density=0.5, mass=0.5, n_inside=5,
+              restricted=["a"])
+    assert box.describe() == "a in [0.215, 0.5]"

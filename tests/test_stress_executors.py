@@ -65,6 +65,14 @@ def test_bad_executor_settings():
     with pytest.raises(ConfigError, match="executor.address"):
         make_executor("dask", address="localhost")
     assert isinstance(make_executor("dask", address="tcp://127.0.0.1:1"), DaskExecutor)  # connects lazily
+    # settings another executor would use are refused, not ignored (a scheduler address without executor=dask
+    # would run everything on this machine)
+    with pytest.raises(ConfigError, match="executor.address.*executor=dask"):
+        make_executor("local", address="tcp://127.0.0.1:1")
+    with pytest.raises(ConfigError, match="executor.workers.*serial"):
+        make_executor("serial", workers=2)
+    with pytest.raises(ConfigError, match="executor.workers.*executor.address"):
+        make_executor("dask", workers=4, address="tcp://127.0.0.1:1")
 
 
 def test_dask_executor_on_an_existing_scheduler_address(tmp_path):

@@ -19,6 +19,8 @@ import hydra
 import pandas as pd
 from omegaconf import DictConfig
 
+from s3sim.analysis.discovery import limits_text
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import fixed_override, interval_bars, markdown_table, merged, run_stress, run_sweep, save_figure, setup  # noqa: E402
 
@@ -109,7 +111,7 @@ def main(cfg: DictConfig) -> None:
         out_name = f"{row.regime_a}-{cfg.baseline}:{cfg.outcome}"
         box = discovery[discovery["output"] == out_name] if len(discovery) else discovery
         if len(box):
-            cond = "; ".join(f"{b.parameter} in [{b.low:.3g}, {b.high:.3g}]" for b in box.itertuples())
+            cond = "; ".join(limits_text(b.parameter, b.low, b.high) for b in box.itertuples())
             b0 = box.iloc[0]
             lines.append(f"  It loses mostly where {cond} (PRIM box: coverage {b0.coverage:.0%}, density "
                          f"{b0.density:.0%} against a base rate of {b0.base_rate:.0%}).")

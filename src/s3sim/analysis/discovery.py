@@ -39,11 +39,30 @@ class Box:
     restricted: list[str] = field(default_factory=list)
 
     def describe(self, digits: int = 3) -> str:
-        """``g_min in [0.2, 0.55], omega >= 0.4`` (only restricted dimensions)."""
+        """``g_min in [0.2, 0.55], omega in [0.4, 1]`` (only restricted dimensions). Limits are rounded outward to
+        ``digits`` significant digits, so the printed box holds every sample of the box."""
         if not self.restricted:
             return "the whole parameter space"
-        return ", ".join(f"{name} in [{self.limits[name][0]:.{digits}g}, {self.limits[name][1]:.{digits}g}]"
-                         for name in self.restricted)
+        return ", ".join(limits_text(name, *self.limits[name], digits) for name in self.restricted)
+
+
+def limits_text(name: str, low: float, high: float, digits: int = 3) -> str:
+    """``name in [low, high]`` rounded outward to ``digits`` significant digits (the printed interval holds every
+    value of the real one), or ``name = value`` when the box holds one value only."""
+    if low == high:
+        return f"{name} = {low:.{digits}g}"
+    return f"{name} in [{_outward(low, digits, -1):.{digits}g}, {_outward(high, digits, 1):.{digits}g}]"
+
+
+def _outward(value: float, digits: int, direction: int) -> float:
+    """``value`` to ``digits`` significant digits, rounded down (``direction`` -1) or up (+1)."""
+    if value == 0 or not np.isfinite(value):
+        return value
+    near = float(f"{value:.{digits}g}")
+    if near * direction >= value * direction:
+        return near
+    step = 10.0 ** (np.floor(np.log10(abs(near))) - digits + 1)
+    return float(f"{near + direction * step:.{digits}g}")
 
 
 @dataclass

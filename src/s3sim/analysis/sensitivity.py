@@ -331,10 +331,12 @@ def analyse_output(run: StoredRun, output: dict[str, Any], settings: dict | None
         notes.append(f"sensitivity.n={n_base} is not a power of 2: Sobol' sequences lose their balance "
                      "properties (use 256, 512, 1024, ...)")
     if method == "sobol" and n_base < 64:
-        notes.append(f"sensitivity.n={n_base} is a small Sobol' base sample: expect wide intervals and no "
-                     "convergence verdict (use 256 or more)")
+        notes.append(f"sensitivity.n={n_base} is a small Sobol' base sample: expect wide intervals and an "
+                     "unreliable convergence verdict (use 256 or more)")
     if method == "morris" and n_base < 10:
         notes.append(f"sensitivity.n={n_base} Morris trajectories is few (10 or more are usual)")
+    if method == "morris":
+        notes += _uneven_integer_levels(run.params, int(settings.get("num_levels", 4)))
     if method in ("delta", "pawn", "rbd_fast") and n_base < 200:
         notes.append(f"sensitivity.n={n_base} samples is small for a given-data method (a few hundred or more)")
     neg = table[(table["value"] < 0) & (table["value"] + table["conf"] < 0)]
@@ -352,13 +354,33 @@ def analyse_output(run: StoredRun, output: dict[str, Any], settings: dict | None
     return OutputAnalysis(output["label"], table, conv, verdict, noise, notes)
 
 
+def _uneven_integer_levels(params: Sequence[dict[str, Any]], levels: int) -> list[str]:
+    """Notes on integer parameters whose Morris grid levels (on [low - 0.5, high + 0.5], rounded) do not fall on
+    every integer of the range equally often."""
+    out = []
+    for par in params:
+        if par["kind"] != "int":
+            continue
+        lo, hi = int(par["low"]), int(par["high"])
+        grid = (lo - 0.5) + np.arange(levels) / (levels - 1) * (hi - lo + 1)
+        values = np.clip(np.rint(grid), lo, hi).astype(np.int64)
+        counts = np.bincount(values - lo, minlength=hi - lo + 1)
+        if counts.min() != counts.max():
+            count = hi - lo + 1
+            hint = (f"sensitivity.num_levels={count} would" if count % 2 == 0 and count >= 2
+                    else f"no even number of levels covers its {count} integers evenly")
+            out.append(f"{par['name']}: the {levels} Morris levels fall on {', '.join(map(str, values))}, not on "
+                       f"every integer of [{lo}, {hi}] equally often ({hint})")
+    return out
+
+
 def _noise(y_rep: np.ndarray) -> dict[str, float]:
     n, r = y_rep.shape
     means = y_rep.mean(axis=1)
     var_means = float(np.var(means, ddof=1)) if n > 1 else math.nan
     if r < 2:
-        return dict(replicates=r, replicate_sd=math.nan, sd_of_means=math.sqrt(var_means), noise_share=0.0,
-                    signal_to_noise=math.inf)
+        return dict(replicates=r, replicate_sd=math.nan, sd_of_means=math.sqrt(var_means), noise_share=math.nan,
+                    signal_to_noise=math.nan)  # one replicate: the noise is not assessed
     within = float(np.mean(np.var(y_rep, axis=1, ddof=1)))
     share = min(1.0, (within / r) / var_means) if var_means > 0 else math.nan  # estimates can exceed 1
     return dict(replicates=r, replicate_sd=math.sqrt(within), sd_of_means=math.sqrt(var_means),
@@ -380,6 +402,8 @@ def _unresolved_order(method: str, table: pd.DataFrame, k: int) -> list[str]:
 
 
 def _verdict(method: str, conv: pd.DataFrame, settings: dict) -> str:
+    if not settings.get("convergence", True):
+        return "not assessed (sensitivity.convergence=false)"
     main = conv[conv["index"] == MAIN_INDEX[method]]
     ns = sorted(main["n"].unique())
     if len(ns) < 2:
@@ -643,23 +667,37 @@ def summary_markdown(report: SensitivityReport, run: StoredRun) -> str:
         if a.warnings:
             lines.append("")
         output = next((o for o in run.problem["outputs"] if o["label"] == label), {})
+        if output.get("minus"):
+            a_reg, b_reg = output["plus"].split(":", 1)[0], output["minus"].split(":", 1)[0]
+            worse = f"{a_reg} does worse than {b_reg}"
         if output.get("minus") and label not in report.discovery:
             loses = _losses(run, output)
-            lines += [f"Scenario discovery (PRIM): no box; the first regime does worse in {int(loses.sum())} of "
-                      f"{loses.size} samples, and PRIM needs at least 3 samples on each side.", ""]
+            lines += [f"Scenario discovery (PRIM): no box; {worse} in {int(loses.sum())} of {loses.size} samples, "
+                      "and PRIM needs at least 3 samples on each side.", ""]
         if label in report.discovery:
             res = report.discovery[label]
-            lines += [f"Scenario discovery (PRIM): the first regime does worse in {res.base_rate:.0%} of the samples; "
-                      f"the box {res.box.describe()} holds {res.box.coverage:.0%} of them "
-                      f"(coverage) and {res.box.density:.0%} of its samples are such cases (density, mass "
-                      f"{res.box.mass:.0%}).", ""]
+            box = res.box
+            lift = box.density / res.base_rate if res.base_rate > 0 else math.nan
+            text = (f"Scenario discovery (PRIM): {worse} in {res.base_rate:.0%} of the samples; the box "
+                    f"{box.describe()} (limits rounded outward) holds {box.coverage:.0%} of them (coverage), "
+                    f"and {box.density:.0%} of its samples are such cases (density; mass {box.mass:.0%}, "
+                    f"lift {_fmt(lift, 2)} over the base rate).")
+            if res.base_rate >= 0.9:
+                text += (f" {a_reg} does worse almost everywhere, so the box says little; the samples outside it "
+                         "are the exceptions.")
+            elif lift < 1.25:
+                text += " The box is little denser than the base rate: a weak pattern, not a clear scenario."
+            lines += [text, ""]
     if len(report.robustness):
         lines += ["## Robustness of regime rankings", "",
-                  "| outcome | A | B | A beats B (share of samples) | 95 % CI | mean A - B |",
-                  "|---|---|---|---|---|---|"]
+                  ("Share of samples (replicates averaged) in which A does better than B, equally, or worse; "
+                   "the interval is A's share."), "",
+                  "| outcome | better | A | B | A better | 95 % CI | tie | B better | mean A - B |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for r in report.robustness.itertuples():
-            lines.append(f"| {r.outcome} | {r.regime_a} | {r.regime_b} | {r.share_a_wins:.1%} | "
-                         f"[{r.ci_low:.1%}, {r.ci_high:.1%}] | {_fmt(r.mean_difference)} |")
+            lines.append(f"| {r.outcome} | {r.better} | {r.regime_a} | {r.regime_b} | {r.share_a_wins:.1%} | "
+                         f"[{r.ci_low:.1%}, {r.ci_high:.1%}] | {r.ties / r.samples:.1%} | "
+                         f"{r.b_wins / r.samples:.1%} | {_fmt(r.mean_difference)} |")
         lines.append("")
     lines += ["Tables (CSV and Parquet): indices, convergence, noise, robustness, discovery; figures in figures/.",
               ""]

@@ -60,7 +60,15 @@ def plot_all(report: SensitivityReport, run: StoredRun) -> list[Path]:
             paths.append(_convergence(plt, a.convergence, method, label, a.verdict, out / f"convergence_{s}.png"))
     paths += _winner_maps(plt, report, run, out)
     plt.close("all")
+    # figures of an earlier analysis of other outputs (or another method) would read as this one's
+    written = {p.name for p in paths}
+    for old in out.glob("*.png"):
+        if old.name not in written and old.name.startswith(FIGURE_PREFIXES):
+            old.unlink(missing_ok=True)
     return paths
+
+
+FIGURE_PREFIXES = ("indices_", "s2_", "morris_", "convergence_", "winner_")
 
 
 def _bars(plt, t, method, label, path):
@@ -164,11 +172,15 @@ def _winner_maps(plt, report, run, out):
         means = np.stack([run.evaluations[f"{g}:{outcome}"].to_numpy(float).reshape(n, r).mean(axis=1)
                           for g in regimes], axis=1)
         best = np.argmin(means, axis=1) if lower_is_better(outcome) else np.argmax(means, axis=1)
+        top = means.min(axis=1) if lower_is_better(outcome) else means.max(axis=1)
+        tied = (means == top[:, None]).sum(axis=1) > 1  # two or more regimes share the best value
         i, j = run.names.index(ranking[0]), run.names.index(ranking[1])
         fig, ax = plt.subplots(figsize=(5.6, 4.4))
         for k, g in enumerate(regimes):
-            sel = best == k
+            sel = (best == k) & ~tied
             ax.scatter(x[sel, i], x[sel, j], s=10, alpha=0.7, label=f"{g} ({sel.mean():.0%})")
+        if tied.any():
+            ax.scatter(x[tied, i], x[tied, j], s=10, alpha=0.7, color="0.6", label=f"tie ({tied.mean():.0%})")
         ax.set_xlabel(ranking[0])
         ax.set_ylabel(ranking[1])
         ax.set_title(f"best regime for {outcome}", fontsize=10)

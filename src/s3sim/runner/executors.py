@@ -175,7 +175,13 @@ class DaskExecutor(Executor):
 
     def _ensure(self):
         if self._client is None:
+            import logging
+
             from distributed import Client, LocalCluster
+
+            # importing distributed sets its loggers up anew (INFO lines on every start); the scheduler of a
+            # LocalCluster runs in this process
+            logging.getLogger("distributed").setLevel(logging.ERROR)
 
             if self.address:
                 try:
@@ -228,12 +234,21 @@ def make_executor(kind: str = "serial", workers: int | None = None, address: str
     """An executor by name (``serial``, ``local``, ``dask``); raises ConfigError for anything else."""
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigError("executor.workers", workers, "a positive integer, or null for every core")
+    if address is not None and kind != "dask":
+        raise ConfigError("executor.address", address, "null unless executor=dask (an address names a Dask "
+                          "scheduler: add executor=dask)")
     if kind == "serial":
+        if workers not in (None, 1):
+            raise ConfigError("executor.workers", workers, "1 with executor=serial (worker processes: "
+                              "executor=local)")
         return SerialExecutor()
     if kind == "local":
         return LocalExecutor(workers)
     if kind == "dask":
         if address is not None and not (isinstance(address, str) and "://" in address):
             raise ConfigError("executor.address", address, "a scheduler address such as tcp://host:8786, or null")
+        if address is not None and workers is not None:
+            raise ConfigError("executor.workers", workers, "null with executor.address (the scheduler's own "
+                              "workers run the evaluations; executor.workers sizes a LocalCluster)")
         return DaskExecutor(workers, address)
     raise ConfigError("executor.kind", kind, f"one of {', '.join(EXECUTORS)}")

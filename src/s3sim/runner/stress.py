@@ -640,38 +640,52 @@ def _task(cfg) -> None:
         total = len(st.bounds)
         n_samples = sum(b - a for a, b in st.bounds)
         runs = n_samples * sp.replicates * max(1, len(sp.target.get("regimes", [])))
-        print(f"s3sim-stress: {sp.method} on {sp.target['name']}, {len(sp.params)} parameters, "
+        _say(f"s3sim-stress: {sp.method} on {sp.target['name']}, {len(sp.params)} parameters, "
               f"{n_samples} samples x {sp.replicates} replicate(s) = {runs} runs in "
-              f"{_chunks(total)}; {_chunks(done)} already done", flush=True)
-        print(f"s3sim-stress: output in {out}; to resume: {resume_command(out)}", flush=True)
+              f"{_chunks(total)}; {_chunks(done)} already done")
+        _say(f"s3sim-stress: output in {out}; to resume: {resume_command(out)}")
         damaged = st.damaged()
         if damaged:
-            print(f"s3sim-stress: warning: {_chunks(len(damaged))} damaged (unreadable files, e.g. "
-                  f"{chunk_path(out, damaged[0]).name}) will be evaluated again", flush=True)
+            _say(f"s3sim-stress: warning: {_chunks(len(damaged))} damaged (unreadable files, e.g. "
+                  f"{chunk_path(out, damaged[0]).name}) will be evaluated again")
         e = sp.executor
         t0 = time.perf_counter()
         if done < total:
             with make_executor(e["kind"], e["workers"], e["address"]) as ex:
-                print(f"s3sim-stress: evaluating {_chunks(total - done)} on {ex.describe()}", flush=True)
+                _say(f"s3sim-stress: evaluating {_chunks(total - done)} on {ex.describe()}")
                 n = st.evaluate(ex)
             dt = time.perf_counter() - t0
-            print(f"s3sim-stress: evaluated {_chunks(n)} in {dt:.1f} s", flush=True)
+            _say(f"s3sim-stress: evaluated {_chunks(n)} in {dt:.1f} s")
         report = st.analyse()
     except S3SimError as exc:
         fail(str(exc), PROG)
     except KeyboardInterrupt as exc:
         what, status = ("terminated", 128 + signal.SIGTERM) if isinstance(exc, _Terminated) else ("interrupted", 130)
-        print(f"\ns3sim-stress: {what}; completed chunks are kept. Resume with: {resume_command(out)}",
-              file=sys.stderr, flush=True)
+        _say(f"\ns3sim-stress: {what}; completed chunks are kept. Resume with: {resume_command(out)}",
+             sys.stderr)
         raise SystemExit(status)
     finally:
         signal.signal(signal.SIGTERM, previous)
     for label, a in report.outputs.items():
         top = ", ".join(a.ranking(report.method)[:3])
-        print(f"s3sim-stress: {label}: most influential {top}; convergence: {a.verdict}")
+        _say(f"s3sim-stress: {label}: most influential {top}; convergence: {a.verdict}")
         for w in a.warnings:
-            print(f"s3sim-stress: warning: {label}: {w}")
-    print(f"s3sim-stress: results written to {out} (summary.md, indices.csv, figures/)")
+            _say(f"s3sim-stress: warning: {label}: {w}")
+    written = "summary.md, indices.csv, figures/" if st.spec.figures else "summary.md, indices.csv"
+    _say(f"s3sim-stress: results written to {out} ({written})")
+
+
+def _say(message: str, stream=None) -> None:
+    """Print a line of the command's report and keep it in the run's log (``stress.log``, Hydra's job log file),
+    so that a batch job's log holds the resume command, the warnings and the results."""
+    import logging
+
+    print(message, file=stream or sys.stdout, flush=True)
+    record = logging.makeLogRecord({"name": PROG, "levelno": logging.INFO, "levelname": "INFO",
+                                    "msg": message.strip("\n")})
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 def _chunks(k: int) -> str:
