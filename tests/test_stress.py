@@ -137,6 +137,7 @@ def test_morris_on_the_model(tmp_path):
     assert rob["a_wins"].iloc[0] + rob["ties"].iloc[0] + rob["b_wins"].iloc[0] == 16
     assert rob["effective_n"].iloc[0] == 4  # 4 trajectories of 4 correlated points
     assert 0 <= rob["ci_low"].iloc[0] <= rob["share_a_wins"].iloc[0] <= rob["ci_high"].iloc[0] <= 1
+    assert rob["verdict"].iloc[0] in {"robust", "mostly holds", "fragile", "reversed"}
     figs = {p.name for p in (tmp_path / "figures").iterdir()}
     assert "morris_cluster_s3-topdown_s3_innovations_per_1000_firms.png" in figs
     assert "winner_innovations_per_1000_firms.png" in figs
@@ -163,6 +164,15 @@ def test_morris_on_the_model(tmp_path):
     # the summary's robustness table shows ties beside wins and losses, and the regimes are named
     text = (tmp_path / "summary.md").read_text()
     assert "| A better | 95 % CI | tie | B better |" in text
+
+
+def test_robustness_verdicts():
+    from s3sim.analysis.sensitivity import robustness_verdict
+
+    assert robustness_verdict(0.8, 0.58, 0.92) == "robust"
+    assert robustness_verdict(0.7, 0.55, 0.82) == "mostly holds"
+    assert robustness_verdict(0.6, 0.45, 0.73) == "fragile"
+    assert robustness_verdict(0.2, 0.1, 0.35) == "reversed"
 
 
 def test_reanalysis_with_other_bootstrap_settings_says_so_and_refuses_bad_ones(tmp_path):

@@ -28,7 +28,7 @@ from common import fixed_override, interval_bars, markdown_table, merged, run_st
 def oriented(table: pd.DataFrame, cfg: DictConfig) -> pd.DataFrame:
     """Rows 'improved regime vs baseline' of the stress test's robustness table, whichever order it holds them in
     (a reversed row's share is the baseline's losses, with the Wilson interval over the same effective n)."""
-    from s3sim.analysis.sensitivity import wilson
+    from s3sim.analysis.sensitivity import robustness_verdict, wilson
 
     rows = []
     for row in table[table["outcome"] == cfg.outcome].to_dict("records"):
@@ -41,16 +41,8 @@ def oriented(table: pd.DataFrame, cfg: DictConfig) -> pd.DataFrame:
                          "b_wins": row["a_wins"], "share_a_wins": share, "ci_low": lo, "ci_high": hi,
                          "mean_difference": -row["mean_difference"]})
     out = pd.DataFrame(rows)
-    out["verdict"] = out.apply(verdict, axis=1)
+    out["verdict"] = [robustness_verdict(r.share_a_wins, r.ci_low, r.ci_high) for r in out.itertuples()]
     return out
-
-
-def verdict(row: pd.Series) -> str:
-    if row["ci_low"] > 0.5:
-        return "robust" if row["share_a_wins"] >= 0.75 else "mostly holds"
-    if row["ci_high"] < 0.5:
-        return "reversed"
-    return "fragile"
 
 
 def figure(contrasts: pd.DataFrame, robust: pd.DataFrame, cfg: DictConfig, path: Path, label: str) -> None:

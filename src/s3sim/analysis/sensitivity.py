@@ -471,12 +471,24 @@ def robustness(run: StoredRun, outcomes: Sequence[str]) -> pd.DataFrame:
                 rows.append(dict(outcome=outcome, regime_a=a, regime_b=b, samples=n, effective_n=n_eff, a_wins=wins,
                                  ties=ties, b_wins=n - wins - ties, share_a_wins=wins / n, ci_low=lo, ci_high=hi,
                                  mean_difference=float(np.mean(means[a] - means[b])),
-                                 better="lower" if sign < 0 else "higher"))
+                                 better="lower" if sign < 0 else "higher",
+                                 verdict=robustness_verdict(wins / n, lo, hi)))
     return pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS)
 
 
 ROBUSTNESS_COLUMNS = ["outcome", "regime_a", "regime_b", "samples", "effective_n", "a_wins", "ties", "b_wins",
-                      "share_a_wins", "ci_low", "ci_high", "mean_difference", "better"]
+                      "share_a_wins", "ci_low", "ci_high", "mean_difference", "better", "verdict"]
+
+
+def robustness_verdict(share: float, ci_low: float, ci_high: float) -> str:
+    """How robust A's advantage over B is across the sampled assumptions: ``robust`` (A does better in most samples
+    with the whole interval above one half, and in at least three quarters of them), ``mostly holds`` (the
+    interval above one half), ``reversed`` (below one half) or ``fragile`` (the interval covers one half)."""
+    if ci_low > 0.5:
+        return "robust" if share >= 0.75 else "mostly holds"
+    if ci_high < 0.5:
+        return "reversed"
+    return "fragile"
 
 
 def _losses(run: StoredRun, output: dict[str, Any]) -> np.ndarray:
@@ -691,13 +703,15 @@ def summary_markdown(report: SensitivityReport, run: StoredRun) -> str:
     if len(report.robustness):
         lines += ["## Robustness of regime rankings", "",
                   ("Share of samples (replicates averaged) in which A does better than B, equally, or worse; "
-                   "the interval is A's share."), "",
-                  "| outcome | better | A | B | A better | 95 % CI | tie | B better | mean A - B |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                   "the interval is A's share. A's advantage is robust when the interval lies above one half and A "
+                   "does better in at least 75 % of the samples, mostly holds when only the interval lies above one "
+                   "half, is reversed below it and fragile otherwise."), "",
+                  "| outcome | better | A | B | A better | 95 % CI | tie | B better | mean A - B | A's advantage |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in report.robustness.itertuples():
             lines.append(f"| {r.outcome} | {r.better} | {r.regime_a} | {r.regime_b} | {r.share_a_wins:.1%} | "
                          f"[{r.ci_low:.1%}, {r.ci_high:.1%}] | {r.ties / r.samples:.1%} | "
-                         f"{r.b_wins / r.samples:.1%} | {_fmt(r.mean_difference)} |")
+                         f"{r.b_wins / r.samples:.1%} | {_fmt(r.mean_difference)} | {r.verdict} |")
         lines.append("")
     lines += ["Tables (CSV and Parquet): indices, convergence, noise, robustness, discovery; figures in figures/.",
               ""]
