@@ -179,7 +179,7 @@ def _market(quality, appeal=None, home_bias=0.3):
     pop = np.array([0.6, 0.4])
     revenue = np.full(5, -1.0)
     total = clear_market(alive, kind, region, domain, np.asarray(quality, dtype=np.float64), appeal, 5, 2.0, 0.5,
-                         demand, home_bias, pop, revenue, np.zeros(5), np.zeros(5))
+                         demand, home_bias, pop, revenue, np.zeros(5), np.full(5, np.nan))
     return total, revenue
 
 
@@ -919,3 +919,30 @@ def test_network_interregional_tie_share():
     # ties expire after the tie memory
     out = metrics_from_ties(alive, region, tp, ts, 30, 8, 4, 2)
     assert out["mean_degree"][-1] == 0.0 and out["clustering"][-1] == 0.0
+
+
+def test_s3_market_log_appeal_cache_follows_every_change_of_appeal():
+    """The market keeps log(appeal) until the appeal changes: a second clearing after a new product's appeal
+    (including one equal to zero, whose logarithm is -inf) gives what a fresh cache gives."""
+    alive = np.ones(4, dtype=np.bool_)
+    kind = np.array([SME, SME, SME, SME], dtype=np.int8)
+    region = np.array([0, 0, 1, 1], dtype=np.int32)
+    domain = np.array([0, 0, 0, 1], dtype=np.int32)
+    quality = np.array([0.5, 0.6, 0.7, 0.8])
+    demand, pop = np.array([100.0, 50.0]), np.array([0.5, 0.5])
+    log_appeal, seen = np.zeros(4), np.full(4, np.nan)
+
+    def clear(appeal, cache):
+        revenue = np.zeros(4)
+        clear_market(alive, kind, region, domain, quality, appeal, 4, 2.0, 0.5, demand, 0.3, pop, revenue, *cache)
+        return revenue
+
+    appeal = np.array([1.0, 2.0, 0.5, 1.5])
+    clear(appeal, (log_appeal, seen))
+    assert log_appeal.tolist() == [math.log(a) for a in appeal] and seen.tolist() == appeal.tolist()
+    for new in ([1.0, 3.0, 0.5, 1.5], [0.0, 3.0, 0.25, 1.5]):  # a new product, then an appeal of 0
+        appeal = np.array(new)
+        with np.errstate(divide="ignore"):
+            cached = clear(appeal, (log_appeal, seen))
+            fresh = clear(appeal, (np.zeros(4), np.full(4, np.nan)))
+        assert cached.tolist() == fresh.tolist()

@@ -245,3 +245,40 @@ def test_a_fork_draws_from_its_own_streams():
     fork.run()
     assert root.streams["research"].bit_generator.state == state  # the fork never advanced the root's stream
     _assert_same_run(fork, S3Model(cfg, seed=4).run())
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# inline PCG64 draws: exactly numpy's, interleaved with numpy's own draws, and a fallback for other bit generators
+# ----------------------------------------------------------------------------------------------------------------
+def test_inline_uniform_draws_are_numpys_own():
+    import numpy as np
+    from numba import njit
+
+    from s3sim.model._jit import generator_of, stream_handle, uniform
+
+    @njit(cache=False)
+    def mixed(rng, n):
+        out = np.empty(2 * n)
+        for k in range(n):
+            out[2 * k] = uniform(rng)
+            out[2 * k + 1] = generator_of(rng).standard_normal() if k % 3 == 0 else uniform(rng)
+        return out
+
+    def reference(g, n):
+        out = np.empty(2 * n)
+        for k in range(n):
+            out[2 * k] = g.random()
+            out[2 * k + 1] = g.standard_normal() if k % 3 == 0 else g.random()
+        return out
+
+    for bits in (np.random.PCG64, np.random.Philox, np.random.SFC64):
+        ours, theirs = np.random.Generator(bits(42)), np.random.Generator(bits(42))
+        handle = stream_handle(ours)
+        assert (handle[6] != 0) == (bits is np.random.PCG64)  # inline only where the layout was checked
+        for _ in range(3):  # compiled draws, then numpy draws on the same stream: one sequence
+            assert mixed(handle, 500).tobytes() == reference(theirs, 500).tobytes()
+            assert ours.integers(0, 10, 7).tolist() == theirs.integers(0, 10, 7).tolist()
+            assert ours.poisson(3.0, 5).tolist() == theirs.poisson(3.0, 5).tolist()
+        ours.bit_generator.state = theirs.bit_generator.state = np.random.Generator(bits(7)).bit_generator.state
+        assert mixed(handle, 100).tobytes() == reference(theirs, 100).tobytes()  # the handle follows the state
+        assert mixed(ours, 100).tobytes() == reference(theirs, 100).tobytes()  # a Generator passed directly

@@ -126,6 +126,8 @@ def test_morris_on_the_model(tmp_path):
                       "outputs": [CONTRAST, "cluster_s3:innovations_per_1000_firms"], "replicates": 2},
            "sensitivity": {"method": "morris", "n": 4, "num_resamples": 50}, "chunk_size": 4}
     report = run_stress(cfg, tmp_path, executor="serial")
+    summary = (tmp_path / "summary.md").read_text()
+    assert "Scenario discovery (PRIM)" in summary and "cluster_s3 does worse than topdown_s3 in" in summary
     ind = report.indices()
     mu = ind[(ind["index"] == "mu_star") & (ind["output"] == CONTRAST)]
     assert sorted(mu["parameter"]) == ["c_collab", "g_min", "policy_subsidy_rate"]
@@ -643,7 +645,8 @@ def test_morris_levels_that_miss_integers_are_noted():
               {"name": "c", "kind": "float", "low": 0.0, "high": 1.0}]
     notes = _uneven_integer_levels(params, 4)
     assert len(notes) == 1 and notes[0].startswith("a: the 4 Morris levels fall on 1, 2, 2, 3")
-    assert "no even number of levels" in notes[0]
+    assert "sensitivity.num_levels=6 would" in notes[0]  # three integers: 6 levels, each integer twice
+    assert _uneven_integer_levels(params[:1], 6) == [] and _uneven_integer_levels(params[:1], 12) == []
     assert _uneven_integer_levels(params[1:], 4) == []  # 4 levels on 4 integers: each once
     assert "sensitivity.num_levels=4 would" in _uneven_integer_levels(params[1:2], 6)[0]
 

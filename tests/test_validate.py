@@ -217,13 +217,15 @@ def test_s3sim_validate_user_errors_exit_2_with_one_line(tmp_path, args, field):
     assert not (tmp_path / "x" / "validation.csv").exists()
 
 
-def test_validation_runs_are_identical_on_one_and_two_worker_processes(tmp_path):
-    from s3sim.runner.validate import run_validation
+def test_validation_runs_are_identical_on_one_and_two_worker_processes_shared_burn_in_or_not(tmp_path):
+    from s3sim.runner.validate import _share_burn_in, run_validation
 
     small = {"n_agents": 300, "burn_in": 2, "horizon": 6}
-    one = run_validation(tmp_path / "one", seeds=2, workers=1, progress=False, **small)
-    two = run_validation(tmp_path / "two", seeds=2, workers=2, progress=False, **small)
+    # two seeds share each burn-in on either count; three seeds on two workers run as separate jobs (sooner)
+    assert _share_burn_in(2, 1, 2, 6) and _share_burn_in(2, 2, 2, 6) and not _share_burn_in(3, 2, 2, 6)
+    one = run_validation(tmp_path / "one", seeds=3, workers=1, progress=False, **small)
+    two = run_validation(tmp_path / "two", seeds=3, workers=2, progress=False, **small)
     tables = sorted(p.relative_to(one) for p in (one / "runs").rglob("*.parquet"))
-    assert len(tables) >= 8 and tables == sorted(p.relative_to(two) for p in (two / "runs").rglob("*.parquet"))
-    for rel in tables:
+    assert len(tables) >= 12 and tables == sorted(p.relative_to(two) for p in (two / "runs").rglob("*.parquet"))
+    for rel in tables:  # a shared burn-in (one worker) and separate runs (two workers) give the same tables
         pd.testing.assert_frame_equal(pd.read_parquet(one / rel), pd.read_parquet(two / rel))

@@ -367,10 +367,9 @@ def _uneven_integer_levels(params: Sequence[dict[str, Any]], levels: int) -> lis
         counts = np.bincount(values - lo, minlength=hi - lo + 1)
         if counts.min() != counts.max():
             count = hi - lo + 1
-            hint = (f"sensitivity.num_levels={count} would" if count % 2 == 0 and count >= 2
-                    else f"no even number of levels covers its {count} integers evenly")
+            even = count if count % 2 == 0 else 2 * count  # num_levels must be even; multiples of count work
             out.append(f"{par['name']}: the {levels} Morris levels fall on {', '.join(map(str, values))}, not on "
-                       f"every integer of [{lo}, {hi}] equally often ({hint})")
+                       f"every integer of [{lo}, {hi}] equally often (sensitivity.num_levels={even} would)")
     return out
 
 
@@ -607,7 +606,7 @@ def analyse(run_dir: Path | str, *, outputs: Sequence[str] | None = None, num_re
             from .sensitivity_plots import plot_all
 
             plot_all(report, run)
-        atomic_text(Path(run_dir) / "summary.md", summary_markdown(report, run))
+        atomic_text(Path(run_dir) / "summary.md", summary_markdown(report, run, figures=figures))
         if num_resamples is not None or conf_level is not None:
             atomic_json(Path(run_dir) / PROBLEM, pr, indent=1, sort_keys=False, default=str)
     return report
@@ -643,7 +642,7 @@ def _fmt(v: float, digits: int = 3) -> str:
     return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}g}"
 
 
-def summary_markdown(report: SensitivityReport, run: StoredRun) -> str:
+def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = True) -> str:
     """A short Markdown summary of the stress test."""
     pr = run.problem
     method = pr["method"]
@@ -713,8 +712,9 @@ def summary_markdown(report: SensitivityReport, run: StoredRun) -> str:
                          f"[{r.ci_low:.1%}, {r.ci_high:.1%}] | {r.ties / r.samples:.1%} | "
                          f"{r.b_wins / r.samples:.1%} | {_fmt(r.mean_difference)} | {r.verdict} |")
         lines.append("")
-    lines += ["Tables (CSV and Parquet): indices, convergence, noise, robustness, discovery; figures in figures/.",
-              ""]
+    lines += ["Tables (CSV and Parquet): indices, convergence, noise, robustness, discovery"
+              + ("; figures in figures/." if figures else "; figures not redrawn (figures=false): any in figures/ "
+                 "are an earlier analysis's."), ""]
     return "\n".join(lines)
 
 

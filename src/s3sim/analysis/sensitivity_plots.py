@@ -71,6 +71,15 @@ def plot_all(report: SensitivityReport, run: StoredRun) -> list[Path]:
 FIGURE_PREFIXES = ("indices_", "s2_", "morris_", "convergence_", "winner_")
 
 
+def _spread(values: np.ndarray, step: float) -> np.ndarray:
+    """``values`` offset by up to 3 % of their range, a different offset for each sample (the additive sequence
+    k x ``step`` modulo 1: deterministic, no random draw), so that samples on one grid point do not hide each
+    other; two axes with Roberts' R2 steps fill a small square around each point evenly."""
+    span = float(values.max() - values.min()) if values.size else 0.0
+    k = np.arange(values.size)
+    return values + ((0.5 + k * step) % 1.0 - 0.5) * 0.06 * span
+
+
 def _bars(plt, t, method, label, path):
     main = MAIN_INDEX[method]
     kinds = [k for k in ("S1", "ST", "delta_balanced", "median") if k in set(t["index"])]
@@ -99,16 +108,55 @@ def _morris(plt, t, label, path):
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     ax.errorbar(wide["mu_star"], wide["sigma"], xerr=np.nan_to_num(conf["mu_star"].to_numpy(float)), fmt="o",
                 capsize=3)
-    for p in wide.index:
-        ax.annotate(p, (wide.loc[p, "mu_star"], wide.loc[p, "sigma"]), fontsize=8, xytext=(4, 3),
-                    textcoords="offset points")
     lim = float(np.nanmax([wide["mu_star"].max(), wide["sigma"].max(), 0])) * 1.1 or 1.0
     ax.plot([0, lim], [0, lim], color="grey", lw=0.6, ls="--")
+    _label_points(ax, fig, list(wide.index), wide["mu_star"].to_numpy(float), wide["sigma"].to_numpy(float))
     ax.set_xlabel("mu* (mean |elementary effect|)")
     ax.set_ylabel("sigma (SD of elementary effects)")
     ax.set_title(f"Morris: {label}", fontsize=10)
     _save(fig, path)
     return path
+
+
+def _label_points(ax, fig, names, xs, ys, fontsize=8):
+    """Name each point without labels running into each other: each label takes the first free place among
+    offsets right or left of its point, above or below, in widening steps (its box estimated from its length), or
+    the least crowded one; a thin leader line joins a moved label to its point."""
+    fig.canvas.draw()  # fixes the axis limits, so that data map to display points
+    to_px = ax.transData.transform
+    pt = fig.dpi / 72.0  # display pixels per typographic point
+    h = 1.25 * fontsize * pt
+    placed = []
+    offsets = [(side, dy) for step in range(9) for dy in ((3 + 11 * step), (3 - 11 * step)) if step or dy == 3
+               for side in (1, -1)]
+
+    frame = ax.get_window_extent()
+
+    def overlap(box):
+        outside = (max(0.0, frame.x0 - box[0]) + max(0.0, box[2] - frame.x1)) * h  # a label leaving the axes
+        return outside + sum(max(0.0, min(box[2], b[2]) - max(box[0], b[0]))
+                             * max(0.0, min(box[3], b[3]) - max(box[1], b[1])) for b in placed)
+
+    for k in np.argsort(-ys, kind="stable"):
+        if not (np.isfinite(xs[k]) and np.isfinite(ys[k])):
+            continue
+        px, py = to_px((xs[k], ys[k]))
+        w = 0.6 * fontsize * len(names[k]) * pt
+        best = None
+        for side, dy in offsets:
+            x0 = px + 4 * pt if side > 0 else px - 4 * pt - w
+            box = (x0, py + dy * pt - 0.25 * h, x0 + w, py + dy * pt + 0.75 * h)
+            cost = overlap(box)
+            if best is None or cost < best[0]:
+                best = (cost, side, dy, box)
+            if cost == 0:
+                break
+        _, side, dy, box = best
+        placed.append(box)
+        moved = (side, dy) != (1, 3)
+        ax.annotate(names[k], (xs[k], ys[k]), xytext=(4 * side, dy), textcoords="offset points", fontsize=fontsize,
+                    ha="left" if side > 0 else "right",
+                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.5"} if moved else None)
 
 
 def _s2(plt, s2, names, label, path):
@@ -175,15 +223,19 @@ def _winner_maps(plt, report, run, out):
         top = means.min(axis=1) if lower_is_better(outcome) else means.max(axis=1)
         tied = (means == top[:, None]).sum(axis=1) > 1  # two or more regimes share the best value
         i, j = run.names.index(ranking[0]), run.names.index(ranking[1])
+        xi, xj = x[:, i], x[:, j]
+        grid = report.method == "morris"  # samples share grid points: spread them so that every colour shows
+        if grid:
+            xi, xj = _spread(xi, 0.7548776662466927), _spread(xj, 0.5698402909980532)  # R2 sequence
         fig, ax = plt.subplots(figsize=(5.6, 4.4))
         for k, g in enumerate(regimes):
             sel = (best == k) & ~tied
-            ax.scatter(x[sel, i], x[sel, j], s=10, alpha=0.7, label=f"{g} ({sel.mean():.0%})")
+            ax.scatter(xi[sel], xj[sel], s=10, alpha=0.7, label=f"{g} ({sel.mean():.0%})")
         if tied.any():
-            ax.scatter(x[tied, i], x[tied, j], s=10, alpha=0.7, color="0.6", label=f"tie ({tied.mean():.0%})")
+            ax.scatter(xi[tied], xj[tied], s=10, alpha=0.7, color="0.6", label=f"tie ({tied.mean():.0%})")
         ax.set_xlabel(ranking[0])
         ax.set_ylabel(ranking[1])
-        ax.set_title(f"best regime for {outcome}", fontsize=10)
+        ax.set_title(f"best regime for {outcome}" + (" (grid points spread apart)" if grid else ""), fontsize=10)
         ax.legend(fontsize=8, frameon=False, markerscale=2)
         path = out / f"winner_{_slug(outcome)}.png"
         _save(fig, path)

@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 import ctypes
+import sys
 
 import numpy as np
 from llvmlite import ir
@@ -45,12 +46,13 @@ _FIELDS = ("state_address", "state", "fnptr_next_uint64", "fnptr_next_uint32", "
 _PCG64_FIELD = len(_FIELDS)
 _HANDLE_SIZE = len(_FIELDS) + 1
 _PCG64_MULTIPLIER = (2549297995355413924 << 64) | 4865540595714422341  # numpy's PCG_DEFAULT_MULTIPLIER_128
-_MASK64 = (1 << 64) - 1
 
 
 def stream_handle(generator: np.random.Generator) -> np.ndarray:
     """The bit generator's state and function pointers, and the address for inline PCG64 draws (0 when not
-    usable), as ``uint64[7]`` (see the module docstring)."""
+    usable), as ``uint64[7]`` (see the module docstring). The handle holds no reference to ``generator``: keep the
+    Generator alive for as long as the handle is used (:class:`StreamHandles` does), or compiled draws write into
+    freed memory."""
     bits = generator.bit_generator
     c = bits.ctypes
     ptr = ctypes.c_void_p
@@ -62,8 +64,8 @@ def stream_handle(generator: np.random.Generator) -> np.ndarray:
 def _pcg64_address(bits) -> int:
     """Address of a PCG64's ``pcg64_random_t`` (state then increment, each a native little-endian 128-bit
     integer), or 0 unless what is read there equals the generator's own state."""
-    if type(bits) is not np.random.PCG64:
-        return 0
+    if type(bits) is not np.random.PCG64 or ctypes.sizeof(ctypes.c_void_p) != 8 or sys.byteorder != "little":
+        return 0  # the layout read below: a 64-bit pointer first in pcg64_state, little-endian 128-bit words
     address = ctypes.c_uint64.from_address(bits.ctypes.state_address).value  # pcg64_state.pcg_state
     if not address:
         return 0

@@ -180,8 +180,8 @@ class DaskExecutor(Executor):
             from distributed import Client, LocalCluster
 
             # importing distributed sets its loggers up anew (INFO lines on every start); the scheduler of a
-            # LocalCluster runs in this process
-            logging.getLogger("distributed").setLevel(logging.ERROR)
+            # LocalCluster runs in this process. Warnings (workers lost, memory) still show.
+            logging.getLogger("distributed").setLevel(logging.WARNING)
 
             if self.address:
                 try:

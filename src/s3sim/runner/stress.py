@@ -629,9 +629,10 @@ def _task(cfg) -> None:
 
     from hydra.core.hydra_config import HydraConfig
 
-    logging.getLogger("distributed").setLevel(logging.ERROR)
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     logging.getLogger("MESA").setLevel(logging.WARNING)
     out = Path(HydraConfig.get().runtime.output_dir)
+    _LOG_DIR[0] = out.resolve()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         st = StressTest(cfg, out)
@@ -676,16 +677,22 @@ def _task(cfg) -> None:
 
 
 def _say(message: str, stream=None) -> None:
-    """Print a line of the command's report and keep it in the run's log (``stress.log``, Hydra's job log file),
-    so that a batch job's log holds the resume command, the warnings and the results."""
+    """Print a line of the command's report and keep it in the run's log (``stress.log``: Hydra's job log file in
+    the run directory), so that a batch job's log holds the resume command, the warnings and the results."""
     import logging
 
     print(message, file=stream or sys.stdout, flush=True)
+    if _LOG_DIR[0] is None:
+        return
     record = logging.makeLogRecord({"name": PROG, "levelno": logging.INFO, "levelname": "INFO",
                                     "msg": message.strip("\n")})
     for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):
+        if (isinstance(handler, logging.FileHandler) and record.levelno >= handler.level
+                and Path(handler.baseFilename).resolve().parent == _LOG_DIR[0]):
             handler.handle(record)
+
+
+_LOG_DIR: list[Path | None] = [None]  # the run directory whose job log _say writes to (set by the command)
 
 
 def _chunks(k: int) -> str:

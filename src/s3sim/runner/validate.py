@@ -128,6 +128,13 @@ def _finish_run(model, cfg, regime: str, first: pd.DataFrame, out: str, shared_s
     return str(d)
 
 
+def _share_burn_in(seeds: int, workers: int, burn_in: int, horizon: int) -> bool:
+    """Whether one job per seed (both regimes from one burn-in: less CPU) finishes no later than one job per run
+    on ``workers`` workers, counting model steps."""
+    k = len(REGIMES)
+    return -(-seeds // workers) * (burn_in + k * horizon) <= -(-(k * seeds) // workers) * (burn_in + horizon)
+
+
 def _job(args: tuple) -> list[str]:
     return record_runs(*args)
 
@@ -137,15 +144,21 @@ def run_validation(out: str | Path, seeds: int, base_seed: int = 0, workers: int
     """Run ``seeds`` replicates of the default model under ``none`` and ``cluster_s3`` into ``out/runs``."""
     from .simulate import config_from_params
 
-    config_from_params(**params)  # a bad parameter fails here, once, before any process starts
+    p = config_from_params(**params).model  # a bad parameter fails here, once, before any process starts
     out = Path(out)
-    jobs = [(params, base_seed, i, REGIMES, [str(out / "runs" / regime / f"{i:03d}") for regime in REGIMES])
-            for i in range(seeds)]
+
+    def where(i: int, regime: str) -> str:
+        return str(out / "runs" / regime / f"{i:03d}")
+
+    if _share_burn_in(seeds, workers, p.burn_in, p.horizon):
+        jobs = [(params, base_seed, i, REGIMES, [where(i, g) for g in REGIMES]) for i in range(seeds)]
+    else:  # more workers than seeds: separate runs finish sooner (the same results)
+        jobs = [(params, base_seed, i, (g,), [where(i, g)]) for i in range(seeds) for g in REGIMES]
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(jobs) * len(REGIMES), desc="s3sim-validate", unit="run", delay=2, file=sys.stderr)
+        bar = tqdm(total=seeds * len(REGIMES), desc="s3sim-validate", unit="run", delay=2, file=sys.stderr)
     with make_executor("local", workers=workers) if workers > 1 else make_executor("serial") as ex:
         for done in ex.map_unordered(_job, jobs):
             if bar:
@@ -197,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
         if (out / "validation.csv").exists():
             raise ConfigError("--out", str(out), "a new or empty directory (it holds a validation already)")
         t0 = time.perf_counter()
-        run_validation(out, seeds, args.base_seed, workers=min(workers, seeds), progress=not args.quiet,
+        run_validation(out, seeds, args.base_seed, workers=min(workers, 2 * seeds), progress=not args.quiet,
                        **params)
         from ..analysis.validation import format_table, validate_store, write_report
 
