@@ -282,3 +282,17 @@ def test_inline_uniform_draws_are_numpys_own():
         ours.bit_generator.state = theirs.bit_generator.state = np.random.Generator(bits(7)).bit_generator.state
         assert mixed(handle, 100).tobytes() == reference(theirs, 100).tobytes()  # the handle follows the state
         assert mixed(ours, 100).tobytes() == reference(theirs, 100).tobytes()  # a Generator passed directly
+    # a handle keeps its Generator alive: drawing through it after the last other reference is gone is safe
+    import gc
+    import sys
+
+    gen = np.random.default_rng(5)
+    refs = sys.getrefcount(gen)
+    handle = stream_handle(gen)
+    assert sys.getrefcount(gen) == refs + 1
+    del handle
+    gc.collect()
+    assert sys.getrefcount(gen) == refs
+    handle = stream_handle(np.random.default_rng(5))
+    gc.collect()
+    assert mixed(handle, 50).tobytes() == reference(np.random.default_rng(5), 50).tobytes()

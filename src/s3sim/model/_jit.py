@@ -17,8 +17,9 @@
   ``uint64`` array; a kernel that takes either the Generator or its handle starts with
   ``rng = generator_of(rng)`` and then draws exactly as from the Generator itself: the same C bit generator
   state, advanced in place, so numpy draws and compiled draws interleave as before and results are identical.
-  A handle is valid only while its Generator is alive; :class:`StreamHandles` ties the two together and is
-  never copied (a deep copy or a pickle of it is empty, so a forked model builds handles for its own streams).
+  A handle's memory holds a reference to its Generator, which so lives as long as the handle (a copy of the array
+  does not); :class:`StreamHandles` keeps a model's handles and is never copied (a deep copy or a pickle of it is
+  empty, so a forked model builds handles for its own streams).
   Never keep a handle anywhere else (on a model, a policy, a result): a deep copy of it would still point into the
   original stream. Kernels elsewhere are cached on disk by their own files only, so after a change to the handle
   layout here clear numba's caches (``find src -name '*.nbi' -delete``).
@@ -50,15 +51,16 @@ _PCG64_MULTIPLIER = (2549297995355413924 << 64) | 4865540595714422341  # numpy's
 
 def stream_handle(generator: np.random.Generator) -> np.ndarray:
     """The bit generator's state and function pointers, and the address for inline PCG64 draws (0 when not
-    usable), as ``uint64[7]`` (see the module docstring). The handle holds no reference to ``generator``: keep the
-    Generator alive for as long as the handle is used (:class:`StreamHandles` does), or compiled draws write into
-    freed memory."""
+    usable), as ``uint64[7]`` (see the module docstring). The array's memory holds a reference to ``generator``,
+    so the Generator lives as long as the handle (a copy of the array does not: never copy a handle)."""
     bits = generator.bit_generator
     c = bits.ctypes
     ptr = ctypes.c_void_p
-    return np.array([c.state_address, c.state.value, ctypes.cast(c.next_uint64, ptr).value,
-                     ctypes.cast(c.next_uint32, ptr).value, ctypes.cast(c.next_double, ptr).value,
-                     c.bit_generator.value or 0, _pcg64_address(bits)], dtype=np.uint64)
+    holder = (ctypes.c_uint64 * _HANDLE_SIZE)(
+        c.state_address, c.state.value, ctypes.cast(c.next_uint64, ptr).value, ctypes.cast(c.next_uint32, ptr).value,
+        ctypes.cast(c.next_double, ptr).value, c.bit_generator.value or 0, _pcg64_address(bits))
+    holder.generator = generator  # kept alive by the array below, whose buffer this is
+    return np.ctypeslib.as_array(holder)
 
 
 def _pcg64_address(bits) -> int:
