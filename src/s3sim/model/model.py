@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import mesa
@@ -332,6 +333,26 @@ class S3Model(mesa.Model):
         new._user_step = new.step  # mesa's wrapped step, bound to the copy
         new.step = new._wrapped_step
         return new
+
+    @classmethod
+    def through_burn_in(cls, configs: Sequence[Any], seed: int | None, replicate: int | None = None, *,
+                        full_records: bool = True, _validated: bool = False) -> list[S3Model]:
+        """One model per config (configs that differ in their policy only, e.g. the regimes of a contrast), each at
+        the end of the burn-in: one model runs it under the last config and the others continue from copies of it
+        (:meth:`policy_for`, :meth:`fork`; bit-identical to separate runs). With materialised Mesa agents, which
+        cannot be forked, each model runs its own burn-in."""
+        configs = list(configs)
+        root = cls(configs[-1], seed=seed, replicate=replicate, _validated=_validated)
+        root.full_records = full_records
+        if len(configs) > 1 and not root.p.materialize_agents:
+            policies = [root.policy_for(cfg) for cfg in configs[:-1]]
+            root.run(root.p.burn_in)
+            return [root.fork(cfg, policy) for cfg, policy in zip(configs[:-1], policies)] + [root]
+        models = [cls(cfg, seed=seed, replicate=replicate, _validated=_validated) for cfg in configs[:-1]] + [root]
+        for model in models:
+            model.full_records = full_records
+            model.run(model.p.burn_in)
+        return models
 
     def stream_handle(self, name: str) -> np.ndarray:
         """The random stream ``name`` as compiled kernels take it cheaply (:func:`s3sim.model._jit.stream_handle`;

@@ -36,6 +36,7 @@ CLI: ``s3sim-stress`` (a Hydra app over ``conf/stress.yaml``; see docs/stress-te
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -629,10 +630,9 @@ def _task(cfg) -> None:
 
     from hydra.core.hydra_config import HydraConfig
 
-    logging.getLogger("distributed").setLevel(logging.WARNING)
     logging.getLogger("MESA").setLevel(logging.WARNING)
     out = Path(HydraConfig.get().runtime.output_dir)
-    _LOG_DIR[0] = out.resolve()
+    say = functools.partial(_say, log_dir=out.resolve())
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         st = StressTest(cfg, out)
@@ -641,58 +641,55 @@ def _task(cfg) -> None:
         total = len(st.bounds)
         n_samples = sum(b - a for a, b in st.bounds)
         runs = n_samples * sp.replicates * max(1, len(sp.target.get("regimes", [])))
-        _say(f"s3sim-stress: {sp.method} on {sp.target['name']}, {len(sp.params)} parameters, "
+        say(f"s3sim-stress: {sp.method} on {sp.target['name']}, {len(sp.params)} parameters, "
               f"{n_samples} samples x {sp.replicates} replicate(s) = {runs} runs in "
               f"{_chunks(total)}; {_chunks(done)} already done")
-        _say(f"s3sim-stress: output in {out}; to resume: {resume_command(out)}")
+        say(f"s3sim-stress: output in {out}; to resume: {resume_command(out)}")
         damaged = st.damaged()
         if damaged:
-            _say(f"s3sim-stress: warning: {_chunks(len(damaged))} damaged (unreadable files, e.g. "
+            say(f"s3sim-stress: warning: {_chunks(len(damaged))} damaged (unreadable files, e.g. "
                   f"{chunk_path(out, damaged[0]).name}) will be evaluated again")
         e = sp.executor
         t0 = time.perf_counter()
         if done < total:
             with make_executor(e["kind"], e["workers"], e["address"]) as ex:
-                _say(f"s3sim-stress: evaluating {_chunks(total - done)} on {ex.describe()}")
+                say(f"s3sim-stress: evaluating {_chunks(total - done)} on {ex.describe()}")
                 n = st.evaluate(ex)
             dt = time.perf_counter() - t0
-            _say(f"s3sim-stress: evaluated {_chunks(n)} in {dt:.1f} s")
+            say(f"s3sim-stress: evaluated {_chunks(n)} in {dt:.1f} s")
         report = st.analyse()
     except S3SimError as exc:
         fail(str(exc), PROG)
     except KeyboardInterrupt as exc:
         what, status = ("terminated", 128 + signal.SIGTERM) if isinstance(exc, _Terminated) else ("interrupted", 130)
-        _say(f"\ns3sim-stress: {what}; completed chunks are kept. Resume with: {resume_command(out)}",
+        say(f"\ns3sim-stress: {what}; completed chunks are kept. Resume with: {resume_command(out)}",
              sys.stderr)
         raise SystemExit(status)
     finally:
         signal.signal(signal.SIGTERM, previous)
     for label, a in report.outputs.items():
         top = ", ".join(a.ranking(report.method)[:3])
-        _say(f"s3sim-stress: {label}: most influential {top}; convergence: {a.verdict}")
+        say(f"s3sim-stress: {label}: most influential {top}; convergence: {a.verdict}")
         for w in a.warnings:
-            _say(f"s3sim-stress: warning: {label}: {w}")
+            say(f"s3sim-stress: warning: {label}: {w}")
     written = "summary.md, indices.csv, figures/" if st.spec.figures else "summary.md, indices.csv"
-    _say(f"s3sim-stress: results written to {out} ({written})")
+    say(f"s3sim-stress: results written to {out} ({written})")
 
 
-def _say(message: str, stream=None) -> None:
+def _say(message: str, stream=None, *, log_dir: Path) -> None:
     """Print a line of the command's report and keep it in the run's log (``stress.log``: Hydra's job log file in
-    the run directory), so that a batch job's log holds the resume command, the warnings and the results."""
+    ``log_dir``, the run directory), so that a batch job's log holds the resume command, the warnings and the
+    results."""
     import logging
 
     print(message, file=stream or sys.stdout, flush=True)
-    if _LOG_DIR[0] is None:
-        return
     record = logging.makeLogRecord({"name": PROG, "levelno": logging.INFO, "levelname": "INFO",
                                     "msg": message.strip("\n")})
     for handler in logging.getLogger().handlers:
         if (isinstance(handler, logging.FileHandler) and record.levelno >= handler.level
-                and Path(handler.baseFilename).resolve().parent == _LOG_DIR[0]):
+                and Path(handler.baseFilename).resolve().parent == log_dir):
             handler.handle(record)
 
-
-_LOG_DIR: list[Path | None] = [None]  # the run directory whose job log _say writes to (set by the command)
 
 
 def _chunks(k: int) -> str:

@@ -134,19 +134,8 @@ def s3_target(params: Mapping[str, Any], seed: int, replicate: int = 0, *, regim
             cfgs.append(_sample_config(merged, preset=regime))
     if not cfgs:
         return {}
-    # one model through the burn-in (under the last regime), every other regime's policy set up on its initial
-    # state, then one copy per other regime
-    root = S3Model(cfgs[-1], seed=seed, replicate=replicate, _validated=True)
-    root.full_records = False  # only what outcomes() reads
-    if len(cfgs) > 1 and not root.p.materialize_agents:
-        policies = [root.policy_for(cfg) for cfg in cfgs[:-1]]
-        root.run(root.p.burn_in)
-        models = [root.fork(cfg, policy) for cfg, policy in zip(cfgs[:-1], policies)]
-    else:
-        models = [S3Model(cfg, seed=seed, replicate=replicate, _validated=True) for cfg in cfgs[:-1]]
-        for model in models:
-            model.full_records = False
-    models.append(root)
+    # the regimes share one burn-in; only what outcomes() reads is recorded
+    models = S3Model.through_burn_in(cfgs, seed, replicate, full_records=False, _validated=True)
     out: dict[str, float] = {}
     for regime, model in zip(regimes, models):
         model.run()

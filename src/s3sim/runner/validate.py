@@ -54,11 +54,8 @@ def record_runs(params: dict[str, Any], seed: int, replicate: int, regimes: Sequ
     t0 = time.perf_counter()
     cfgs = [config_from_params(**{**params, "materialize_agents": False, "policy_regime": regime})
             for regime in regimes]
-    root = S3Model(cfgs[-1], seed=seed, replicate=replicate)
-    policies = [root.policy_for(cfg) for cfg in cfgs[:-1]]
-    root.run(cfgs[-1].model.burn_in)
-    first = _snapshot(root)  # the end of the shared burn-in: year 0 of every regime
-    models = [root.fork(cfg, pol) for cfg, pol in zip(cfgs[:-1], policies)] + [root]
+    models = S3Model.through_burn_in(cfgs, seed, replicate)
+    first = _snapshot(models[-1])  # the end of the shared burn-in: year 0 of every regime
     shared = time.perf_counter() - t0
     return [_finish_run(model, cfg, regime, first, out, shared)
             for model, cfg, regime, out in zip(models, cfgs, regimes, outs)]
