@@ -325,7 +325,7 @@ def _radical_targets(bias, tilt=None, draws=4000, seed=0):
     for s in range(draws):
         a.klen[0] = 4
         k, d = radical_step(g, 0, 0, a.profile, phi, tilt, bias, 8, SHIFT, a.klen, a.kcap, a.cap, a.abil, a.expt,
-                            a.ih)
+                            a.ih, np.empty(D))
         assert k == 4 and a.cap[0, 4] >> SHIFT == d  # a new capability of the target domain was added
         assert a.expt[0, 4] == 5 and not a.ih[0, 4]  # copying A and E of an existing triple, outside the IH
         out[s] = d

@@ -2,6 +2,11 @@
 
 * :func:`kernel`: the decorator of every compiled loop: compiled once, cached on disk, numpy error semantics (no
   Python exception checks on division in hot loops).
+* :func:`step_kernel`: the decorator of a small kernel that other kernels call in their loops (a kene lookup, a
+  tie scan, one learning step). It is a kernel too, callable from Python, but inlined into its callers in
+  numba's IR: a call between compiled functions passes every array as a struct and adjusts its reference
+  count, which cost about a tenth of the knowledge exchange's time. Inlining changes no arithmetic: the same
+  operations run in the same order, so results are identical.
 * :func:`uniform`: one uniform draw in [0, 1) from a Generator or a stream handle, exactly ``rng.random()``.
   For numpy's PCG64 (every model stream) a handle also carries the address of the generator's 128-bit state
   and increment, and the draw is made inline: the same PCG64 step (state = state x multiplier + increment,
@@ -37,6 +42,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload, register_jitable
 
 kernel = njit(cache=True, error_model="numpy", nogil=True)
+step_kernel = njit(cache=True, error_model="numpy", nogil=True, inline="always")
 
 _GENERATOR = types.NumPyRandomGeneratorType("generator")
 _BIT_GENERATOR = types.NumPyRandomBitGeneratorType("bit_generator")

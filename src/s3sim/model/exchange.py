@@ -21,11 +21,11 @@ import math
 
 import numpy as np
 
-from ._jit import check_stream, generator_of, kernel, uniform
+from ._jit import check_stream, generator_of, kernel, step_kernel, uniform
 from .knowledge import add_triple, draw_ih
 
 
-@kernel
+@step_kernel
 def learning_gain(d, d_star):
     """Nooteboom's inverted U: g(d) = (d/d*)(2 - d/d*) clipped to [0, 1]."""
     x = d / d_star
@@ -33,7 +33,7 @@ def learning_gain(d, d_star):
     return min(max(g, 0.0), 1.0)
 
 
-@kernel
+@step_kernel
 def _index_kene(i, klen, cap, slot_of):
     """``slot_of[c]`` = the first slot of row ``i`` holding capability ``c`` (entries of other capabilities are
     left stale: a lookup checks ``cap[i, slot_of[c]] == c``)."""
@@ -41,7 +41,7 @@ def _index_kene(i, klen, cap, slot_of):
         slot_of[cap[i, k]] = k
 
 
-@kernel
+@step_kernel
 def _learn(rng, i, src_c, src_a, src_e, m, p_abs, e_penalty_new, klen, kcap, cap, abil, expt, ih, slot_of):
     flows = 0
     _index_kene(i, klen, cap, slot_of)  # capability -> slot, instead of a scan of the kene per offered triple
@@ -68,7 +68,7 @@ def _learn(rng, i, src_c, src_a, src_e, m, p_abs, e_penalty_new, klen, kcap, cap
     return flows
 
 
-@kernel
+@step_kernel
 def _snapshot_ih(i, klen, cap, abil, expt, ih, out_c, out_a, out_e):
     """Copy row ``i``'s IH triples into the output buffers; returns how many."""
     m = 0

@@ -20,10 +20,10 @@ import math
 
 import numpy as np
 
-from ._jit import kernel, uniform
+from ._jit import kernel, step_kernel, uniform
 
 
-@kernel
+@step_kernel
 def draw_ih(rng, i, klen, ih, ih_len_max):
     """Draw a new innovation hypothesis for row ``i``: 2..ih_len_max distinct occupied slots."""
     n = klen[i]
@@ -44,7 +44,7 @@ def draw_ih(rng, i, klen, ih, ih_len_max):
             chosen += 1
 
 
-@kernel
+@step_kernel
 def find_capability(i, c, klen, cap):
     """Slot of capability ``c`` in row ``i``'s kene, or -1."""
     for k in range(klen[i]):
@@ -53,7 +53,7 @@ def find_capability(i, c, klen, cap):
     return -1
 
 
-@kernel
+@step_kernel
 def add_triple(i, c, a, e, klen, kcap, cap, abil, expt, ih):
     """Add triple (c, a, e) to row ``i``; evict the lowest-expertise non-IH triple if full.
 
@@ -79,7 +79,7 @@ def add_triple(i, c, a, e, klen, kcap, cap, abil, expt, ih):
     return k
 
 
-@kernel
+@step_kernel
 def remove_slot(i, k, klen, cap, abil, expt, ih):
     """Remove slot ``k`` of row ``i`` by moving the last occupied slot into it."""
     last = klen[i] - 1
@@ -99,7 +99,7 @@ def remove_slot(i, k, klen, cap, abil, expt, ih):
 EXPERTISE_WEIGHT = 1.0 - np.exp(-np.arange(11, dtype=np.float64))
 
 
-@kernel
+@step_kernel
 def product_and_quality(i, klen, cap, abil, expt, ih, cap_shift, scratch, product_domain, quality):
     """S2: product domain (argmax of IH expertise per domain; ties to the lowest index) and bounded monotone
     quality of row ``i``. ``scratch`` is a zeroed float buffer of one entry per domain, left zeroed."""
@@ -136,7 +136,7 @@ def refresh_products(alive, n, klen, cap, abil, expt, ih, cap_shift, n_domains, 
             product_and_quality(i, klen, cap, abil, expt, ih, cap_shift, scratch, product_domain, quality)
 
 
-@kernel
+@step_kernel
 def profile_of(i, klen, cap, expt, ih, cap_shift, profile, advert):
     """Expertise-weighted domain profile (sums to 1) and L2-normalised advert (IH) profile of row ``i``."""
     n_domains = profile.shape[1]
@@ -154,7 +154,7 @@ def profile_of(i, klen, cap, expt, ih, cap_shift, profile, advert):
     normalise_profiles(i, tot, profile, advert)
 
 
-@kernel
+@step_kernel
 def normalise_profiles(i, tot, profile, advert):
     """Scale row ``i``'s accumulated profile to sum 1 (``tot`` is its expertise total) and its advert to unit
     length."""

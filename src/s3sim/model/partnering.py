@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import check_stream, kernel, uniform
+from ._jit import check_stream, kernel, step_kernel, uniform
 from .state import RI, TIE_SLOTS
 
 
@@ -50,7 +50,7 @@ def build_csr(keys, alive, n, n_keys):
     return counts, rows
 
 
-@kernel
+@step_kernel
 def _recent_tie(i, j, tie_partner, tie_step, since):
     for s in range(TIE_SLOTS):
         if tie_partner[i, s] == j and tie_step[i, s] >= since:
@@ -58,7 +58,7 @@ def _recent_tie(i, j, tie_partner, tie_step, since):
     return False
 
 
-@kernel
+@step_kernel
 def _random_tie(rng, i, tie_partner, tie_step, since, alive):
     m = 0
     for s in range(TIE_SLOTS):
@@ -76,7 +76,7 @@ def _random_tie(rng, i, tie_partner, tie_step, since, alive):
     return -1
 
 
-@kernel
+@step_kernel
 def _remember(i, j, t, tie_partner, tie_step):
     """Record partner ``j`` of ``i`` at step ``t``: refresh an existing tie, else replace the oldest one (empty
     slots first, then the least recently renewed; ties broken by slot order)."""
@@ -202,7 +202,7 @@ def search_partners(rng, t, alive, kind, region, cluster, n, profit, success_thr
     return n_pairs
 
 
-@kernel
+@step_kernel
 def tie_step_is(i, j, t, tie_partner, tie_step):
     for s in range(TIE_SLOTS):
         if tie_partner[i, s] == j and tie_step[i, s] == t:

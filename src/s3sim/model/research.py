@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from ._jit import check_stream, generator_of, kernel, uniform
+from ._jit import check_stream, generator_of, kernel, step_kernel, uniform
 from .knowledge import add_triple, draw_ih, find_capability
 from .sampling import categorical, relatedness_scores
 from .state import RI
@@ -37,12 +37,12 @@ from .state import RI
 NONE, INCREMENTAL, RADICAL = 0, 1, 2
 
 
-@kernel
+@step_kernel
 def radical_step(rng, i, r, profile, relatedness, tilt, relatedness_bias, caps_per_domain, cap_shift, klen, kcap, cap, abil,
-                 expt, ih):
-    """Add one capability in a relatedness-drawn domain. Returns (slot or -1, target domain)."""
+                 expt, ih, weights):
+    """Add one capability in a relatedness-drawn domain. Returns (slot or -1, target domain). ``weights`` is a
+    scratch buffer of one float per domain (overwritten)."""
     n_domains = relatedness.shape[0]
-    weights = np.zeros(n_domains)
     tot = relatedness_scores(i, profile, relatedness, weights)
     acc = 0.0
     for d in range(n_domains):
@@ -63,7 +63,7 @@ def radical_step(rng, i, r, profile, relatedness, tilt, relatedness_bias, caps_p
     return k, d
 
 
-@kernel
+@step_kernel
 def incremental_step(rng, i, klen, cap, abil, ih, res_slot, res_dir, improved, s_incr, cap_shift):
     """SKIN hill-climbing on one IH ability; keeps slot and direction while profit improves."""
     k = res_slot[i]
@@ -91,7 +91,7 @@ def incremental_step(rng, i, klen, cap, abil, ih, res_slot, res_dir, improved, s
     abil[i, k] = a
 
 
-@kernel
+@step_kernel
 def _effort(subsidy, cost, crowding_out):
     """Research effort relative to an unsubsidised step: the part of a subsidy that does not replace private
     spending (1 - crowding_out) buys extra effort in proportion to the step's cost. Exactly 1 without subsidy."""
@@ -100,7 +100,7 @@ def _effort(subsidy, cost, crowding_out):
     return 1.0 + (1.0 - crowding_out) * subsidy / cost
 
 
-@kernel
+@step_kernel
 def _log(i, v, kind, cell, innovations, innov_value, out_value, out_kind, out_domain, n_out):
     """Count an innovation of value ``v`` for actor ``i`` and append it to the step's log."""
     innovations[i] += 1
@@ -121,6 +121,7 @@ def do_research(rng, alive, kind, region, n, capital, profit, prev_profit, trans
     """One research round over all actors. Innovations are appended to ``out_*``; returns their count."""
     check_stream(rng)  # a Generator or its stream handle (model._jit)
     n_domains = relatedness.shape[0]
+    weights = np.empty(n_domains)  # radical_step's scratch
     n_out = 0
     for i in range(n):
         if not alive[i]:
@@ -152,7 +153,7 @@ def do_research(rng, alive, kind, region, n, capital, profit, prev_profit, trans
                 continue
         # radical research
         k, d = radical_step(rng, i, r, profile, relatedness, tilt, relatedness_bias, caps_per_domain, cap_shift, klen, kcap,
-                            cap, abil, expt, ih)
+                            cap, abil, expt, ih, weights)
         costs[i] += c_rad
         rd_spend[i] += c_rad
         if k >= 0 and uniform(rng) < p_innov_rad * G[r, d] * _effort(subsidy[i], c_rad, crowding_out):

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ..model._jit import check_stream, generator_of, kernel, uniform
+from ..model._jit import check_stream, generator_of, kernel, step_kernel, uniform
 from ..model.partnering import build_csr
 
 MAX_COORDINATORS = 5  # coordinators (proposals) per call
@@ -23,7 +23,7 @@ MAX_COORDINATORS = 5  # coordinators (proposals) per call
 # ----------------------------------------------------------------------------------------------------------------
 # numpy's pairwise summation
 # ----------------------------------------------------------------------------------------------------------------
-@kernel
+@step_kernel
 def _block(x, lo, n):
     """numpy's pairwise_sum of ``x[lo:lo + n]`` for n <= 128, in the array's dtype: below 8 terms one running
     sum, else eight running sums (every eighth term) added as a tree, then the remainder."""
@@ -46,7 +46,7 @@ def _block(x, lo, n):
     return res
 
 
-@kernel
+@step_kernel
 def _half(n):
     n2 = n // 2
     return n2 - n2 % 8
@@ -133,13 +133,13 @@ def median(x):
 # ----------------------------------------------------------------------------------------------------------------
 # calls: consortia, eligibility, ranking, funding
 # ----------------------------------------------------------------------------------------------------------------
-@kernel
+@step_kernel
 def _is_sme(k):
     """An SME or a start-up (actor kinds 0 and 2)."""
     return k == 0 or k == 2
 
 
-@kernel
+@step_kernel
 def _in(x, rows, k):
     for i in range(k):
         if rows[i] == x:
@@ -147,7 +147,7 @@ def _in(x, rows, k):
     return False
 
 
-@kernel
+@step_kernel
 def _first_in_order(score, cand, m, members, length, kind, region, want, home):
     """Index into ``cand`` of the first candidate in rank order (score descending, the lower index first on
     ties: a stable sort) that is not a member and is an SME (``want`` 0) or outside region ``home`` (1); -1 if
@@ -164,7 +164,7 @@ def _first_in_order(score, cand, m, members, length, kind, region, want, home):
     return best
 
 
-@kernel
+@step_kernel
 def _swap_in_keeping_sme(members, length, x, kind):
     """The second-region repair: with more than two members, ``x`` replaces the last invitee whose departure
     leaves an SME in the consortium (the last invitee itself unless it is the only SME and ``x`` is none); with
@@ -183,7 +183,7 @@ def _swap_in_keeping_sme(members, length, x, kind):
     return length
 
 
-@kernel
+@step_kernel
 def _swap_in(members, length, x, keep):
     """The last invitee makes way for ``x`` when there are more than ``keep`` members; else ``x`` joins.
     Returns the new length."""
@@ -194,7 +194,7 @@ def _swap_in(members, length, x, keep):
     return length + 1
 
 
-@kernel
+@step_kernel
 def _candidates(n, alive, region, cluster, profile, busy, d, region_ok, single, reg_start, reg_rows, scope,
                 use_mask, mask, cand):
     """Actor rows (ascending) that may join a call; returns their number. ``single`` >= 0: the call's only
