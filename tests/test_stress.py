@@ -99,6 +99,84 @@ def test_ishigami_noise_is_reported_and_second_order(tmp_path):
     assert "Replicate noise: SD" in (tmp_path / "summary.md").read_text()
 
 
+def test_grouped_sobol_reproduces_the_analytic_closed_index_of_a_group(tmp_path):
+    """Groups {x1, x3} and {x2}: the group {x1, x3} has S1 = ST = (V1 + V13) / V (its closed index; nothing
+    outside the group interacts with it), x2 alone S1 = ST = V2 / V. Sobol' with groups runs N(G+2) samples."""
+    cfg = {"target": {"name": "ishigami", "params": ["x1", "x2", "x3"], "outputs": ["y"], "replicates": 1,
+                      "groups": {"x1x3": ["x1", "x3"]}},
+           "sensitivity": {"method": "sobol", "n": 1024, "num_resamples": 200}, "chunk_size": 4096}
+    report = run_stress(cfg, tmp_path, executor="serial")
+    run = load_run(tmp_path)
+    assert run.problem["n_samples"] == 1024 * (2 + 2) and run.factors == ["x1x3", "x2"]
+    truth = ishigami_indices()
+    closed = {"x1x3": truth["ST"][0], "x2": truth["S1"][1]}  # (V1 + V13) / V and V2 / V
+    t = report.outputs["y"].indices
+    assert sorted(t["parameter"].unique()) == ["x1x3", "x2"]
+    for row in t.itertuples():
+        assert abs(row.value - closed[row.parameter]) <= max(row.conf, 0.02), row
+    text = (tmp_path / "summary.md").read_text()
+    assert "Indices are of 2 groups" in text and "x1x3 = x1, x3" in text and "| group |" in text
+    # the design differs from the ungrouped one: resuming with other groups is refused
+    with pytest.raises(ConfigError, match="target.groups|design"):
+        check_resume(resolve({**cfg, "target": {**cfg["target"], "groups": {}}}), tmp_path)
+
+
+def test_grouped_morris_on_the_model_draws_mu_star_bars_and_a_winner_map(tmp_path):
+    cfg = {"target": {"name": "s3", "params": ["g_min", "omega", "a0", "c_collab"], "replicates": 1,
+                      "groups": {"mass": ["g_min", "omega"]}, "fixed": TINY,
+                      "outputs": [CONTRAST, "cluster_s3:innovations_per_1000_firms"]},
+           "sensitivity": {"method": "morris", "n": 4, "num_resamples": 20}, "chunk_size": 8}
+    report = run_stress(cfg, tmp_path, executor="serial")
+    run = load_run(tmp_path)
+    assert run.factors == ["mass", "a0", "c_collab"] and run.problem["n_samples"] == 4 * (3 + 1)
+    # along a trajectory each step moves one factor: the two grouped parameters move together
+    steps = np.diff(run.x.reshape(4, 3 + 1, 4), axis=1) != 0  # trajectories x steps x parameters
+    assert np.array_equal(steps[:, :, 0], steps[:, :, 1]) and steps[:, :, 0].sum() == 4
+    assert (steps.sum(axis=2) == np.where(steps[:, :, 0], 2, 1)).all()
+    a = next(iter(report.outputs.values()))
+    mu = a.indices[a.indices["index"] == "mu_star"]
+    assert sorted(mu["parameter"]) == ["a0", "c_collab", "mass"] and mu["value"].notna().all()
+    figs = {p.name for p in (tmp_path / "figures").iterdir()}
+    assert any(f.startswith("indices_") for f in figs) and not any(f.startswith("morris_") for f in figs)
+    assert "winner_innovations_per_1000_firms.png" in figs
+
+
+@pytest.mark.parametrize("groups,field,allowed", [
+    ({"a": ["x1", "x9"]}, "target.groups.a='x9'", "a varied parameter (x1, x2, x3)"),
+    ({"a": ["x1"], "b": ["x1", "x2"]}, "target.groups.b='x1'", "one group only"),
+    ({"a": ["x1", "x2", "x3"]}, "target.groups", "at least two groups"),
+    ("catalogue", "target.groups='catalogue'", "at least two groups"),  # the Ishigami inputs share one group
+    ("byname", "target.groups='byname'", "catalogue, or a mapping"),
+    ({"x3": ["x1", "x2"]}, "target.groups", "not the name of another varied parameter"),
+])
+def test_bad_groups_fail_with_one_line(groups, field, allowed):
+    cfg = {"target": {"name": "ishigami", "params": ["x1", "x2", "x3"], "outputs": ["y"], "groups": groups}}
+    with pytest.raises(ConfigError) as exc:
+        resolve(cfg)
+    assert field in str(exc.value) and allowed in str(exc.value), str(exc.value)
+
+
+def test_groups_need_sobol_or_morris_and_work_from_the_shell(tmp_path):
+    proc = _run(["target=ishigami", "sensitivity=delta", "target.groups={a: [x1, x3]}",
+                 f"hydra.run.dir={tmp_path / 'x'}"])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "target.groups=" in proc.stderr and "groups work with sobol and morris" in proc.stderr
+    proc = _run(["target=ishigami", "sensitivity=sobol", "sensitivity.n=16", "executor=serial", "figures=false",
+                 "target.groups.a=[x1,x3]", f"hydra.run.dir={tmp_path / 'y'}"])
+    assert proc.returncode == 0, proc.stderr
+    assert load_run(tmp_path / "y").factors == ["a", "x2"]
+
+
+def test_catalogue_groups_of_the_model_parameters():
+    target = {"params": ["g_min", "omega", "a0", "d_star"], "outputs": [CONTRAST]}
+    spec = resolve({"target": {**target, "groups": "catalogue"}})
+    assert {p["name"]: p["group"] for p in spec.params} == {"g_min": "critical_mass", "omega": "critical_mass",
+                                                            "a0": "flows", "d_star": "flows"}
+    plain = resolve({"target": target})
+    assert all("group" not in p for p in plain.params)
+    assert "group" not in json.dumps(plain.fingerprint_items())  # ungrouped designs keep their fingerprints
+
+
 @pytest.mark.parametrize("method,n", [("fast", 65), ("delta", 64), ("pawn", 64), ("rbd_fast", 64)])
 def test_other_methods_rank_the_ishigami_inputs(tmp_path, method, n):
     cfg = {"target": {"name": "ishigami", "params": ["x1", "x2", "x3"], "outputs": ["y"], "replicates": 1},

@@ -69,6 +69,7 @@ SAMPLES = "design/samples.parquet"
 APPLIED = "design/applied.parquet"  # the values the target ran with (integers rounded): re-run any evaluation
 EVALUATIONS = "evaluations"
 METHODS = ("morris", "sobol", "fast", "delta", "pawn", "rbd_fast")
+GROUP_METHODS = ("sobol", "morris")  # SALib methods that take groups of parameters (target.groups)
 MAIN_INDEX = {"sobol": "ST", "morris": "mu_star", "fast": "ST", "delta": "delta_balanced", "pawn": "median",
               "rbd_fast": "S1"}
 NORMALISED = {"sobol", "fast", "delta", "pawn", "rbd_fast"}  # indices on a 0-1 scale (morris: output units)
@@ -119,7 +120,21 @@ def applied_values(x: np.ndarray, params: Sequence[dict[str, Any]]) -> np.ndarra
 def salib_problem(params: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """SALib problem dict of the stored parameters (integer parameters widened by half a unit each side)."""
     bounds = [[p["low"] - 0.5, p["high"] + 0.5] if p["kind"] == "int" else [p["low"], p["high"]] for p in params]
-    return {"num_vars": len(params), "names": [p["name"] for p in params], "bounds": bounds}
+    problem = {"num_vars": len(params), "names": [p["name"] for p in params], "bounds": bounds}
+    if any("group" in p for p in params):
+        problem["groups"] = [p.get("group", p["name"]) for p in params]
+    return problem
+
+
+def factor_names(params: Sequence[dict[str, Any]]) -> list[str]:
+    """The factors the indices are of: the parameters, or their groups (``target.groups``) in order of first
+    appearance, as SALib orders them."""
+    out: list[str] = []
+    for p in params:
+        f = p.get("group", p["name"])
+        if f not in out:
+            out.append(f)
+    return out
 
 
 def bootstrap_seed(seed: int) -> int:
@@ -158,6 +173,15 @@ class StoredRun:
     @property
     def names(self) -> list[str]:
         return [p["name"] for p in self.params]
+
+    @property
+    def factors(self) -> list[str]:
+        """What the indices are of: the parameter names, or the group labels of a grouped design."""
+        return factor_names(self.params)
+
+    @property
+    def grouped(self) -> bool:
+        return any("group" in p for p in self.params)
 
     @property
     def x(self) -> np.ndarray:
@@ -292,7 +316,7 @@ def analyse_output(run: StoredRun, output: dict[str, Any], settings: dict | None
     pr = run.problem
     method = pr["method"]
     settings = {**pr["settings"], **(settings or {})}
-    names = run.names
+    names = run.factors  # parameters, or their groups
     d = len(names)
     problem = salib_problem(run.params)
     x = run.x
@@ -652,6 +676,10 @@ def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = 
              f"{pr['replicates']} replicate(s) = {pr['n_samples'] * pr['replicates']} evaluations "
              f"(each running {max(1, len(pr['target'].get('regimes') or []))} regime(s)); seed {pr['seed']}; "
              f"bootstrap {pr['settings']['num_resamples']} resamples at {pr['settings']['conf_level']:.0%}.", ""]
+    if run.grouped:
+        members = {f: [p["name"] for p in run.params if p.get("group", p["name"]) == f] for f in run.factors}
+        lines += [f"Indices are of {len(members)} groups (target.groups), each varied as one factor: "
+                  + "; ".join(f"{f} = {', '.join(m)}" if m != [f] else f for f, m in members.items()) + ".", ""]
     for label, a in report.outputs.items():
         lines += [f"## {label}", "", f"Convergence: **{a.verdict}**. Replicate noise: "
                   + (f"SD {_fmt(a.noise['replicate_sd'])} within samples against SD "
@@ -661,7 +689,7 @@ def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = 
         t = a.indices[a.indices["parameter2"] == ""]
         cols = [c for c in ("S1", "ST", "mu_star", "sigma", "delta_balanced", "median") if c in set(t["index"])]
         if cols:
-            lines.append("| parameter | " + " | ".join(cols) + " |")
+            lines.append(f"| {'group' if run.grouped else 'parameter'} | " + " | ".join(cols) + " |")
             lines.append("|---|" + "---|" * len(cols))
             wide = t.pivot(index="parameter", columns="index", values="value")
             conf = t.pivot(index="parameter", columns="index", values="conf")

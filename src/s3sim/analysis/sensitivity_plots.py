@@ -4,10 +4,12 @@
   intervals, parameters sorted by the main index;
 * ``s2_<output>.png``: second-order Sobol' indices as a heatmap (when computed);
 * ``morris_<output>.png``: Morris mu* against sigma (Morris 1991; Campolongo et al. 2007): far right means
-  influential, high means non-linear or interacting;
+  influential, high means non-linear or interacting (with ``target.groups``, which SALib gives no sigma for:
+  ``indices_<output>.png``, mu* as bars);
 * ``convergence_<output>.png``: the main index of each parameter at N/8, N/4, N/2, N with its interval;
-* ``winner_<outcome>.png``: every sample placed by the two most influential parameters and coloured by the regime
-  with the best outcome (replicate means), where two or more regimes were run.
+* ``winner_<outcome>.png``: every sample placed by the two most influential parameters (with ``target.groups``,
+  whose indices are of groups: the two parameters most rank-correlated with the first two regimes' difference)
+  and coloured by the regime with the best outcome (replicate means), where two or more regimes were run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..files import atomic_write
 from .sensitivity import MAIN_INDEX, SensitivityReport, StoredRun, applied_values, lower_is_better, regime_columns
@@ -49,13 +52,15 @@ def plot_all(report: SensitivityReport, run: StoredRun) -> list[Path]:
         s = _slug(label)
         t = a.indices
         first = t[t["parameter2"] == ""]
-        if method == "morris":
+        if method == "morris" and not run.grouped:
             paths.append(_morris(plt, first, label, out / f"morris_{s}.png"))
+        elif method == "morris":  # SALib gives no sigma for a group of several parameters: mu* as bars
+            paths.append(_bars(plt, first, method, label, out / f"indices_{s}.png"))
         else:
             paths.append(_bars(plt, first, method, label, out / f"indices_{s}.png"))
         s2 = t[(t["index"] == "S2")]
         if len(s2):
-            paths.append(_s2(plt, s2, run.names, label, out / f"s2_{s}.png"))
+            paths.append(_s2(plt, s2, run.factors, label, out / f"s2_{s}.png"))
         if len(a.convergence):
             paths.append(_convergence(plt, a.convergence, method, label, a.verdict, out / f"convergence_{s}.png"))
     paths += _winner_maps(plt, report, run, out)
@@ -82,7 +87,7 @@ def _spread(values: np.ndarray, step: float) -> np.ndarray:
 
 def _bars(plt, t, method, label, path):
     main = MAIN_INDEX[method]
-    kinds = [k for k in ("S1", "ST", "delta_balanced", "median") if k in set(t["index"])]
+    kinds = [k for k in ("S1", "ST", "delta_balanced", "median") if k in set(t["index"])] or [main]
     wide = t.pivot(index="parameter", columns="index", values="value")
     conf = t.pivot(index="parameter", columns="index", values="conf")
     order = list(wide.sort_values(main, ascending=False).index)
@@ -201,6 +206,21 @@ def _convergence(plt, conv, method, label, verdict, path):
     return path
 
 
+def _rank_correlated(x: np.ndarray, y: np.ndarray, names) -> list[str]:
+    """``names`` ordered by |Spearman rank correlation| of their column of ``x`` with ``y`` (ties by position)."""
+    def ranks(v):
+        return pd.Series(v).rank().to_numpy(float)
+
+    ry = ranks(y)
+    score = []
+    for j in range(x.shape[1]):
+        rx = ranks(x[:, j])
+        sx, sy = rx.std(), ry.std()
+        score.append(abs(float(np.mean((rx - rx.mean()) * (ry - ry.mean())) / (sx * sy))) if sx > 0 and sy > 0
+                     else 0.0)
+    return [names[j] for j in sorted(range(len(names)), key=lambda j: (-score[j], j))]
+
+
 def _winner_maps(plt, report, run, out):
     regs = regime_columns(run)
     paths = []
@@ -219,6 +239,8 @@ def _winner_maps(plt, report, run, out):
             continue
         means = np.stack([run.evaluations[f"{g}:{outcome}"].to_numpy(float).reshape(n, r).mean(axis=1)
                           for g in regimes], axis=1)
+        if run.grouped:  # indices of groups: the parameters most rank-correlated with the regimes' difference
+            ranking = _rank_correlated(x, means[:, 0] - means[:, 1], run.names)
         best = np.argmin(means, axis=1) if lower_is_better(outcome) else np.argmax(means, axis=1)
         top = means.min(axis=1) if lower_is_better(outcome) else means.max(axis=1)
         tied = (means == top[:, None]).sum(axis=1) > 1  # two or more regimes share the best value

@@ -45,6 +45,10 @@ class TargetConfig:
     params: list[str] = field(default_factory=list)  # names or group:<group> of s3sim.PARAMETERS
     ranges: dict[str, Any] = field(default_factory=dict)  # name -> [low, high], overrides the registry range
     fixed: dict[str, Any] = field(default_factory=dict)  # name -> value held fixed (e.g. n_agents)
+    # Sobol' and Morris only: indices of groups of parameters, each group varied as one factor (SALib's groups;
+    # Sobol' then costs N(G+2) runs for G groups). {} for none, a mapping label -> [parameter names] (a varied
+    # parameter not listed is a group of its own), or "catalogue" for the groups of s3sim.PARAMETERS
+    groups: Any = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)  # outcome, regime:outcome or A-B:outcome
     regime: str = "none"  # regime of a bare outcome name
     replicates: int = 3  # stochastic replicates per sample (averaged; their spread is reported)

@@ -43,7 +43,7 @@ import math
 import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,6 +54,7 @@ import numpy as np
 from ..analysis.sensitivity import (
     APPLIED,
     EVALUATIONS,
+    GROUP_METHODS,
     METHODS,
     PROBLEM,
     SAMPLES,
@@ -112,7 +113,8 @@ class StressSpec:
         return {"version": DESIGN_VERSION, "method": self.method,
                 "design": {k: self.settings[k] for k in keys}, "seed": self.seed, "chunk_size": self.chunk_size,
                 "replicates": self.replicates,
-                "params": [{k: p[k] for k in ("name", "kind", "low", "high")} for p in self.params],
+                "params": [{k: p[k] for k in ("name", "kind", "low", "high", "group") if k in p}
+                           for p in self.params],
                 "target": {k: v for k, v in self.target.items() if k != "regime"}}
 
     def fingerprint(self) -> str:
@@ -252,6 +254,7 @@ def resolve(config: Any = None, *, target: Callable | None = None) -> StressSpec
     if not _is_num(t["noise"]) or t["noise"] < 0:
         raise ConfigError("target.noise", t["noise"], "a non-negative number")
     params = _resolve_params(tname, t["params"], t["ranges"], t["fixed"])
+    _resolve_groups(t.get("groups"), params, method, tname)
     if tname == "ishigami" and sorted(p["name"] for p in params) != list(ISHIGAMI_PARAMS):
         raise ConfigError("target.params", [p["name"] for p in params],
                           f"all of {', '.join(ISHIGAMI_PARAMS)} (the Ishigami function takes the three together)")
@@ -347,6 +350,45 @@ def _resolve_params(target, names, ranges, fixed) -> list[dict[str, Any]]:
         params.append(dict(name=name, kind=info["kind"], low=lo, high=hi, unit=info["unit"],
                            meaning=info["meaning"]))
     return params
+
+
+def _resolve_groups(groups: Any, params: list[dict[str, Any]], method: str, target) -> None:
+    """Label each parameter with its group (``params[j]["group"]``) when ``target.groups`` names groups."""
+    if groups is None or (not isinstance(groups, str) and isinstance(groups, Mapping) and not groups):
+        return
+    names = [p["name"] for p in params]
+    if method not in GROUP_METHODS:
+        raise ConfigError("target.groups", groups, f"{{}} with sensitivity={method} (groups work with "
+                          f"{' and '.join(GROUP_METHODS)})")
+    if groups == "catalogue":
+        cat = _catalogue(target) if not callable(target) else {}
+        labels = {n: cat.get(n, {}).get("group", n) for n in names}
+    elif isinstance(groups, Mapping):
+        labels = {}
+        for label, members in groups.items():
+            where = f"target.groups.{label}"
+            if isinstance(members, str):
+                members = [members]
+            if not isinstance(members, Sequence) or not members:
+                raise ConfigError(where, members, "a non-empty list of varied parameters")
+            for name in members:
+                if name not in names:
+                    raise ConfigError(where, name, f"a varied parameter ({', '.join(names)})")
+                if name in labels:
+                    raise ConfigError(where, name, f"a parameter of one group only ({name} is in "
+                                      f"target.groups.{labels[name]})")
+                labels[name] = str(label)
+            if str(label) in names and labels.get(str(label)) != str(label):
+                raise ConfigError("target.groups", label, "a group label that is not the name of another "
+                                  "varied parameter (an unlisted parameter is a group of that name)")
+        for name in names:
+            labels.setdefault(name, name)
+    else:
+        raise ConfigError("target.groups", groups, "{}, catalogue, or a mapping label -> [parameter names]")
+    if len(set(labels.values())) < 2:
+        raise ConfigError("target.groups", groups, "at least two groups (one group has no index to compare)")
+    for p in params:
+        p["group"] = labels[p["name"]]
 
 
 def _check_fixed(fixed: dict[str, Any], params: list[dict], regimes: list[str]) -> None:
@@ -737,17 +779,18 @@ def compose_stress(overrides: Sequence[str] = ()):
             raise translate_error(exc, overrides, StressConfig) from None
 
 
-_DICT_FIELDS = ("target.ranges.", "target.fixed.")
+_DICT_FIELDS = ("target.ranges.", "target.fixed.", "target.groups.")
 
 
 def _in_mapping(key: str) -> bool:
-    """Whether ``key`` is a free-form mapping of the stress config (``target.ranges``, ``target.fixed``) or one of
-    its entries."""
+    """Whether ``key`` is a free-form mapping of the stress config (``target.ranges``, ``target.fixed``,
+    ``target.groups``) or one of its entries."""
     return key.startswith(_DICT_FIELDS) or f"{key}." in _DICT_FIELDS
 
 
 def normalise_overrides(overrides: Sequence[str]) -> list[str]:
-    """The free-form mappings ``target.ranges`` and ``target.fixed``, and their entries, may be given without
+    """The free-form mappings ``target.ranges``, ``target.fixed`` and ``target.groups``, and their entries, may be
+    given without
     Hydra's ``+``/``++`` prefix (``target.ranges.g_min=[0.3,0.9]``, ``target.fixed={n_agents: 500}``); add ``++``
     (add or replace) for them."""
     return [f"++{o}" if _in_mapping(o.partition("=")[0]) else o for o in overrides]
