@@ -411,6 +411,25 @@ def test_interrupt_prints_the_resume_command(tmp_path):
     assert 2 <= len(list(evaluations.glob("chunk-*.parquet"))) < 30 and not list(evaluations.glob(".*tmp*"))
 
 
+def test_a_stop_signal_whose_exception_was_lost_stops_the_evaluation_at_the_next_chunk(tmp_path):
+    """An interrupt raised inside a Python callback of C code can be cleared there; the command's handlers also
+    record the signal, and the evaluation loop stops on that record after the chunk in hand."""
+    from s3sim.runner import stress as st
+
+    cfg = {"target": {"name": "ishigami", "params": ["x1", "x2", "x3"], "outputs": ["y"], "replicates": 1},
+           "sensitivity": {"method": "sobol", "n": 16}, "chunk_size": 16, "figures": False, "progress": False}
+    test = StressTest(cfg, tmp_path)
+    for sig, exc in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, st._Terminated)):
+        st._STOP["signal"] = sig
+        try:
+            with pytest.raises(exc):
+                test.evaluate("serial")
+        finally:
+            st._STOP["signal"] = None
+    assert len(list((tmp_path / "evaluations").glob("chunk-*.parquet"))) == 2  # one chunk each time, kept
+    assert test.evaluate("serial") == 3  # the rest, once no stop is pending
+
+
 def _children(pid: int) -> set[int]:
     """Worker processes of ``pid`` (Linux /proc): its children started by multiprocessing's spawn (not its
     resource tracker)."""

@@ -41,6 +41,7 @@ import hashlib
 import json
 import math
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -610,6 +611,7 @@ class StressTest:
                     bar.update(1)
                 if on_chunk is not None:
                     on_chunk(k)
+                _stop_requested()
         finally:
             if bar is not None:
                 bar.close()
@@ -662,20 +664,39 @@ class _Terminated(KeyboardInterrupt):
     completed chunks kept and the resume command printed."""
 
 
+#: the stop signal the command received (set by its handlers, read between chunks): an interrupt raised while C
+#: code runs a Python callback can be cleared there, so the evaluation loop also stops on this record
+_STOP: dict[str, int | None] = {"signal": None}
+
+
 def _on_sigterm(signum, frame) -> None:
+    _STOP["signal"] = signum
     raise _Terminated()
+
+
+def _on_sigint(signum, frame) -> None:
+    _STOP["signal"] = signum
+    raise KeyboardInterrupt
+
+
+def _stop_requested() -> None:
+    """Raise the interrupt of a stop signal received earlier whose exception did not reach the command."""
+    sig = _STOP["signal"]
+    if sig is not None:
+        raise _Terminated() if sig == signal.SIGTERM else KeyboardInterrupt
 
 
 def _task(cfg) -> None:
     import logging
-    import signal
 
     from hydra.core.hydra_config import HydraConfig
 
     logging.getLogger("MESA").setLevel(logging.WARNING)
     out = Path(HydraConfig.get().runtime.output_dir)
     say = functools.partial(_say, log_dir=out.resolve())
+    _STOP["signal"] = None
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous_int = signal.signal(signal.SIGINT, _on_sigint)
     try:
         st = StressTest(cfg, out)
         done = st.prepare()
@@ -709,6 +730,7 @@ def _task(cfg) -> None:
         raise SystemExit(status)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     for label, a in report.outputs.items():
         top = ", ".join(a.ranking(report.method)[:3])
         say(f"s3sim-stress: {label}: most influential {top}; convergence: {a.verdict}")
