@@ -121,20 +121,25 @@ def salib_problem(params: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """SALib problem dict of the stored parameters (integer parameters widened by half a unit each side)."""
     bounds = [[p["low"] - 0.5, p["high"] + 0.5] if p["kind"] == "int" else [p["low"], p["high"]] for p in params]
     problem = {"num_vars": len(params), "names": [p["name"] for p in params], "bounds": bounds}
-    if any("group" in p for p in params):
-        problem["groups"] = [p.get("group", p["name"]) for p in params]
+    if is_grouped(params):
+        problem["groups"] = [factor_of(p) for p in params]
     return problem
 
 
+def is_grouped(params: Sequence[dict[str, Any]]) -> bool:
+    """Whether the parameters carry groups (``target.groups``)."""
+    return any("group" in p for p in params)
+
+
+def factor_of(param: dict[str, Any]) -> str:
+    """The factor a parameter's indices are part of: its group, or the parameter itself."""
+    return param.get("group", param["name"])
+
+
 def factor_names(params: Sequence[dict[str, Any]]) -> list[str]:
-    """The factors the indices are of: the parameters, or their groups (``target.groups``) in order of first
-    appearance, as SALib orders them."""
-    out: list[str] = []
-    for p in params:
-        f = p.get("group", p["name"])
-        if f not in out:
-            out.append(f)
-    return out
+    """The factors the indices are of: the parameters, or their groups in order of first appearance, as SALib
+    orders them."""
+    return list(dict.fromkeys(factor_of(p) for p in params))
 
 
 def bootstrap_seed(seed: int) -> int:
@@ -181,7 +186,7 @@ class StoredRun:
 
     @property
     def grouped(self) -> bool:
-        return any("group" in p for p in self.params)
+        return is_grouped(self.params)
 
     @property
     def x(self) -> np.ndarray:
@@ -677,7 +682,7 @@ def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = 
              f"(each running {max(1, len(pr['target'].get('regimes') or []))} regime(s)); seed {pr['seed']}; "
              f"bootstrap {pr['settings']['num_resamples']} resamples at {pr['settings']['conf_level']:.0%}.", ""]
     if run.grouped:
-        members = {f: [p["name"] for p in run.params if p.get("group", p["name"]) == f] for f in run.factors}
+        members = {f: [p["name"] for p in run.params if factor_of(p) == f] for f in run.factors}
         lines += [f"Indices are of {len(members)} groups (target.groups), each varied as one factor: "
                   + "; ".join(f"{f} = {', '.join(m)}" if m != [f] else f for f, m in members.items()) + ".", ""]
     for label, a in report.outputs.items():

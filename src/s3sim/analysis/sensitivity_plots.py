@@ -52,10 +52,8 @@ def plot_all(report: SensitivityReport, run: StoredRun) -> list[Path]:
         s = _slug(label)
         t = a.indices
         first = t[t["parameter2"] == ""]
-        if method == "morris" and not run.grouped:
+        if method == "morris" and not run.grouped:  # (SALib gives no sigma for a group: grouped mu* as bars)
             paths.append(_morris(plt, first, label, out / f"morris_{s}.png"))
-        elif method == "morris":  # SALib gives no sigma for a group of several parameters: mu* as bars
-            paths.append(_bars(plt, first, method, label, out / f"indices_{s}.png"))
         else:
             paths.append(_bars(plt, first, method, label, out / f"indices_{s}.png"))
         s2 = t[(t["index"] == "S2")]
@@ -207,18 +205,10 @@ def _convergence(plt, conv, method, label, verdict, path):
 
 
 def _rank_correlated(x: np.ndarray, y: np.ndarray, names) -> list[str]:
-    """``names`` ordered by |Spearman rank correlation| of their column of ``x`` with ``y`` (ties by position)."""
-    def ranks(v):
-        return pd.Series(v).rank().to_numpy(float)
-
-    ry = ranks(y)
-    score = []
-    for j in range(x.shape[1]):
-        rx = ranks(x[:, j])
-        sx, sy = rx.std(), ry.std()
-        score.append(abs(float(np.mean((rx - rx.mean()) * (ry - ry.mean())) / (sx * sy))) if sx > 0 and sy > 0
-                     else 0.0)
-    return [names[j] for j in sorted(range(len(names)), key=lambda j: (-score[j], j))]
+    """``names`` ordered by |Spearman rank correlation| of their column of ``x`` with ``y`` (ties by position; a
+    constant column counts as uncorrelated)."""
+    score = pd.DataFrame(x).corrwith(pd.Series(y), method="spearman").abs().fillna(0.0).to_numpy()
+    return [names[j] for j in np.argsort(-score, kind="stable")]
 
 
 def _winner_maps(plt, report, run, out):

@@ -355,15 +355,18 @@ def _resolve_params(target, names, ranges, fixed) -> list[dict[str, Any]]:
 
 def _resolve_groups(groups: Any, params: list[dict[str, Any]], method: str, target) -> None:
     """Label each parameter with its group (``params[j]["group"]``) when ``target.groups`` names groups."""
-    if groups is None or (not isinstance(groups, str) and isinstance(groups, Mapping) and not groups):
+    if groups is None or (isinstance(groups, Mapping) and not groups):
         return
     names = [p["name"] for p in params]
     if method not in GROUP_METHODS:
         raise ConfigError("target.groups", groups, f"{{}} with sensitivity={method} (groups work with "
                           f"{' and '.join(GROUP_METHODS)})")
     if groups == "catalogue":
-        cat = _catalogue(target) if not callable(target) else {}
-        labels = {n: cat.get(n, {}).get("group", n) for n in names}
+        if callable(target):
+            raise ConfigError("target.groups", groups, "a mapping label -> [parameter names] (a custom target "
+                              "function has no catalogue groups)")
+        cat = _catalogue(target)
+        labels = {n: cat[n]["group"] for n in names}
     elif isinstance(groups, Mapping):
         labels = {}
         for label, members in groups.items():
@@ -669,14 +672,10 @@ class _Terminated(KeyboardInterrupt):
 _STOP: dict[str, int | None] = {"signal": None}
 
 
-def _on_sigterm(signum, frame) -> None:
+def _on_stop(signum, frame) -> None:
+    """The command's SIGINT and SIGTERM handler: record the signal and raise its interrupt."""
     _STOP["signal"] = signum
-    raise _Terminated()
-
-
-def _on_sigint(signum, frame) -> None:
-    _STOP["signal"] = signum
-    raise KeyboardInterrupt
+    _stop_requested()
 
 
 def _stop_requested() -> None:
@@ -695,8 +694,8 @@ def _task(cfg) -> None:
     out = Path(HydraConfig.get().runtime.output_dir)
     say = functools.partial(_say, log_dir=out.resolve())
     _STOP["signal"] = None
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    previous_int = signal.signal(signal.SIGINT, _on_sigint)
+    previous = signal.signal(signal.SIGTERM, _on_stop)
+    previous_int = signal.signal(signal.SIGINT, _on_stop)
     try:
         st = StressTest(cfg, out)
         done = st.prepare()
@@ -755,7 +754,6 @@ def _say(message: str, stream=None, *, log_dir: Path) -> None:
             handler.handle(record)
 
 
-
 def _chunks(k: int) -> str:
     return f"{k} chunk{'' if k == 1 else 's'}"
 
@@ -812,9 +810,8 @@ def _in_mapping(key: str) -> bool:
 
 def normalise_overrides(overrides: Sequence[str]) -> list[str]:
     """The free-form mappings ``target.ranges``, ``target.fixed`` and ``target.groups``, and their entries, may be
-    given without
-    Hydra's ``+``/``++`` prefix (``target.ranges.g_min=[0.3,0.9]``, ``target.fixed={n_agents: 500}``); add ``++``
-    (add or replace) for them."""
+    given without Hydra's ``+``/``++`` prefix (``target.ranges.g_min=[0.3,0.9]``, ``target.fixed={n_agents: 500}``);
+    add ``++`` (add or replace) for them."""
     return [f"++{o}" if _in_mapping(o.partition("=")[0]) else o for o in overrides]
 
 
