@@ -236,3 +236,52 @@ def test_the_second_region_repair_keeps_the_sme(size):
     got = members[0, : lens[0]]
     assert got.size == size and got[0] == 0
     assert 6 in got and 7 in got  # the SME kept, the second region brought in
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# queued support and calls: the built-in regimes' actions run in compiled passes per step; a regime with its own
+# direct_support or publish_calls acts at once. Both orders of execution give the same run.
+# ----------------------------------------------------------------------------------------------------------------
+def test_queued_support_and_calls_equal_the_actions_one_by_one():
+    """Subclasses of the built-in regimes that restate ``direct_support`` and ``publish_calls`` (so the engine
+    cannot queue them and runs each at once) give bit-identical tables to the built-ins (queued)."""
+    from omegaconf import OmegaConf
+
+    import s3sim
+    from s3sim.policy import REGIMES, ClusterS3, S3Policy, TopDownS3, TransregionalS3, register
+
+    class _Immediate:
+        def direct_support(self, engine, model, t, budget):
+            return super().direct_support(engine, model, t, budget)
+
+        def publish_calls(self, engine, model, t, budget):
+            return super().publish_calls(engine, model, t, budget)
+
+    made = {}
+    for base in (TopDownS3, ClusterS3, TransregionalS3):
+        made[base.name] = register(type(f"Immediate{base.__name__}", (_Immediate, base),
+                                        {"name": f"_immediate_{base.name}"})).name
+    try:
+        cfg = s3sim.compose(["model.n_agents=400", "model.burn_in=8", "model.horizon=24",
+                             "model.materialize_agents=false", "policy=transregional_s3"])
+        base_pol = OmegaConf.to_container(cfg.policy, resolve=True)
+        for seed in (1, 2):
+            m0 = s3sim.S3Model(cfg, seed=seed)
+            rids = list(m0.world.regions.ids)
+            mix = dict(zip(rids, ("cluster_s3", "topdown_s3", "horizontal", "none", "topdown_s3", "cluster_s3")))
+            for pilots in ([], ["auto"]):
+                queued = dict(base_pol, regions=mix, pilots=pilots, pilot_regime="cluster_s3")
+                immediate = dict(queued, regime=made["transregional_s3"], pilot_regime=made["cluster_s3"],
+                                 regions={r: made.get(v, v) for r, v in mix.items()})
+                a = s3sim.simulate(cfg, seed=seed, policy=S3Policy(queued))
+                b = s3sim.simulate(cfg, seed=seed, policy=S3Policy(immediate))
+                for name in ("timeseries", "panel", "firms", "innovations"):
+                    ta, tb = getattr(a, name), getattr(b, name)
+                    assert ta.equals(tb), (seed, pilots, name)
+                spent = a.timeseries.query("indicator == 'spent_subsidies' and region == 'ALL'")
+                assert spent["value"].sum() > 0  # subsidies, grants and calls all ran
+                grants = a.timeseries.query("indicator == 'spent_cluster_grants' and region == 'ALL'")
+                assert grants["value"].sum() > 0 and len(a.manifest["ledger"]) > 0
+    finally:
+        for name in made.values():
+            REGIMES.pop(name, None)
