@@ -121,6 +121,66 @@ def test_grouped_sobol_reproduces_the_analytic_closed_index_of_a_group(tmp_path)
         check_resume(resolve({**cfg, "target": {**cfg["target"], "groups": {}}}), tmp_path)
 
 
+def linear_target(params, seed=0, replicate=0):
+    """y = x1 + 2 x2 + 3 x3: additive, so S1 = ST = a_i^2 Var(x_i) / sum_j a_j^2 Var(x_j) for any distributions."""
+    return {"y": params["x1"] + 2.0 * params["x2"] + 3.0 * params["x3"]}
+
+
+def test_input_distributions_give_the_analytic_indices_of_a_linear_model(tmp_path):
+    """target.dists: x1 triangular on [0, 1] with its mode at 0.25, x2 uniform, x3 a normal (0.5, 0.2) truncated
+    to [0, 1]. The design follows those marginals, and Sobol' S1 and ST match the analytic shares of variance,
+    which differ from the uniform ones."""
+    from scipy import stats
+
+    dists = {"x1": ["triang", 0.25], "x3": ["truncnorm", 0.5, 0.2]}
+    cfg = {"target": {"params": ["x1", "x2", "x3"], "ranges": {k: [0.0, 1.0] for k in ("x1", "x2", "x3")},
+                      "dists": dists, "outputs": ["y"], "replicates": 1},
+           "sensitivity": {"method": "sobol", "n": 1024, "num_resamples": 200}, "chunk_size": 8192}
+    report = run_stress(cfg, tmp_path, executor="serial", target=linear_target)
+    x1, x3 = stats.triang(c=0.25), stats.truncnorm(-2.5, 2.5, loc=0.5, scale=0.2)
+    var = np.array([x1.var(), 1 / 12, x3.var()]) * np.array([1.0, 4.0, 9.0])
+    truth = var / var.sum()
+    uniform = np.array([1.0, 4.0, 9.0]) / 14.0
+    assert np.abs(truth - uniform).max() > 0.1  # the distributions matter
+    t = report.outputs["y"].indices
+    for kind in ("S1", "ST"):
+        for j, name in enumerate(["x1", "x2", "x3"]):
+            row = t[(t["index"] == kind) & (t["parameter"] == name)].iloc[0]
+            assert abs(row["value"] - truth[j]) <= max(row["conf"], 0.01), (kind, name, row["value"], truth[j])
+    run = load_run(tmp_path)
+    x = pd.read_parquet(tmp_path / "design" / "applied.parquet")
+    assert x["x1"].between(0, 1).all() and x["x3"].between(0, 1).all()
+    assert stats.kstest(x["x1"], x1.cdf).pvalue > 0.01 and stats.kstest(x["x3"], x3.cdf).pvalue > 0.01
+    assert stats.kstest(x["x2"], "uniform").pvalue > 0.01
+    assert [p.get("dist") for p in run.params] == [["triang", 0.25], None, ["truncnorm", 0.5, 0.2]]
+    text = (tmp_path / "summary.md").read_text()
+    assert "x1 triangular on [0, 1], mode 0.25" in text and "x3 normal (mean 0.5, sd 0.2) truncated to [0, 1]" in text
+    # another distribution is another design
+    with pytest.raises(ConfigError, match="design"):
+        check_resume(resolve({**cfg, "target": {**cfg["target"], "dists": {"x1": "triang"}}}, target=linear_target),
+                     tmp_path)
+    # a uniform design keeps the fingerprint it had before distributions existed (no "dist" entries)
+    plain = resolve({**cfg, "target": {**cfg["target"], "dists": {"x1": "unif"}}}, target=linear_target)
+    assert all("dist" not in p for p in plain.fingerprint_items()["params"])
+
+
+def test_input_distributions_from_the_shell(tmp_path):
+    """Integer parameters take a distribution on [low - 0.5, high + 0.5] and are rounded; the Morris note on uneven
+    integer levels is for uniform parameters only."""
+    out = tmp_path / "run"
+    proc = _run(["sensitivity=morris", "sensitivity.n=4", "target.params=[g_min,policy_n_priorities]",
+                 "target.dists.g_min=[truncnorm,0.6,0.1]", "target.dists.policy_n_priorities=[triang,0.9]",
+                 f"target.outputs=[{CONTRAST}]", "target.replicates=1",
+                 *[f"target.fixed.{k}={v}" for k, v in TINY.items()], "executor=serial", "figures=false",
+                 f"hydra.run.dir={out}"])
+    assert proc.returncode == 0, proc.stderr
+    x = pd.read_parquet(out / "design" / "applied.parquet")
+    assert set(x["policy_n_priorities"].unique()) <= set(range(2, 9)) and x["policy_n_priorities"].mean() > 5
+    problem = json.loads((out / "design" / "problem.json").read_text())
+    assert [p.get("dist") for p in problem["params"]] == [["truncnorm", 0.6, 0.1], ["triang", 0.9]]
+    assert "policy_n_priorities triangular on [2, 8], mode 7.8" in (out / "summary.md").read_text()
+
+
 def test_grouped_morris_on_the_model_draws_mu_star_bars_and_a_winner_map(tmp_path):
     cfg = {"target": {"name": "s3", "params": ["g_min", "omega", "a0", "c_collab"], "replicates": 1,
                       "groups": {"mass": ["g_min", "omega"]}, "fixed": TINY,
@@ -592,6 +652,13 @@ BAD = [
     (["~target.params"], "~target.params", "cannot be deleted"),
     (["~target.ranges.g_min"], "~target.ranges.g_min is not allowed", "'target.ranges.g_min' does not exist"),
     (["+sensitivity.n=10"], "+sensitivity.n='10'", "sensitivity.n=... without the +"),
+    (["target.dists.g_min=norm"], "target.dists.g_min='norm'", "[truncnorm, mean, sd] with sd > 0"),
+    (["target.dists.g_min=[triang,1.5]"], "target.dists.g_min=['triang', 1.5]", "0 <= peak < 1"),
+    (["target.dists.g_min=[truncnorm,0.5,0]"], "target.dists.g_min", "sd > 0"),
+    (["target.dists.g_min=[truncnorm,0.5]"], "target.dists.g_min", "[truncnorm, mean, sd]"),
+    (["target.dists.nope=triang"], "target.dists.nope='triang'", "a distribution of a varied parameter (g_min"),
+    (["target.ranges.g_min=[0.0,0.9]", "target.dists.g_min=logunif"], "target.dists.g_min='logunif'",
+     "other than logunif, whose range must be positive"),
 ]
 
 

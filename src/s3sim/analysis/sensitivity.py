@@ -118,12 +118,34 @@ def applied_values(x: np.ndarray, params: Sequence[dict[str, Any]]) -> np.ndarra
 
 
 def salib_problem(params: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """SALib problem dict of the stored parameters (integer parameters widened by half a unit each side)."""
-    bounds = [[p["low"] - 0.5, p["high"] + 0.5] if p["kind"] == "int" else [p["low"], p["high"]] for p in params]
-    problem = {"num_vars": len(params), "names": [p["name"] for p in params], "bounds": bounds}
+    """SALib problem dict of the stored parameters (integer parameters widened by half a unit each side), with
+    SALib's ``dists`` when a parameter has a distribution other than uniform (``target.dists``): its bounds are
+    then the range followed by the distribution's shape (``[low, high, peak]``, ``[low, high, mean, sd]``)."""
+    ranges = [[p["low"] - 0.5, p["high"] + 0.5] if p["kind"] == "int" else [p["low"], p["high"]] for p in params]
+    problem = {"num_vars": len(params), "names": [p["name"] for p in params], "bounds": ranges}
+    if any("dist" in p for p in params):
+        dists = [p.get("dist", ["unif"]) for p in params]
+        problem["dists"] = [d[0] for d in dists]
+        problem["bounds"] = [r + list(d[1:]) for r, d in zip(ranges, dists)]
     if is_grouped(params):
         problem["groups"] = [factor_of(p) for p in params]
     return problem
+
+
+def describe_distribution(param: dict[str, Any]) -> str:
+    """A parameter's distribution in words: ``uniform on [low, high]``, ``triangular on [low, high], mode m``..."""
+    lo, hi = param["low"], param["high"]
+    kind, *shape = param.get("dist", ["unif"])
+    on = f"on [{_fmt(lo)}, {_fmt(hi)}]"
+    if kind == "logunif":
+        return f"log-uniform {on}"
+    if kind == "triang":
+        if param["kind"] == "int":
+            lo, hi = lo - 0.5, hi + 0.5
+        return f"triangular {on}, mode {_fmt(lo + shape[0] * (hi - lo))}"
+    if kind == "truncnorm":
+        return f"normal (mean {_fmt(shape[0])}, sd {_fmt(shape[1])}) truncated to [{_fmt(lo)}, {_fmt(hi)}]"
+    return f"uniform {on}"
 
 
 def is_grouped(params: Sequence[dict[str, Any]]) -> bool:
@@ -385,10 +407,10 @@ def analyse_output(run: StoredRun, output: dict[str, Any], settings: dict | None
 
 def _uneven_integer_levels(params: Sequence[dict[str, Any]], levels: int) -> list[str]:
     """Notes on integer parameters whose Morris grid levels (on [low - 0.5, high + 0.5], rounded) do not fall on
-    every integer of the range equally often."""
+    every integer of the range equally often (uniform parameters only: a distribution weighs them on purpose)."""
     out = []
     for par in params:
-        if par["kind"] != "int":
+        if par["kind"] != "int" or "dist" in par:
             continue
         lo, hi = int(par["low"]), int(par["high"])
         grid = (lo - 0.5) + np.arange(levels) / (levels - 1) * (hi - lo + 1)
@@ -681,6 +703,10 @@ def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = 
              f"{pr['replicates']} replicate(s) = {pr['n_samples'] * pr['replicates']} evaluations "
              f"(each running {max(1, len(pr['target'].get('regimes') or []))} regime(s)); seed {pr['seed']}; "
              f"bootstrap {pr['settings']['num_resamples']} resamples at {pr['settings']['conf_level']:.0%}.", ""]
+    shaped = [p for p in run.params if "dist" in p]
+    if shaped:
+        lines += ["Inputs: uniform on their ranges except "
+                  + "; ".join(f"{p['name']} {describe_distribution(p)}" for p in shaped) + " (target.dists).", ""]
     if run.grouped:
         members = {f: [p["name"] for p in run.params if factor_of(p) == f] for f in run.factors}
         lines += [f"Indices are of {len(members)} groups (target.groups), each varied as one factor: "

@@ -49,6 +49,9 @@ class TargetConfig:
     # Sobol' then costs N(G+2) runs for G groups). {} for none, a mapping label -> [parameter names] (a varied
     # parameter not listed is a group of its own), or "catalogue" for the groups of s3sim.PARAMETERS
     groups: Any = field(default_factory=dict)
+    # name -> the distribution of a parameter on its range (default unif): logunif, [triang, peak] (the mode at
+    # low + peak x (high - low)) or [truncnorm, mean, sd] (a normal truncated to the range); SALib's dists
+    dists: dict[str, Any] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)  # outcome, regime:outcome or A-B:outcome
     regime: str = "none"  # regime of a bare outcome name
     replicates: int = 3  # stochastic replicates per sample (averaged; their spread is reported)

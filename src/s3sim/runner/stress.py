@@ -114,7 +114,7 @@ class StressSpec:
         return {"version": DESIGN_VERSION, "method": self.method,
                 "design": {k: self.settings[k] for k in keys}, "seed": self.seed, "chunk_size": self.chunk_size,
                 "replicates": self.replicates,
-                "params": [{k: p[k] for k in ("name", "kind", "low", "high", "group") if k in p}
+                "params": [{k: p[k] for k in ("name", "kind", "low", "high", "group", "dist") if k in p}
                            for p in self.params],
                 "target": {k: v for k, v in self.target.items() if k != "regime"}}
 
@@ -256,6 +256,7 @@ def resolve(config: Any = None, *, target: Callable | None = None) -> StressSpec
         raise ConfigError("target.noise", t["noise"], "a non-negative number")
     params = _resolve_params(tname, t["params"], t["ranges"], t["fixed"])
     _resolve_groups(t.get("groups"), params, method, tname)
+    _resolve_dists(t.get("dists"), params)
     if tname == "ishigami" and sorted(p["name"] for p in params) != list(ISHIGAMI_PARAMS):
         raise ConfigError("target.params", [p["name"] for p in params],
                           f"all of {', '.join(ISHIGAMI_PARAMS)} (the Ishigami function takes the three together)")
@@ -393,6 +394,54 @@ def _resolve_groups(groups: Any, params: list[dict[str, Any]], method: str, targ
         raise ConfigError("target.groups", groups, "at least two groups (one group has no index to compare)")
     for p in params:
         p["group"] = labels[p["name"]]
+
+
+DISTRIBUTIONS = ("unif", "logunif", "triang", "truncnorm")
+
+
+def _resolve_dists(dists: Any, params: list[dict[str, Any]]) -> None:
+    """Give each parameter of ``target.dists`` its distribution on its range (``params[j]["dist"]``: ``[name,
+    *shape]``; a uniform parameter gets none, so that the fingerprints of uniform designs stay the same).
+
+    Every distribution is bounded by the parameter's range, so every sample is a valid value; an integer
+    parameter's distribution is on [low - 0.5, high + 0.5], rounded as for the uniform one."""
+    if dists is None or (isinstance(dists, Mapping) and not dists):
+        return
+    if not isinstance(dists, Mapping):
+        raise ConfigError("target.dists", dists, "a mapping parameter name -> distribution")
+    by_name = {p["name"]: p for p in params}
+    for name, spec in dists.items():
+        field_name = f"target.dists.{name}"
+        if name not in by_name:
+            raise ConfigError(field_name, spec, f"a distribution of a varied parameter ({', '.join(by_name)})")
+        p = by_name[name]
+        allowed = (f"unif, logunif, [triang, peak] with 0 <= peak < 1, or [truncnorm, mean, sd] with sd > 0 "
+                   f"(each on the range of {name}; norm and lognorm reach outside every range: truncnorm is a normal "
+                   f"belief within it)")
+        parts = [spec] if isinstance(spec, str) else list(spec) if isinstance(spec, Sequence) else None
+        if not parts or not isinstance(parts[0], str) or parts[0] not in DISTRIBUTIONS:
+            raise ConfigError(field_name, spec, allowed)
+        kind, shape = parts[0], parts[1:]
+        if not all(_is_num(v) and math.isfinite(float(v)) for v in shape):
+            raise ConfigError(field_name, spec, allowed)
+        shape = [float(v) for v in shape]
+        lo = p["low"] - 0.5 if p["kind"] == "int" else p["low"]
+        if kind == "unif" and not shape:
+            continue
+        if kind == "logunif" and not shape:
+            if lo <= 0:
+                raise ConfigError(field_name, spec, f"a distribution on [{lo}, ...] other than logunif, whose "
+                                  f"range must be positive ({allowed})")
+        elif kind == "triang" and len(shape) <= 1:
+            shape = shape or [0.5]
+            if not 0.0 <= shape[0] < 1.0:
+                raise ConfigError(field_name, spec, allowed)
+        elif kind == "truncnorm" and len(shape) == 2:
+            if shape[1] <= 0:
+                raise ConfigError(field_name, spec, allowed)
+        else:
+            raise ConfigError(field_name, spec, allowed)
+        p["dist"] = [kind, *shape]
 
 
 def _check_fixed(fixed: dict[str, Any], params: list[dict], regimes: list[str]) -> None:
@@ -799,7 +848,7 @@ def compose_stress(overrides: Sequence[str] = ()):
             raise translate_error(exc, overrides, StressConfig) from None
 
 
-_DICT_FIELDS = ("target.ranges.", "target.fixed.", "target.groups.")
+_DICT_FIELDS = ("target.ranges.", "target.fixed.", "target.groups.", "target.dists.")
 
 
 def _in_mapping(key: str) -> bool:
@@ -809,7 +858,8 @@ def _in_mapping(key: str) -> bool:
 
 
 def normalise_overrides(overrides: Sequence[str]) -> list[str]:
-    """The free-form mappings ``target.ranges``, ``target.fixed`` and ``target.groups``, and their entries, may be
+    """The free-form mappings ``target.ranges``, ``target.fixed``, ``target.groups`` and ``target.dists``, and their
+    entries, may be
     given without Hydra's ``+``/``++`` prefix (``target.ranges.g_min=[0.3,0.9]``, ``target.fixed={n_agents: 500}``);
     add ``++`` (add or replace) for them."""
     return [f"++{o}" if _in_mapping(o.partition("=")[0]) else o for o in overrides]
