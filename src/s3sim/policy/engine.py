@@ -78,37 +78,6 @@ class _ProjectTable:
         self.domain = np.array(domain, dtype=np.int64)
         self.p_deliverable = np.array(p_deliverable, dtype=np.float64)
 
-    _ARRAYS = ("funding", "cost", "funder", "domain", "p_deliverable")
-
-    def extended(self, more: _ProjectTable) -> _ProjectTable:
-        """This table with the projects of ``more`` appended (as a table of both lists would be)."""
-        out = object.__new__(_ProjectTable)
-        out.n = self.n + more.n
-        out.off = np.concatenate([self.off, more.off[1:] + self.off[-1]])
-        out.members = np.concatenate([self.members, more.members])
-        out.reg_off = np.concatenate([self.reg_off, more.reg_off[1:] + self.reg_off[-1]])
-        out.regions = np.concatenate([self.regions, more.regions])
-        for name in self._ARRAYS:
-            setattr(out, name, np.concatenate([getattr(self, name), getattr(more, name)]))
-        return out
-
-    def kept(self, keep: np.ndarray) -> _ProjectTable:
-        """The table of the projects flagged in ``keep`` (as a table of the shorter list would be)."""
-        out = object.__new__(_ProjectTable)
-        out.n = int(keep.sum())
-        out.off, out.members = self._keep_flat(self.off, self.members, keep)
-        out.reg_off, out.regions = self._keep_flat(self.reg_off, self.regions, keep)
-        for name in self._ARRAYS:
-            setattr(out, name, getattr(self, name)[keep])
-        return out
-
-    @staticmethod
-    def _keep_flat(off: np.ndarray, flat: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lens = np.diff(off)
-        new_off = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
-        np.cumsum(lens[keep], out=new_off[1:])
-        return new_off, flat[np.repeat(keep, lens)]
-
     @staticmethod
     def _flat(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         off = np.zeros(len(parts) + 1, dtype=np.int64)
@@ -540,17 +509,11 @@ class S3Policy:
         return busy
 
     def _table(self) -> _ProjectTable:
-        """The running projects as arrays (extended when projects were appended to the list, rebuilt when the list
-        was replaced otherwise than by :meth:`after_step`)."""
+        """The running projects as arrays (rebuilt when the project list changed)."""
         key = (self.projects, len(self.projects))
-        old = self._table_key
-        if old is None or old[0] is not key[0]:
+        if self._table_key is None or self._table_key[0] is not key[0] or self._table_key[1] != key[1]:
             self._table_cache = _ProjectTable(self, self.projects)
-        elif old[1] < key[1]:
-            self._table_cache = self._table_cache.extended(_ProjectTable(self, self.projects[old[1]:]))
-        elif old[1] > key[1]:
-            self._table_cache = _ProjectTable(self, self.projects)
-        self._table_key = key
+            self._table_key = key
         return self._table_cache
 
     @staticmethod
@@ -760,10 +723,7 @@ class S3Policy:
             values = np.array([math.exp(sigma_v * float(x)) for x in z[:k]])
             model.credit_innovations(rows, values, doms)
         if self._first_end <= t + 1:  # a project runs quarters start..end-1
-            keep = np.fromiter((pr.end > t + 1 for pr in self.projects), dtype=bool, count=len(self.projects))
-            tb = self._table()
-            self.projects = [pr for pr, k in zip(self.projects, keep) if k]
-            self._table_cache, self._table_key = tb.kept(keep), (self.projects, len(self.projects))
+            self.projects = [pr for pr in self.projects if pr.end > t + 1]
             self._first_end = min((pr.end for pr in self.projects), default=math.inf)
         # evidence for the next reviews: this step's innovations by region x domain and by cluster
         innov = model.innovation_log[-1]
