@@ -23,7 +23,6 @@ from s3sim.indicators import INDICATORS
 from s3sim.model import model as model_module
 from s3sim.model.state import LARGE, RI, SME, STARTUP
 from s3sim.policy import REGIMES, ClusterS3, Horizontal, NoPolicy, S3Policy, TopDownS3, TransregionalS3
-from s3sim.policy import _kernels as K
 from s3sim.policy.engine import build_policy
 
 BURN_IN = 8
@@ -69,30 +68,28 @@ class Run:
     # wrappers -----------------------------------------------------------------------------------------------
     def _instrument(self) -> None:
         e = self.engine
-        run_support, new_call = e._run_support, e.new_call
+        subsidise, new_call = e.subsidise, e.new_call
 
-        def wrapped_run_support(model):  # the engine runs queued subsidies (and grants) here, in order
+        def wrapped_subsidise(model, scope, budget, domains=None):
             a = model.actors
             n = a.n
-            ops = [op for op in e._pending_support if op[0] == K.SUBSIDY]
             before = a.transfers[:n].copy()
-            run_support(model)
+            subsidise(model, scope, budget, domains=domains)
             got = a.transfers[:n] - before
-            for _, scope, candidates, domains, _, budget, _, _ in ops:
-                rows = np.sort(candidates[got[candidates] > 0])
-                pri = e.regimes[scope.region].priorities.copy() if scope.cluster < 0 else \
-                    e.pilots[e.pilot_of[scope.cluster]].priorities.copy()
-                self.subsidies.append(dict(t=model.steps, scope=scope, budget=budget, rows=rows, amount=got[rows],
-                                           domain=a.product_domain[rows].copy(), region=a.region[rows].copy(),
-                                           kind=a.kind[rows].copy(), cluster=a.cluster[rows].copy(),
-                                           priorities=pri, domains=None if domains is None else domains.copy()))
+            rows = np.flatnonzero(got > 0)
+            pri = e.regimes[scope.region].priorities.copy() if scope.cluster < 0 else \
+                e.pilots[e.pilot_of[scope.cluster]].priorities.copy()
+            self.subsidies.append(dict(t=model.steps, scope=scope, budget=budget, rows=rows, amount=got[rows],
+                                       domain=a.product_domain[rows].copy(), region=a.region[rows].copy(),
+                                       kind=a.kind[rows].copy(), cluster=a.cluster[rows].copy(),
+                                       priorities=pri, domains=None if domains is None else domains.copy()))
 
         def wrapped_new_call(domain, budget, regions, min_regions, scope, funder):
             call = new_call(domain, budget, regions, min_regions, scope, funder)
             self.calls.append(dict(t=self.model.steps, call=call))
             return call
 
-        e._run_support = wrapped_run_support
+        e.subsidise = wrapped_subsidise
         e.new_call = wrapped_new_call
         for reg in e.regimes + e.pilots:
             if isinstance(reg, ClusterS3):

@@ -617,8 +617,8 @@ def stress_scores(pri, prioritises, funded, collaborative, signalled, has_signal
         out[i, R] = mean(out[i, :R])
 
 
-@step_kernel
-def _grant_one(cos, co_domain, priorities, brokerage, co_brokerage, co_budget, budget, target):
+@kernel
+def grant_clusters(cos, co_domain, priorities, brokerage, co_brokerage, co_budget, budget, target):
     """Operating grants of one scope (``S3Policy.grant_clusters``): the organisations ``cos`` whose domain
     (``co_domain``) is a priority broker with ``brokerage`` and, with a positive budget, share it equally.
     Returns the number granted and the part of the budget in target domains (summed over domains in order, as
@@ -649,9 +649,9 @@ def _grant_one(cos, co_domain, priorities, brokerage, co_brokerage, co_budget, b
 # ----------------------------------------------------------------------------------------------------------------
 # single-beneficiary subsidies
 # ----------------------------------------------------------------------------------------------------------------
-@step_kernel
-def _subsidise_one(rng, rows, domains, product_domain, capital, transfers, subsidy, cluster, rate, c_rad, c_incr,
-                   low_capital_threshold, budget, target):
+@kernel
+def subsidise(rng, rows, domains, product_domain, capital, transfers, subsidy, cluster, rate, c_rad, c_incr,
+              low_capital_threshold, budget, target):
     """``S3Policy.subsidise`` for one scope: of the candidate ``rows`` (those whose product domain is flagged in
     ``domains``; all when ``domains`` is empty), in a random order (one permutation from ``rng``), pay
     ``rate`` x the research cost (radical when capital plus transfers plus the radical-sized subsidy stays at or
@@ -659,6 +659,7 @@ def _subsidise_one(rng, rows, domains, product_domain, capital, transfers, subsi
     (no candidates or no budget: no draw, no booking), the total paid, the part paid to cluster members and the
     part in ``target`` domains, each summed as numpy sums (``amount.sum()``, a masked sum, and the sum of the
     target bins of ``np.bincount(product_domain, weights=amount)``)."""
+    check_stream(rng)  # a Generator or its stream handle (model._jit)
     m = 0
     sel = np.empty(rows.size, dtype=np.int64)
     for j in range(rows.size):
@@ -700,58 +701,6 @@ def _subsidise_one(rng, rows, domains, product_domain, capital, transfers, subsi
             sel_t[t] = by_domain[d]
             t += 1
     return True, 0.0 + _pairwise(cost[:k]), 0.0 + _pairwise(to_cl[:c]), 0.0 + _pairwise(sel_t[:t])
-
-
-
-@kernel
-def subsidise(rng, rows, domains, product_domain, capital, transfers, subsidy, cluster, rate, c_rad, c_incr,
-              low_capital_threshold, budget, target):
-    """:func:`_subsidise_one` callable from Python (one scope's subsidies)."""
-    check_stream(rng)  # a Generator or its stream handle (model._jit)
-    return _subsidise_one(rng, rows, domains, product_domain, capital, transfers, subsidy, cluster, rate, c_rad,
-                          c_incr, low_capital_threshold, budget, target)
-
-
-SUBSIDY = 0
-GRANT = 1
-
-
-@kernel
-def support(rng, op, op_region, start, rows, domains, all_domains, rate, budget, brokerage, co_domain,
-            product_domain, capital, transfers, subsidy, cluster, c_rad, c_incr, low_capital_threshold, target,
-            co_brokerage, co_budget, spent_subsidies, spent_grants, cum_spent, to_clusters, transformative):
-    """A run of direct support in order (``S3Policy.subsidise`` and ``S3Policy.grant_clusters`` one scope after
-    another, their bookings included): op ``s`` is :data:`SUBSIDY` or :data:`GRANT` for region ``op_region[s]``
-    with candidate rows (subsidies) or cluster organisations (grants, domains ``co_domain``) in
-    ``rows[start[s]:start[s + 1]]``, its domains ``domains[s]`` (a subsidy with ``all_domains[s]``: any domain),
-    ``rate[s]``, ``budget[s]`` and ``brokerage[s]`` (grants). The same draws and additions as the calls one by
-    one."""
-    check_stream(rng)  # a Generator or its stream handle (model._jit)
-    no_domains = np.zeros(0, dtype=np.bool_)
-    for s in range(op.size):
-        r = op_region[s]
-        lo = start[s]
-        hi = start[s + 1]
-        if op[s] == SUBSIDY:
-            if budget[s] <= 0:
-                continue
-            booked, total, to_cl, transf = _subsidise_one(
-                rng, rows[lo:hi], no_domains if all_domains[s] else domains[s], product_domain, capital, transfers,
-                subsidy, cluster, rate[s], c_rad, c_incr, low_capital_threshold, budget[s], target[r])
-            if booked:
-                spent_subsidies[r] += total
-                cum_spent[r] += total
-                to_clusters[r] += to_cl
-                transformative[r] += transf
-        else:
-            k, transf = _grant_one(rows[lo:hi], co_domain[lo:hi], domains[s], brokerage[s], co_brokerage, co_budget,
-                                   budget[s], target[r])
-            if k == 0 or budget[s] <= 0:
-                continue
-            spent_grants[r] += budget[s]
-            cum_spent[r] += budget[s]
-            to_clusters[r] += budget[s]
-            transformative[r] += transf
 
 
 @kernel

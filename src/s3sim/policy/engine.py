@@ -22,11 +22,6 @@ the regime's next call.
 StressTest scores are compiled (:mod:`s3sim.policy._kernels`); they take the same draws from the ``policy`` stream
 in the same order and do the same floating-point operations as the rules described in the docstrings here, so a run
 is bit-identical to the plain-numpy rules (``benchmarks/policy_equivalence.py`` checks stored runs table by table).
-Within a step the built-in regimes' subsidies, operating grants and calls are queued and run in one compiled pass
-each (not one per region): in the order the regimes gave them, except that grants, which draw nothing and touch
-nothing a call reads, may run before calls queued earlier. A regime with its own ``direct_support`` or
-``publish_calls`` acts at once on the state left by everything queued before it (a test checks both give the same
-run).
 A regime that overrides ``eligible`` or ``rank`` gets its proposals as :class:`Proposal` objects through those
 methods. Lean runs (``model.full_records = False``, the stress test) skip the policy's own indicators, which no
 outcome reads, until the last step.
@@ -42,7 +37,6 @@ import numpy as np
 from ..errors import ConfigError
 from . import _kernels as K
 from .base import Call, Project, Proposal, Regime, Scope, regime_class
-from .regimes import ClusterS3, Horizontal, TopDownS3
 
 INSTRUMENTS = ("spent_subsidies", "spent_projects", "spent_cluster_grants")
 STRESS = ("stress_cluster_design", "stress_cluster_implementation", "stress_breadth", "stress_alignment",
@@ -154,9 +148,6 @@ class S3Policy:
         self._target_key: tuple | None = None
         self._target_cache: np.ndarray | None = None
         self._step_cache: dict[Any, Any] = {}
-        self._pending_support: list[tuple] = []   # direct support queued for one compiled pass (_flush)
-        self._pending_calls: list[tuple] = []     # (regime id or None for the pool, call) queued for funding
-        self._queueing = False
         self.started = None
         self.projects: list[Project] = []
         self._first_end = math.inf  # the earliest end of a running project
@@ -284,12 +275,19 @@ class S3Policy:
                                   & (a.profit[:n] <= p.success_threshold))
         else:
             rows = self._researching(model)[scope.region]
+        if budget <= 0:
+            return
         rate = self._regime(scope).p.subsidy_rate
-        if self._pending_calls:  # subsidies draw from the policy stream: calls queued before them go first
-            self._flush(model)
-        self._pending_support.append((K.SUBSIDY, scope, rows, domains, rate, float(budget), 0.0, None))
-        if not self._queueing:
-            self._flush(model)
+        booked, total, to_clusters, transformative = K.subsidise(
+            model.stream_handle("policy"), rows, self._no_domains if domains is None else domains, a.product_domain,
+            a.capital, a.transfers, a.subsidy, a.cluster, rate, p.c_rad, p.c_incr, p.low_capital_threshold,
+            float(budget), self._target(model)[scope.region])
+        if booked:
+            r = scope.region
+            self.spent["spent_subsidies"][r] += total
+            self.cum_spent[r] += total
+            self.to_clusters[r] += to_clusters
+            self.transformative[r] += transformative
 
     def _researching(self, model) -> list[np.ndarray]:
         """This step's firms about to research (last profit <= success_threshold) by region (ascending rows),
@@ -306,69 +304,23 @@ class S3Policy:
     def grant_clusters(self, model, scope: Scope, budget: float, domains: np.ndarray, brokerage: float) -> None:
         """Operating grants, split equally among the scope's cluster organisations in priority domains, which
         broker with ``brokerage``."""
+        cl = model.clusters
         if scope.cluster >= 0:
             cos = np.array([scope.cluster], dtype=np.int64)
             domains = np.ones(domains.size, dtype=bool)  # a pilot's own organisation, whatever its domain
-            co_domains = model.clusters.domain[cos]
+            co_domains = cl.domain[cos]
         else:
             cos = self._region_cos[scope.region]
             co_domains = self._region_co_domains[scope.region]
-        # grants draw nothing and touch nothing calls read: they may run before calls queued earlier
-        self._pending_support.append((K.GRANT, scope, cos, domains, 0.0, float(budget), float(brokerage), co_domains))
-        if not self._queueing:
-            self._flush(model)
-
-    def _run_support(self, model) -> None:
-        """The queued subsidies and grants in one compiled pass, in the order they were given. A queued action is
-        ``(kind, scope, rows, domains, rate, budget, brokerage, co_domains)``: kind ``K.SUBSIDY`` with the candidate
-        rows, or ``K.GRANT`` with the cluster organisations and their domains."""
-        ops = self._pending_support
-        if not ops:
+        k, transformative = K.grant_clusters(cos, co_domains, domains, brokerage, cl.brokerage, cl.budget,
+                                             float(budget), self._target(model)[scope.region])
+        if k == 0 or budget <= 0:
             return
-        a, p, cl = model.actors, model.p, model.clusters
-        S, D = len(ops), model.world.n_domains
-        op = np.empty(S, dtype=np.int64)
-        op_region = np.empty(S, dtype=np.int64)
-        start = np.zeros(S + 1, dtype=np.int64)
-        domains = np.zeros((S, D), dtype=np.bool_)
-        all_domains = np.zeros(S, dtype=np.bool_)
-        rate = np.empty(S)
-        budget = np.empty(S)
-        brokerage = np.empty(S)
-        for s, (kind, scope, rows, doms, rt, b, brk, _) in enumerate(ops):
-            op[s] = kind
-            op_region[s] = scope.region
-            start[s + 1] = start[s] + rows.size
-            if doms is None:
-                all_domains[s] = True
-            else:
-                domains[s] = doms
-            rate[s] = rt
-            budget[s] = b
-            brokerage[s] = brk
-        rows = np.concatenate([o[2] for o in ops]).astype(np.int64, copy=False)
-        co_domain = np.concatenate([o[7] if o[7] is not None else o[2] for o in ops]).astype(np.int64, copy=False)
-        K.support(model.stream_handle("policy"), op, op_region, start, rows, domains, all_domains, rate, budget,
-                  brokerage, co_domain, a.product_domain, a.capital, a.transfers, a.subsidy, a.cluster, p.c_rad,
-                  p.c_incr, p.low_capital_threshold, self._target(model), cl.brokerage, cl.budget,
-                  self.spent["spent_subsidies"], self.spent["spent_cluster_grants"], self.cum_spent, self.to_clusters,
-                  self.transformative)
-        ops.clear()
-
-    def _flush(self, model) -> None:
-        """Run the queued direct support, then fund the queued calls (one compiled pass each): the same draws and
-        bookings, in the same order, as each regime acting in turn (see :meth:`before_step`)."""
-        self._run_support(model)
-        pending = self._pending_calls
-        if pending:
-            committed = self._fund_calls(model, [call for _, call in pending], model.steps)
-            for (owner, _), c in zip(pending, committed):
-                # what a call does not commit carries over to the regime's (or the pool's) next call
-                if owner is None:
-                    self.pool_acc -= c
-                else:
-                    self.call_budget_acc[owner] -= c
-            pending.clear()
+        r = scope.region
+        self.spent["spent_cluster_grants"][r] += budget
+        self.cum_spent[r] += budget
+        self.to_clusters[r] += budget
+        self.transformative[r] += transformative
 
     def _target(self, model) -> np.ndarray:
         """Region x domain: related (density above the region's median) and not yet specialised. Recomputed when
@@ -669,38 +621,25 @@ class S3Policy:
             model.regions.priority[r] = reg.priorities if reg.prioritises else False
             tilt[r] = reg.p.tau_dir * reg.priorities if reg.prioritises else 0.0
         due = (t - self.started) % int(self.config["call_period"]) == 0
-        # The built-in regimes' support and calls are queued and run in compiled passes (_flush); a regime with
-        # its own direct_support or publish_calls acts on the state as it stands after everything queued before
         for reg in self._all():
             b = self._budget_of(reg)
             pool_part = self.config["transregional_share"] * b if reg.joint else 0.0
             self.pool_acc += pool_part
             b -= pool_part
-            if reg.collaborative or reg.funded:
-                self._direct_support(reg, model, t, b)
             if reg.collaborative:
+                reg.direct_support(self, model, t, b)
                 self.call_budget_acc[id(reg)] += b * reg.call_share()
                 if due:
-                    if not _queueable(reg, "publish_calls"):
-                        self._flush(model)
-                    for call in reg.publish_calls(self, model, t, self.call_budget_acc[id(reg)]):
-                        self._pending_calls.append((id(reg), call))
+                    calls = list(reg.publish_calls(self, model, t, self.call_budget_acc[id(reg)]))
+                    for committed in self._fund_calls(model, calls, t):
+                        # what a call does not commit carries over to the next call
+                        self.call_budget_acc[id(reg)] -= committed
+            elif reg.funded:
+                reg.direct_support(self, model, t, b)
         if due:
-            for call in self._joint_calls(model, self.pool_acc):
-                self._pending_calls.append((None, call))
-        self._flush(model)
+            for committed in self._fund_calls(model, self._joint_calls(model, self.pool_acc), t):
+                self.pool_acc -= committed
         self._run_projects(model, t)
-
-    def _direct_support(self, reg: Regime, model, t: int, budget: float) -> None:
-        if _queueable(reg, "direct_support"):
-            self._queueing = True
-            try:
-                reg.direct_support(self, model, t, budget)
-            finally:
-                self._queueing = False
-        else:
-            self._flush(model)
-            reg.direct_support(self, model, t, budget)
 
     def after_step(self, model) -> None:
         t = model.steps
@@ -799,18 +738,6 @@ class S3Policy:
                         cl.region, cl.domain, w.regions.distance_km <= model.p.lambda_km, self.participations,
                         self.cluster_participations, self.cum_spent, self.transformative, self.to_clusters, out)
         return dict(zip(STRESS, out))
-
-
-def _queueable(reg: Regime, method: str) -> bool:
-    """True when ``reg`` takes ``method`` from a built-in regime whose actions the engine may queue: its direct
-    support only calls the engine's instruments, its calls depend on its own priorities and budget only."""
-    return getattr(type(reg), method) in _QUEUEABLE[method] and method not in reg.__dict__
-
-
-_QUEUEABLE = {
-    "direct_support": frozenset({Horizontal.direct_support, TopDownS3.direct_support, ClusterS3.direct_support}),
-    "publish_calls": frozenset({ClusterS3.publish_calls}),
-}
 
 
 def build_policy(config: Any) -> S3Policy | None:
