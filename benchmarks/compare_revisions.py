@@ -1,0 +1,102 @@
+"""Is this working tree faster than another revision? Both versions in one process, evaluations interleaved.
+
+Two processes timed side by side on this 2-core VM disagree by 10-40 % from one minute to the next (the host's
+other tenants), so a comparison of two versions run as separate processes cannot resolve a change of a few per
+cent: paired runs of the same code have given ratios from 0.84 to 1.39. Here the other revision's ``src/s3sim``
+is exported with ``git archive`` into a temporary directory as the package ``s3sim_ref`` (its absolute imports
+rewritten), both versions are imported into one process, and the same stress-test evaluations
+(:func:`s3sim.runner.targets.s3_target`, cluster_s3 against topdown_s3 on the default model) alternate between
+them: A B, B A, A B, ... on one core. Host noise then hits both sides of a pair alike.
+
+    .venv/bin/python benchmarks/compare_revisions.py HEAD~3              # 30 evaluations per side
+    .venv/bin/python benchmarks/compare_revisions.py 2e23e9f --evals 60 --core 1
+
+It prints whether the two versions return the same outcomes (bit for bit) on the first evaluation, the median
+CPU time per evaluation of each, and the median of the per-pair ratios (this tree / the revision) with its
+interquartile range and a bootstrap 95 % interval. The first call of each version compiles its kernels (numba
+caches the revision's in the temporary directory), so a run takes a minute or two before the timings start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+for _v in ("OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+REF = "s3sim_ref"
+REGIMES = ("cluster_s3", "topdown_s3")
+
+
+def export(rev: str, into: Path) -> Path:
+    """``src/s3sim`` of ``rev`` as the package ``s3sim_ref`` under ``into``."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src/s3sim"], capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise SystemExit(f"compare_revisions: error: git archive {rev}: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    pkg = into / REF
+    (into / "src" / "s3sim").rename(pkg)
+    absolute = re.compile(r"\b(from|import) s3sim(?=[.\s])")
+    for path in pkg.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        new = absolute.sub(rf"\1 {REF}", text).replace('"s3sim.world"', f'"{REF}.world"')
+        if new != text:
+            path.write_text(new, encoding="utf-8")
+    return pkg
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("rev", help="the revision to compare this working tree with (any git revision)")
+    ap.add_argument("--evals", type=int, default=30, help="evaluations per version (default 30)")
+    ap.add_argument("--core", type=int, default=None, help="pin the process to this core (default: no pinning)")
+    args = ap.parse_args(argv)
+    if args.evals < 2:
+        raise SystemExit(f"compare_revisions: error: --evals={args.evals}: an integer >= 2")
+    if args.core is not None:
+        os.sched_setaffinity(0, {args.core})
+    with tempfile.TemporaryDirectory(prefix="s3sim-ref-") as tmp:
+        export(args.rev, Path(tmp))
+        sys.path.insert(0, tmp)
+        sys.path.insert(0, str(ROOT / "src"))
+        import importlib
+
+        new = importlib.import_module("s3sim.runner.targets").s3_target
+        ref = importlib.import_module(f"{REF}.runner.targets").s3_target
+        t0 = time.perf_counter()
+        for f in (new, ref):  # compile (or load) every kernel on a tiny model
+            f({}, 1, 0, regimes=REGIMES, fixed={"n_agents": 150, "burn_in": 4, "horizon": 8})
+        same = new({}, 7, 0, regimes=REGIMES) == ref({}, 7, 0, regimes=REGIMES)
+        print(f"warm-up {time.perf_counter() - t0:.0f} s; outcomes of this tree and {args.rev}: "
+              f"{'identical' if same else 'DIFFERENT'}", flush=True)
+        t_new, t_ref = [], []
+        for k in range(args.evals):
+            pair = ((ref, t_ref), (new, t_new)) if k % 2 == 0 else ((new, t_new), (ref, t_ref))
+            for f, out in pair:
+                c = time.process_time()
+                f({}, 500 + k, 0, regimes=REGIMES)
+                out.append(time.process_time() - c)
+        ratio = np.array(t_new) / np.array(t_ref)
+        rng = np.random.default_rng(0)
+        boot = np.median(rng.choice(ratio, size=(10_000, ratio.size)), axis=1)
+        q1, q3 = np.quantile(ratio, [0.25, 0.75])
+        lo, hi = np.quantile(boot, [0.025, 0.975])
+        print(f"{args.evals} evaluations each: {args.rev} {statistics.median(t_ref):.3f} CPU s, this tree "
+              f"{statistics.median(t_new):.3f} CPU s per evaluation")
+        print(f"this tree / {args.rev}: median paired ratio {np.median(ratio):.3f} (IQR {q1:.3f}-{q3:.3f}; "
+              f"bootstrap 95 % CI {lo:.3f}-{hi:.3f})")
+
+
+if __name__ == "__main__":
+    main()
