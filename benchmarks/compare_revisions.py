@@ -11,7 +11,7 @@ them: A B, B A, A B, ... on one core. Host noise then hits both sides of a pair 
     .venv/bin/python benchmarks/compare_revisions.py HEAD~3              # 30 evaluations per side
     .venv/bin/python benchmarks/compare_revisions.py 2e23e9f --evals 60 --core 1
 
-It prints whether the two versions return the same outcomes (bit for bit) on the first evaluation, the median
+It prints whether the two versions return the same outcomes (bit for bit, NaN included) on one evaluation, the median
 CPU time per evaluation of each, and the median of the per-pair ratios (this tree / the revision) with its
 interquartile range and a bootstrap 95 % interval. The first call of each version compiles its kernels (numba
 caches the revision's in the temporary directory), so a run takes a minute or two before the timings start.
@@ -48,9 +48,10 @@ def export(rev: str, into: Path) -> Path:
     pkg = into / REF
     (into / "src" / "s3sim").rename(pkg)
     absolute = re.compile(r"\b(from|import) s3sim(?=[.\s])")
+    named = re.compile(r"(?<=[\"'])s3sim(?=[.\"'])")  # the package named in a string: "s3sim.world", 's3sim'
     for path in pkg.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
-        new = absolute.sub(rf"\1 {REF}", text).replace('"s3sim.world"', f'"{REF}.world"')
+        new = named.sub(REF, absolute.sub(rf"\1 {REF}", text))
         if new != text:
             path.write_text(new, encoding="utf-8")
     return pkg
@@ -77,7 +78,8 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.perf_counter()
         for f in (new, ref):  # compile (or load) every kernel on a tiny model
             f({}, 1, 0, regimes=REGIMES, fixed={"n_agents": 150, "burn_in": 4, "horizon": 8})
-        same = new({}, 7, 0, regimes=REGIMES) == ref({}, 7, 0, regimes=REGIMES)
+        a, b = new({}, 7, 0, regimes=REGIMES), ref({}, 7, 0, regimes=REGIMES)
+        same = a.keys() == b.keys() and all(np.array(a[k]).tobytes() == np.array(b[k]).tobytes() for k in a)
         print(f"warm-up {time.perf_counter() - t0:.0f} s; outcomes of this tree and {args.rev}: "
               f"{'identical' if same else 'DIFFERENT'}", flush=True)
         t_new, t_ref = [], []

@@ -178,7 +178,10 @@ def test_input_distributions_from_the_shell(tmp_path):
     assert set(x["policy_n_priorities"].unique()) <= set(range(2, 9)) and x["policy_n_priorities"].mean() > 5
     problem = json.loads((out / "design" / "problem.json").read_text())
     assert [p.get("dist") for p in problem["params"]] == [["truncnorm", 0.6, 0.1], ["triang", 0.9]]
-    assert "policy_n_priorities triangular on [2, 8], mode 7.8" in (out / "summary.md").read_text()
+    text = (out / "summary.md").read_text()
+    assert "policy_n_priorities triangular on [1.5, 8.5], mode 7.8, rounded to the integers 2-8" in text
+    # four levels on seven integers under this distribution miss some of them: noted
+    assert "policy_n_priorities: under its distribution the 4 Morris levels fall on 2, 5, 7, 8" in text
 
 
 def test_grouped_morris_on_the_model_draws_mu_star_bars_and_a_winner_map(tmp_path):
@@ -659,6 +662,10 @@ BAD = [
     (["target.dists.nope=triang"], "target.dists.nope='triang'", "a distribution of a varied parameter (g_min"),
     (["target.ranges.g_min=[0.0,0.9]", "target.dists.g_min=logunif"], "target.dists.g_min='logunif'",
      "other than logunif, whose range must be positive"),
+    (["target.params=[mu_g,g_min]", "target.ranges.mu_g=[-0.01,-0.001]", "target.dists.mu_g=triang"],
+     "target.dists.mu_g='triang'", "ranges ending at 0 or above only"),
+    (["target.dists.g_min=[truncnorm,100,0.01]"], "target.dists.g_min", "no probability left inside the range"),
+    (["target.dists.g_min=[truncnorm,1.2,0.01]"], "target.dists.g_min", "under 1 % of the range"),
 ]
 
 
@@ -813,6 +820,12 @@ def test_morris_levels_that_miss_integers_are_noted():
     assert _uneven_integer_levels(params[:1], 6) == [] and _uneven_integer_levels(params[:1], 12) == []
     assert _uneven_integer_levels(params[1:], 4) == []  # 4 levels on 4 integers: each once
     assert "sensitivity.num_levels=4 would" in _uneven_integer_levels(params[1:2], 6)[0]
+    # with a distribution: steps that leave the integer unchanged, integers never reached
+    shaped = {"name": "m", "kind": "int", "low": 1, "high": 3, "dist": ["truncnorm", 1.0, 0.3], "group": "g"}
+    note = _uneven_integer_levels([shaped], 4)
+    assert len(note) == 1 and "fall on 1, 1, 1, 3: 1 of the 2 possible steps leaves it unchanged" in note[0]
+    assert "and 2 never occur" in note[0]
+    assert _uneven_integer_levels([{**params[1], "dist": ["triang", 0.5]}], 4) == []  # 1, 2, 3, 4
 
 
 def test_prim_limits_are_printed_outward():

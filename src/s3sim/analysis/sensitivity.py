@@ -133,19 +133,22 @@ def salib_problem(params: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def describe_distribution(param: dict[str, Any]) -> str:
-    """A parameter's distribution in words: ``uniform on [low, high]``, ``triangular on [low, high], mode m``..."""
+    """A parameter's distribution in words: ``uniform on [low, high]``, ``triangular on [low, high], mode m``...
+    (an integer parameter's on [low - 0.5, high + 0.5], rounded)."""
     lo, hi = param["low"], param["high"]
+    rounded = ""
+    if param["kind"] == "int":
+        rounded = f", rounded to the integers {lo}-{hi}"
+        lo, hi = lo - 0.5, hi + 0.5
     kind, *shape = param.get("dist", ["unif"])
     on = f"on [{_fmt(lo)}, {_fmt(hi)}]"
     if kind == "logunif":
-        return f"log-uniform {on}"
+        return f"log-uniform {on}{rounded}"
     if kind == "triang":
-        if param["kind"] == "int":
-            lo, hi = lo - 0.5, hi + 0.5
-        return f"triangular {on}, mode {_fmt(lo + shape[0] * (hi - lo))}"
+        return f"triangular {on}, mode {_fmt(lo + shape[0] * (hi - lo))}{rounded}"
     if kind == "truncnorm":
-        return f"normal (mean {_fmt(shape[0])}, sd {_fmt(shape[1])}) truncated to [{_fmt(lo)}, {_fmt(hi)}]"
-    return f"uniform {on}"
+        return f"normal (mean {_fmt(shape[0])}, sd {_fmt(shape[1])}) truncated to [{_fmt(lo)}, {_fmt(hi)}]{rounded}"
+    return f"uniform {on}{rounded}"
 
 
 def is_grouped(params: Sequence[dict[str, Any]]) -> bool:
@@ -406,21 +409,43 @@ def analyse_output(run: StoredRun, output: dict[str, Any], settings: dict | None
 
 
 def _uneven_integer_levels(params: Sequence[dict[str, Any]], levels: int) -> list[str]:
-    """Notes on integer parameters whose Morris grid levels (on [low - 0.5, high + 0.5], rounded) do not fall on
-    every integer of the range equally often (uniform parameters only: a distribution weighs them on purpose)."""
+    """Notes on integer parameters whose Morris grid levels (on [low - 0.5, high + 0.5], through the parameter's
+    distribution, rounded) do not fall on every integer of the range equally often (uniform parameters), or miss
+    integers or make steps that leave the integer unchanged (parameters with a distribution: such an elementary
+    effect is 0 whatever the model does)."""
+    from SALib.util import scale_samples
+
     out = []
     for par in params:
-        if par["kind"] != "int" or "dist" in par:
+        if par["kind"] != "int":
             continue
         lo, hi = int(par["low"]), int(par["high"])
-        grid = (lo - 0.5) + np.arange(levels) / (levels - 1) * (hi - lo + 1)
-        values = np.clip(np.rint(grid), lo, hi).astype(np.int64)
-        counts = np.bincount(values - lo, minlength=hi - lo + 1)
-        if counts.min() != counts.max():
-            count = hi - lo + 1
-            even = count if count % 2 == 0 else 2 * count  # num_levels must be even; multiples of count work
-            out.append(f"{par['name']}: the {levels} Morris levels fall on {', '.join(map(str, values))}, not on "
-                       f"every integer of [{lo}, {hi}] equally often (sensitivity.num_levels={even} would)")
+        count = hi - lo + 1
+        if "dist" not in par:
+            grid = (lo - 0.5) + np.arange(levels) / (levels - 1) * count
+            values = np.clip(np.rint(grid), lo, hi).astype(np.int64)
+            counts = np.bincount(values - lo, minlength=count)
+            if counts.min() != counts.max():
+                even = count if count % 2 == 0 else 2 * count  # num_levels must be even; multiples of count work
+                out.append(f"{par['name']}: the {levels} Morris levels fall on {', '.join(map(str, values))}, not "
+                           f"on every integer of [{lo}, {hi}] equally often (sensitivity.num_levels={even} would)")
+            continue
+        one = {k: v for k, v in par.items() if k != "group"}
+        unit = (np.arange(levels) / (levels - 1))[:, None]
+        values = np.clip(np.rint(scale_samples(unit, salib_problem([one]))[:, 0]), lo, hi).astype(np.int64)
+        half = levels // 2  # a Morris step moves a coordinate by levels / 2 grid levels
+        flat = int(sum(values[j] == values[j + half] for j in range(levels - half)))
+        missed = sorted(set(range(lo, hi + 1)) - set(values.tolist()))
+        if flat or missed:
+            what = []
+            if flat:
+                what.append(f"{flat} of the {levels - half} possible steps {'leaves' if flat == 1 else 'leave'} it "
+                            "unchanged (its elementary effect is then 0)")
+            if missed:
+                what.append(f"{', '.join(map(str, missed))} never occur")
+            out.append(f"{par['name']}: under its distribution the {levels} Morris levels fall on "
+                       f"{', '.join(map(str, values))}: {' and '.join(what)}; more levels or a uniform distribution "
+                       "would spread them")
     return out
 
 

@@ -50,7 +50,8 @@ class TargetConfig:
     # parameter not listed is a group of its own), or "catalogue" for the groups of s3sim.PARAMETERS
     groups: Any = field(default_factory=dict)
     # name -> the distribution of a parameter on its range (default unif): logunif, [triang, peak] (the mode at
-    # low + peak x (high - low)) or [truncnorm, mean, sd] (a normal truncated to the range); SALib's dists
+    # low + peak x (high - low)) or [truncnorm, mean, sd] (a normal truncated to the range); SALib's dists.
+    # Integer parameters: on [low - 0.5, high + 0.5], rounded
     dists: dict[str, Any] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)  # outcome, regime:outcome or A-B:outcome
     regime: str = "none"  # regime of a bare outcome name

@@ -425,20 +425,38 @@ def _resolve_dists(dists: Any, params: list[dict[str, Any]]) -> None:
         if not all(_is_num(v) and math.isfinite(float(v)) for v in shape):
             raise ConfigError(field_name, spec, allowed)
         shape = [float(v) for v in shape]
-        lo = p["low"] - 0.5 if p["kind"] == "int" else p["low"]
+        lo, hi = (p["low"] - 0.5, p["high"] + 0.5) if p["kind"] == "int" else (p["low"], p["high"])
         if kind == "unif" and not shape:
             continue
         if kind == "logunif" and not shape:
             if lo <= 0:
-                raise ConfigError(field_name, spec, f"a distribution on [{lo}, ...] other than logunif, whose "
+                raise ConfigError(field_name, spec, f"a distribution on [{lo}, {hi}] other than logunif, whose "
                                   f"range must be positive ({allowed})")
         elif kind == "triang" and len(shape) <= 1:
             shape = shape or [0.5]
             if not 0.0 <= shape[0] < 1.0:
                 raise ConfigError(field_name, spec, allowed)
+            if hi < 0:  # SALib's triangular distribution ends at a non-negative value
+                raise ConfigError(field_name, spec, f"a distribution on [{lo}, {hi}] other than triang, which "
+                                  "SALib takes on ranges ending at 0 or above only (truncnorm is the other "
+                                  "distribution with a mode)")
         elif kind == "truncnorm" and len(shape) == 2:
             if shape[1] <= 0:
                 raise ConfigError(field_name, spec, allowed)
+            import warnings
+
+            from scipy import stats
+
+            mean, sd = shape
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")  # no mass inside the range: nan, refused below
+                spread = float(stats.truncnorm((lo - mean) / sd, (hi - mean) / sd, loc=mean, scale=sd).std())
+            if not spread >= 0.01 * (hi - lo):  # also nan: no mass left inside the range
+                what = (f"a standard deviation of {spread:.3g}, under 1 % of the range" if spread == spread
+                        else "no probability left inside the range")
+                raise ConfigError(field_name, spec, f"a truncated normal that varies {name}: on [{lo}, {hi}] this "
+                                  f"one has {what} (hold the parameter in target.fixed instead, or move the mean "
+                                  "into the range)")
         else:
             raise ConfigError(field_name, spec, allowed)
         p["dist"] = [kind, *shape]
@@ -534,7 +552,9 @@ def check_resume(spec: StressSpec, run_dir: Path | str) -> dict[str, Any] | None
                 diff += [f"{k}.{j} ({a.get(j)} -> {b.get(j)})" for j in sorted(set(a) | set(b)) if a.get(j) != b.get(j)]
             elif k == "params" and isinstance(a, list) and isinstance(b, list):
                 def show(ps: list) -> str:
-                    return ", ".join(f"{p.get('name')} [{p.get('low')}, {p.get('high')}]" for p in ps)
+                    return ", ".join(f"{p.get('name')} [{p.get('low')}, {p.get('high')}]"
+                                     + (f" {p['dist']}" if p.get("dist") else "")
+                                     + (f" group {p['group']}" if p.get("group") else "") for p in ps)
                 diff.append(f"params ({show(a)} -> {show(b)})")
             else:
                 diff.append(f"{k} ({a} -> {b})")
