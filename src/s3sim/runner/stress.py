@@ -879,9 +879,8 @@ def _in_mapping(key: str) -> bool:
 
 def normalise_overrides(overrides: Sequence[str]) -> list[str]:
     """The free-form mappings ``target.ranges``, ``target.fixed``, ``target.groups`` and ``target.dists``, and their
-    entries, may be
-    given without Hydra's ``+``/``++`` prefix (``target.ranges.g_min=[0.3,0.9]``, ``target.fixed={n_agents: 500}``);
-    add ``++`` (add or replace) for them."""
+    entries, may be given without Hydra's ``+``/``++`` prefix (``target.ranges.g_min=[0.3,0.9]``,
+    ``target.fixed={n_agents: 500}``); add ``++`` (add or replace) for them."""
     return [f"++{o}" if _in_mapping(o.partition("=")[0]) else o for o in overrides]
 
 
