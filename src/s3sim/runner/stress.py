@@ -452,7 +452,7 @@ def _resolve_dists(dists: Any, params: list[dict[str, Any]]) -> None:
                 warnings.simplefilter("ignore")  # no mass inside the range: nan, refused below
                 spread = float(stats.truncnorm((lo - mean) / sd, (hi - mean) / sd, loc=mean, scale=sd).std())
             if not spread >= 0.01 * (hi - lo):  # also nan: no mass left inside the range
-                what = (f"a standard deviation of {spread:.3g}, under 1 % of the range" if spread == spread
+                what = (f"a standard deviation of {spread:.3g}, under 1 % of the range" if math.isfinite(spread)
                         else "no probability left inside the range")
                 raise ConfigError(field_name, spec, f"a truncated normal that varies {name}: on [{lo}, {hi}] this "
                                   f"one has {what} (hold the parameter in target.fixed instead, or move the mean "
