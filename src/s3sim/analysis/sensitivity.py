@@ -121,7 +121,7 @@ def salib_problem(params: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """SALib problem dict of the stored parameters (integer parameters widened by half a unit each side), with
     SALib's ``dists`` when a parameter has a distribution other than uniform (``target.dists``): its bounds are
     then the range followed by the distribution's shape (``[low, high, peak]``, ``[low, high, mean, sd]``)."""
-    ranges = [[p["low"] - 0.5, p["high"] + 0.5] if p["kind"] == "int" else [p["low"], p["high"]] for p in params]
+    ranges = [list(sampled_range(p)) for p in params]
     problem = {"num_vars": len(params), "names": [p["name"] for p in params], "bounds": ranges}
     if any("dist" in p for p in params):
         dists = [p.get("dist", ["unif"]) for p in params]
@@ -132,14 +132,19 @@ def salib_problem(params: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return problem
 
 
+def sampled_range(param: dict[str, Any]) -> tuple[float, float]:
+    """The interval a parameter is sampled on: its range, widened by half a unit each side for an integer
+    parameter (rounded afterwards, so each integer gets its share)."""
+    if param["kind"] == "int":
+        return param["low"] - 0.5, param["high"] + 0.5
+    return param["low"], param["high"]
+
+
 def describe_distribution(param: dict[str, Any]) -> str:
     """A parameter's distribution in words: ``uniform on [low, high]``, ``triangular on [low, high], mode m``...
     (an integer parameter's on [low - 0.5, high + 0.5], rounded)."""
-    lo, hi = param["low"], param["high"]
-    rounded = ""
-    if param["kind"] == "int":
-        rounded = f", rounded to the integers {lo}-{hi}"
-        lo, hi = lo - 0.5, hi + 0.5
+    lo, hi = sampled_range(param)
+    rounded = f", rounded to the integers {param['low']}-{param['high']}" if param["kind"] == "int" else ""
     kind, *shape = param.get("dist", ["unif"])
     on = f"on [{_fmt(lo)}, {_fmt(hi)}]"
     if kind == "logunif":
@@ -421,18 +426,15 @@ def _uneven_integer_levels(params: Sequence[dict[str, Any]], levels: int) -> lis
             continue
         lo, hi = int(par["low"]), int(par["high"])
         count = hi - lo + 1
+        unit = (np.arange(levels) / (levels - 1))[:, None]  # the grid levels, mapped as the design maps them
+        values = np.clip(np.rint(scale_samples(unit, salib_problem([par]))[:, 0]), lo, hi).astype(np.int64)
         if "dist" not in par:
-            grid = (lo - 0.5) + np.arange(levels) / (levels - 1) * count
-            values = np.clip(np.rint(grid), lo, hi).astype(np.int64)
             counts = np.bincount(values - lo, minlength=count)
             if counts.min() != counts.max():
                 even = count if count % 2 == 0 else 2 * count  # num_levels must be even; multiples of count work
                 out.append(f"{par['name']}: the {levels} Morris levels fall on {', '.join(map(str, values))}, not "
                            f"on every integer of [{lo}, {hi}] equally often (sensitivity.num_levels={even} would)")
             continue
-        one = {k: v for k, v in par.items() if k != "group"}
-        unit = (np.arange(levels) / (levels - 1))[:, None]
-        values = np.clip(np.rint(scale_samples(unit, salib_problem([one]))[:, 0]), lo, hi).astype(np.int64)
         half = levels // 2  # a Morris step moves a coordinate by levels / 2 grid levels
         flat = int(sum(values[j] == values[j + half] for j in range(levels - half)))
         missed = sorted(set(range(lo, hi + 1)) - set(values.tolist()))

@@ -67,6 +67,7 @@ from ..analysis.sensitivity import (
     chunk_done,
     chunk_path,
     salib_problem,
+    sampled_range,
 )
 from ..config.stress_schema import StressConfig, register_stress_configs
 from ..errors import ConfigError, S3SimError, first_line
@@ -425,7 +426,7 @@ def _resolve_dists(dists: Any, params: list[dict[str, Any]]) -> None:
         if not all(_is_num(v) and math.isfinite(float(v)) for v in shape):
             raise ConfigError(field_name, spec, allowed)
         shape = [float(v) for v in shape]
-        lo, hi = (p["low"] - 0.5, p["high"] + 0.5) if p["kind"] == "int" else (p["low"], p["high"])
+        lo, hi = sampled_range(p)
         if kind == "unif" and not shape:
             continue
         if kind == "logunif" and not shape:
@@ -873,7 +874,7 @@ _DICT_FIELDS = ("target.ranges.", "target.fixed.", "target.groups.", "target.dis
 
 def _in_mapping(key: str) -> bool:
     """Whether ``key`` is a free-form mapping of the stress config (``target.ranges``, ``target.fixed``,
-    ``target.groups``) or one of its entries."""
+    ``target.groups``, ``target.dists``) or one of its entries."""
     return key.startswith(_DICT_FIELDS) or f"{key}." in _DICT_FIELDS
 
 
