@@ -123,6 +123,9 @@ class S3Model(mesa.Model):
         #: False: record only what :meth:`outcomes` reads (the stress test's runs): network metrics at the last
         #: observation, the between-region Gini at the last step, no panel; :meth:`tables` then refuses
         self.full_records = True
+        #: steps at which a lean run also records what :meth:`outcomes` reads, so that ``outcomes(step=...)`` gives
+        #: the outcomes as of those steps (the stress test's ``target.times``)
+        self.outcome_steps: frozenset[int] = frozenset()
         self._setup()
         self.recorder = Recorder(self.n_steps_total, self.world.regions.ids)
         self.init_seconds = 0.0
@@ -336,14 +339,18 @@ class S3Model(mesa.Model):
 
     @classmethod
     def through_burn_in(cls, configs: Sequence[Any], seed: int | None, replicate: int | None = None, *,
-                        full_records: bool = True, _validated: bool = False) -> list[S3Model]:
+                        full_records: bool = True, outcome_steps: Sequence[int] = (),
+                        _validated: bool = False) -> list[S3Model]:
         """One model per config (configs that differ in their policy only, e.g. the regimes of a contrast), each at
         the end of the burn-in: one model runs it under the last config and the others continue from copies of it
         (:meth:`policy_for`, :meth:`fork`; bit-identical to separate runs). With materialised Mesa agents, which
-        cannot be forked, each model runs its own burn-in."""
+        cannot be forked, each model runs its own burn-in. ``full_records`` and ``outcome_steps`` are set on every
+        model before its first step."""
         configs = list(configs)
+        steps = frozenset(int(s) for s in outcome_steps)
         root = cls(configs[-1], seed=seed, replicate=replicate, _validated=_validated)
         root.full_records = full_records
+        root.outcome_steps = steps
         if len(configs) > 1 and not root.p.materialize_agents:
             policies = [root.policy_for(cfg) for cfg in configs[:-1]]
             root.run(root.p.burn_in)
@@ -351,6 +358,7 @@ class S3Model(mesa.Model):
         models = [cls(cfg, seed=seed, replicate=replicate, _validated=_validated) for cfg in configs[:-1]] + [root]
         for model in models:
             model.full_records = full_records
+            model.outcome_steps = steps
             model.run(model.p.burn_in)
         return models
 
@@ -539,14 +547,17 @@ class S3Model(mesa.Model):
                          a.capital, a.flows_in, n, p.depreciation, births, gone, innov, D, self.pair_a, self.pair_b,
                          self.n_pairs, self.cum_innov_region, self._innov_since_obs)
         row[-1, _COLUMNS[15]] = float(spills)
-        full = self.full_records or t >= self.n_steps_total
+        full = self.full_records or t >= self.n_steps_total or t in self.outcome_steps
         if full:
             row[-1, _COLUMNS[16]] = gini(self.cum_innov_region / w.regions.population_m)
         rec.n_steps = max(rec.n_steps, t)
 
         if t % p.evidence_every == 0 or t == self.n_steps_total:
             self.observe_evidence(t)
-        if t % p.network_every == 0 and (full or t + p.network_every > self.n_steps_total):
+        # lean runs: the network's last observation before the end and before each of the outcome steps
+        every = p.network_every
+        if t % every == 0 and (full or t + every > self.n_steps_total
+                               or any(t <= s < t + every for s in self.outcome_steps)):
             for name, values in metrics_from_ties(a.alive, a.region, a.tie_partner, a.tie_step, t, p.tie_memory, n,
                                                   R).items():
                 rec.set_all(t, name, values)
@@ -672,18 +683,28 @@ class S3Model(mesa.Model):
         })
         return {"timeseries": self.recorder.tidy(), "panel": panel, "firms": firms, "innovations": innovations}
 
-    def outcomes(self, window: int = 8, region: str = "ALL") -> dict[str, float]:
+    def outcomes(self, window: int = 8, region: str = "ALL", step: int | None = None) -> dict[str, float]:
         """The run's scalar outcomes (:func:`s3sim.indicators.outcomes.outcomes`) straight from the records,
-        without building tables: equal, bit for bit, to ``outcomes(**tables())`` (a test checks it)."""
+        without building tables: equal, bit for bit, to ``outcomes(**tables())`` (a test checks it).
+
+        ``step`` takes them as the run stood after that step (default: the last step run): flows over the
+        ``window`` steps up to it, stocks at it, evidence and network measures at their last observation up to
+        it. When ``step`` is a multiple of ``evidence_every``, they equal those of a run that ends at ``step``
+        (a test checks it). A lean run (``full_records=False``) records what this needs only at the last step and
+        at the steps of :attr:`outcome_steps`."""
         from ..indicators.outcomes import outcomes_from_records
 
         rec = self.recorder
-        if self.innovation_log:
-            allx = np.concatenate(self.innovation_log)
-        else:
-            allx = np.zeros((0, 3))
+        k = rec.n_steps if step is None else int(step)
+        if step is not None and not (1 <= k <= rec.n_steps):
+            raise ValueError(f"outcomes(step={step}): a step the run has taken, 1..{rec.n_steps}")
+        if step is not None and not self.full_records and k != self.n_steps_total and k not in self.outcome_steps:
+            raise ValueError(f"outcomes(step={step}): this lean run (full_records=False) recorded outcomes at steps "
+                             f"{sorted(self.outcome_steps | {self.n_steps_total})} only (outcome_steps)")
+        log = self.innovation_log[:k]
+        allx = np.concatenate(log) if log else np.zeros((0, 3))
         regions = allx[:, 2].astype(np.int64) // self.world.n_domains
-        return outcomes_from_records(rec.values[: rec.n_steps], tuple(self.world.regions.ids), allx[:, 0], regions,
+        return outcomes_from_records(rec.values[:k], tuple(self.world.regions.ids), allx[:, 0], regions,
                                      window=window, region=region)
 
     def agent_of(self, row: int):
