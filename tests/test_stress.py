@@ -316,6 +316,11 @@ def test_robustness_verdicts():
     assert robustness_verdict(0.7, 0.55, 0.82) == "mostly holds"
     assert robustness_verdict(0.6, 0.45, 0.73) == "fragile"
     assert robustness_verdict(0.2, 0.1, 0.35) == "reversed"
+    # ties are not losses: A never worse is not a reversal
+    assert robustness_verdict(0.0, 0.0, 0.3, ties=1.0) == "tied"
+    assert robustness_verdict(0.1, 0.03, 0.3, ties=0.9) == "mostly tied"
+    assert robustness_verdict(0.2, 0.1, 0.35, ties=0.4) == "reversed"  # B better in 40 %, A in 20 %
+    assert robustness_verdict(0.3, 0.2, 0.45, ties=0.45) == "fragile"  # A 30 %, B 25 %
 
 
 def test_reanalysis_with_other_bootstrap_settings_says_so_and_refuses_bad_ones(tmp_path):
@@ -666,6 +671,12 @@ BAD = [
      "target.dists.mu_g='triang'", "ranges ending at 0 or above only"),
     (["target.dists.g_min=[truncnorm,100,0.01]"], "target.dists.g_min", "no probability left inside the range"),
     (["target.dists.g_min=[truncnorm,1.2,0.01]"], "target.dists.g_min", "under 1 % of the range"),
+    (["target.times=[5]"], "target.times=[5]", "burn_in + q a multiple of evidence_every"),
+    (["target.times=[80]"], "target.times=[80]", "before its end (horizon 80)"),
+    (["target.times=[x]"], "target.times='[x]'", "Integer"),
+    (["target=ishigami", "target.times=[4]"], "target.times=[4]", "only the s3 target runs over time"),
+    (["target.params=[g_min,horizon]", "target.ranges.horizon=[40,80]", "target.times=[20]"], "target.times=[20]",
+     "while horizon varies"),
 ]
 
 
@@ -757,6 +768,81 @@ def test_analyse_refuses_an_unfinished_run(tmp_path):
     st.prepare()
     with pytest.raises(ConfigError, match="4 of 4 chunks are missing"):
         analyse(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# outputs over time (target.times)
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_outcomes_at_a_quarter_are_those_of_a_run_ending_there():
+    fixed = {"n_agents": 150, "burn_in": 4, "horizon": 16}
+    regimes = ("cluster_s3", "topdown_s3")
+    long = s3_target({"g_min": 0.4}, 7, 1, regimes=regimes, fixed=fixed, regions=("IT_VE",), times=(4, 12))
+    for q in (4, 12):
+        short = s3_target({"g_min": 0.4}, 7, 1, regimes=regimes, fixed={**fixed, "horizon": q}, regions=("IT_VE",))
+        assert len(short) == 2 * 2 * 21
+        at_q = {k[: -len(f"#q{q}")]: v for k, v in long.items() if k.endswith(f"#q{q}")}
+        assert at_q.keys() == short.keys()
+        np.testing.assert_array_equal(np.array(list(at_q.values())), np.array([at_q[k] for k in short]))
+        np.testing.assert_array_equal(np.array([at_q[k] for k in short]), np.array(list(short.values())))
+    # recording at the quarters changes nothing at the end, and some outcome moves between the quarters
+    end = s3_target({"g_min": 0.4}, 7, 1, regimes=regimes, fixed=fixed, regions=("IT_VE",))
+    np.testing.assert_array_equal(np.array([long[k] for k in end]), np.array(list(end.values())))
+    assert long["cluster_s3:firms#q4"] != long["cluster_s3:firms#q12"]
+
+
+def test_a_lean_run_refuses_outcomes_at_a_step_it_did_not_record():
+    from s3sim.model import S3Model
+    from s3sim.runner import config_from_params
+
+    cfg = config_from_params(n_agents=150, burn_in=4, horizon=8, materialize_agents=False)
+    (model,) = S3Model.through_burn_in([cfg], 3, full_records=False, outcome_steps=[8])
+    model.run()
+    assert model.outcomes(step=8)["firms"] > 0 and model.outcomes(step=12) == model.outcomes()
+    with pytest.raises(ValueError, match="outcome_steps"):
+        model.outcomes(step=10)
+    with pytest.raises(ValueError, match="1..12"):
+        model.outcomes(step=13)
+
+
+def test_outputs_over_time_are_analysed_tabled_and_drawn(tmp_path):
+    cfg = {"target": {"name": "s3", "params": ["g_min", "omega"], "replicates": 1, "times": [8, 4],
+                      "fixed": {"n_agents": 150, "burn_in": 4, "horizon": 12},
+                      "outputs": [CONTRAST, "cluster_s3:exit_rate"]},
+           "sensitivity": {"method": "sobol", "n": 4, "num_resamples": 20}, "chunk_size": 8}
+    report = run_stress(cfg, tmp_path, executor="serial")
+    labels = list(report.outputs)
+    assert labels == [CONTRAST, "cluster_s3:exit_rate", f"{CONTRAST}#q4", "cluster_s3:exit_rate#q4",
+                      f"{CONTRAST}#q8", "cluster_s3:exit_rate#q8"]
+    run = load_run(tmp_path)
+    assert run.problem["target"]["times"] == [4, 8] and run.problem["target"]["horizon"] == 12
+    # a quarter's output is the stored column of that quarter
+    ev = run.evaluations
+    np.testing.assert_array_equal(report.outputs["cluster_s3:exit_rate#q4"].noise["sd_of_means"],
+                                  ev["cluster_s3:exit_rate#q4"].std(ddof=1))
+    table = pd.read_csv(tmp_path / "over_time.csv")
+    assert list(table.columns) == ["output", "quarter", "label", "parameter", "index", "value", "conf", "verdict"]
+    assert set(table["output"]) == {CONTRAST, "cluster_s3:exit_rate"} and sorted(set(table["quarter"])) == [4, 8, 12]
+    end = table[(table["output"] == CONTRAST) & (table["quarter"] == 12)].set_index("parameter")["value"]
+    st = report.outputs[CONTRAST].indices.query("index == 'ST' and parameter2 == ''").set_index("parameter")["value"]
+    np.testing.assert_allclose(end.sort_index(), st.sort_index())
+    text = (tmp_path / "summary.md").read_text()
+    assert f"## {CONTRAST} over time" in text and "| parameter | q4 | q8 | q12 (end) |" in text
+    assert f"## {CONTRAST}#q4" not in text  # the quarters are summarised, not given sections of their own
+    # robustness: an outcome's quarters in time order, the end last
+    rob = list(report.robustness["outcome"])
+    assert rob == ["innovations_per_1000_firms#q4", "innovations_per_1000_firms#q8", "innovations_per_1000_firms",
+                   "exit_rate#q4", "exit_rate#q8", "exit_rate"]
+    figs = {p.name for p in (tmp_path / "figures").iterdir()}
+    assert f"over_time_{CONTRAST.replace(':', '_')}.png" in figs
+    # fewer quarters (or none) re-analyse the stored design; a quarter it did not evaluate is refused
+    again = run_stress({**cfg, "target": {**cfg["target"], "times": []}}, tmp_path, executor="serial")
+    assert list(again.outputs) == [CONTRAST, "cluster_s3:exit_rate"] and not (tmp_path / "over_time.csv").exists()
+    assert not any(p.name.startswith("over_time_") for p in (tmp_path / "figures").iterdir())
+    one = tmp_path / "one"
+    StressTest({**cfg, "target": {**cfg["target"], "times": [4]}}, one).prepare()  # the design only
+    with pytest.raises(ConfigError, match=r"target.times \(\[4\] -> \[4, 8\]\)"):
+        check_resume(resolve(cfg), one)
 
 
 def test_a_regional_lower_is_better_outcome_keeps_its_direction(tmp_path):

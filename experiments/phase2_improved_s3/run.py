@@ -41,7 +41,8 @@ def oriented(table: pd.DataFrame, cfg: DictConfig) -> pd.DataFrame:
                          "b_wins": row["a_wins"], "share_a_wins": share, "ci_low": lo, "ci_high": hi,
                          "mean_difference": -row["mean_difference"]})
     out = pd.DataFrame(rows)
-    out["verdict"] = [robustness_verdict(r.share_a_wins, r.ci_low, r.ci_high) for r in out.itertuples()]
+    out["verdict"] = [robustness_verdict(r.share_a_wins, r.ci_low, r.ci_high, ties=r.ties / r.samples)
+                      for r in out.itertuples()]
     return out
 
 

@@ -78,8 +78,15 @@ SEED_KEY_DESIGN, SEED_KEY_SAMPLES, SEED_KEY_BOOTSTRAP = 0, 1, 2
 
 
 def lower_is_better(outcome: str) -> bool:
-    """Whether less of an outcome is better; ``outcome`` may name a region (``exit_rate@IT_VE``)."""
-    return outcome.partition("@")[0] in LOWER_IS_BETTER
+    """Whether less of an outcome is better; ``outcome`` may name a region and a quarter (``exit_rate@IT_VE#q40``)."""
+    return outcome.partition("#")[0].partition("@")[0] in LOWER_IS_BETTER
+
+
+def split_quarter(label: str) -> tuple[str, int | None]:
+    """An output label without its quarter (``target.times``), and the quarter: ``("x", 40)`` for ``x#q40``,
+    ``("x", None)`` for ``x``."""
+    base, sep, q = label.rpartition("#q")
+    return (base, int(q)) if sep and q.isdigit() else (label, None)
 
 
 def chunk_path(run_dir: Path | str, k: int) -> Path:
@@ -472,6 +479,8 @@ def _unresolved_order(method: str, table: pd.DataFrame, k: int) -> list[str]:
     out = []
     rows = list(main.itertuples())
     for a, b in itertools.pairwise(rows):
+        if a.conf == 0 and b.conf == 0:
+            continue  # exact values (a constant output gives every index 0 +/- 0): resolved, or exactly tied
         if np.isfinite(a.conf) and np.isfinite(b.conf) and a.value - a.conf <= b.value + b.conf:
             out.append(f"the order of {a.parameter} and {b.parameter} ({MAIN_INDEX[method]} {a.value:.3g} +/- "
                        f"{a.conf:.2g} and {b.value:.3g} +/- {b.conf:.2g}) is not resolved: their intervals overlap")
@@ -549,7 +558,7 @@ def robustness(run: StoredRun, outcomes: Sequence[str]) -> pd.DataFrame:
                                  ties=ties, b_wins=n - wins - ties, share_a_wins=wins / n, ci_low=lo, ci_high=hi,
                                  mean_difference=float(np.mean(means[a] - means[b])),
                                  better="lower" if sign < 0 else "higher",
-                                 verdict=robustness_verdict(wins / n, lo, hi)))
+                                 verdict=robustness_verdict(wins / n, lo, hi, ties=ties / n)))
     return pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS)
 
 
@@ -557,13 +566,19 @@ ROBUSTNESS_COLUMNS = ["outcome", "regime_a", "regime_b", "samples", "effective_n
                       "share_a_wins", "ci_low", "ci_high", "mean_difference", "better", "verdict"]
 
 
-def robustness_verdict(share: float, ci_low: float, ci_high: float) -> str:
+def robustness_verdict(share: float, ci_low: float, ci_high: float, ties: float = 0.0) -> str:
     """How robust A's advantage over B is across the sampled assumptions: ``robust`` (A does better in most samples
     with the whole interval above one half, and in at least three quarters of them), ``mostly holds`` (the
-    interval above one half), ``reversed`` (below one half) or ``fragile`` (the interval covers one half)."""
+    interval above one half), ``reversed`` (below one half, and B does better more often than A), ``fragile``
+    (the interval covers one half), ``tied`` (A and B do equally well in every sample: ``ties`` is the share of
+    such samples) or ``mostly tied`` (in half of them or more, without A's share above one half)."""
+    if ties >= 1.0:
+        return "tied"
     if ci_low > 0.5:
         return "robust" if share >= 0.75 else "mostly holds"
-    if ci_high < 0.5:
+    if ties >= 0.5:
+        return "mostly tied"
+    if ci_high < 0.5 and 1.0 - share - ties > share:
         return "reversed"
     return "fragile"
 
@@ -674,6 +689,11 @@ def analyse(run_dir: Path | str, *, outputs: Sequence[str] | None = None, num_re
             oc = o["plus"].split(":", 1)[1]
             if oc not in outcomes:
                 outcomes.append(oc)
+    # an outcome's quarters (target.times) together, in time order, the end of the run last
+    first = {}
+    for oc in outcomes:
+        first.setdefault(split_quarter(oc)[0], len(first))
+    outcomes.sort(key=lambda oc: (first[split_quarter(oc)[0]], split_quarter(oc)[1] or math.inf))
     rob = robustness(run, outcomes)
     disc = {label: discovery(run, by_label[label]) for label in chosen}
     disc = {k: v for k, v in disc.items() if v is not None}
@@ -688,6 +708,33 @@ def analyse(run_dir: Path | str, *, outputs: Sequence[str] | None = None, num_re
         if num_resamples is not None or conf_level is not None:
             atomic_json(Path(run_dir) / PROBLEM, pr, indent=1, sort_keys=False, default=str)
     return report
+
+
+OVER_TIME_COLUMNS = ["output", "quarter", "label", "parameter", "index", "value", "conf", "verdict"]
+
+
+def over_time(report: SensitivityReport, run: StoredRun) -> pd.DataFrame:
+    """The main index of every factor (parameter or group) by quarter of the horizon, for the outputs analysed over
+    time (``target.times``): ``output`` is the output's label without its quarter, ``quarter`` the quarter of the
+    horizon (the horizon itself for the end of the run), ``label`` the analysed output, ``verdict`` its
+    convergence verdict. Empty without quarters."""
+    horizon = run.problem["target"].get("horizon")
+    main = MAIN_INDEX[report.method]
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for label in report.outputs:
+        base, q = split_quarter(label)
+        groups.setdefault(base, []).append((horizon if q is None else q, label))
+    rows = []
+    for base, members in groups.items():
+        if all(split_quarter(label)[1] is None for _, label in members):
+            continue  # analysed at the end of the run only
+        for q, label in sorted(members):
+            a = report.outputs[label]
+            t = a.indices[(a.indices["index"] == main) & (a.indices["parameter2"] == "")]
+            for r in t.itertuples():
+                rows.append({"output": base, "quarter": int(q), "label": label, "parameter": r.parameter,
+                             "index": main, "value": r.value, "conf": r.conf, "verdict": a.verdict})
+    return pd.DataFrame(rows, columns=OVER_TIME_COLUMNS)
 
 
 def _write_table(directory: Path, name: str, frame: pd.DataFrame) -> None:
@@ -714,6 +761,12 @@ def _write_tables(report: SensitivityReport, run: StoredRun) -> None:
                              coverage=b.coverage, density=b.density, mass=b.mass, parameter=name, low=lo, high=hi))
     _write_table(d, "discovery", pd.DataFrame(rows, columns=["output", "condition", "base_rate", "coverage",
                                                              "density", "mass", "parameter", "low", "high"]))
+    timed = over_time(report, run)
+    if len(timed):
+        _write_table(d, "over_time", timed)
+    else:  # an earlier analysis's table would read as this one's
+        for ext in ("csv", "parquet"):
+            (d / f"over_time.{ext}").unlink(missing_ok=True)
 
 
 def _fmt(v: float, digits: int = 3) -> str:
@@ -738,7 +791,16 @@ def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = 
         members = {f: [p["name"] for p in run.params if factor_of(p) == f] for f in run.factors}
         lines += [f"Indices are of {len(members)} groups (target.groups), each varied as one factor: "
                   + "; ".join(f"{f} = {', '.join(m)}" if m != [f] else f for f, m in members.items()) + ".", ""]
+    timed = over_time(report, run)
+    timed_bases = list(dict.fromkeys(timed["output"]))
+    shown: set[str] = set()
     for label, a in report.outputs.items():
+        base, quarter = split_quarter(label)
+        if quarter is not None:  # the quarters of target.times: one table per output, after its end-of-run section
+            if base not in report.outputs and base not in shown:
+                lines += _over_time_lines(report, run, base, timed)
+                shown.add(base)
+            continue
         lines += [f"## {label}", "", f"Convergence: **{a.verdict}**. Replicate noise: "
                   + (f"SD {_fmt(a.noise['replicate_sd'])} within samples against SD "
                      f"{_fmt(a.noise['sd_of_means'])} of the sample means, {_fmt(100 * a.noise['noise_share'])} % "
@@ -785,12 +847,16 @@ def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = 
             elif lift < 1.25:
                 text += " The box is little denser than the base rate: a weak pattern, not a clear scenario."
             lines += [text, ""]
+        if label in timed_bases:
+            lines += _over_time_lines(report, run, label, timed)
+            shown.add(label)
     if len(report.robustness):
         lines += ["## Robustness of regime rankings", "",
                   ("Share of samples (replicates averaged) in which A does better than B, equally, or worse; "
                    "the interval is A's share. A's advantage is robust when the interval lies above one half and A "
                    "does better in at least 75 % of the samples, mostly holds when only the interval lies above one "
-                   "half, is reversed below it and fragile otherwise."), "",
+                   "half, is reversed below it (when B does better more often than A) and fragile otherwise; tied "
+                   "when A and B do equally well in every sample, mostly tied in half of them or more."), "",
                   "| outcome | better | A | B | A better | 95 % CI | tie | B better | mean A - B | A's advantage |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for r in report.robustness.itertuples():
@@ -799,9 +865,51 @@ def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = 
                          f"{r.b_wins / r.samples:.1%} | {_fmt(r.mean_difference)} | {r.verdict} |")
         lines.append("")
     lines += ["Tables (CSV and Parquet): indices, convergence, noise, robustness, discovery"
+              + (", over_time" if len(timed) else "")
               + ("; figures in figures/." if figures else "; figures not redrawn (figures=false): any in figures/ "
                  "are an earlier analysis's."), ""]
     return "\n".join(lines)
+
+
+def _over_time_lines(report: SensitivityReport, run: StoredRun, base: str, timed: pd.DataFrame) -> list[str]:
+    """The summary's section on one output over the quarters of ``target.times``."""
+    t = timed[timed["output"] == base]
+    horizon = run.problem["target"].get("horizon")
+    quarters = sorted(set(t["quarter"]))
+    main = MAIN_INDEX[report.method]
+    col = {q: f"q{q}" + (" (end)" if q == horizon else "") for q in quarters}
+    lines = [f"## {base} over time", "",
+             (f"{main} of each {'group' if run.grouped else 'parameter'} as the outputs stood after these quarters "
+              f"of the {horizon}-quarter horizon (target.times; ± the half-width of the interval). The outcomes at "
+              "a quarter are those of a run whose horizon ends there."), "",
+             f"| {'group' if run.grouped else 'parameter'} | " + " | ".join(col[q] for q in quarters) + " |",
+             "|---|" + "---|" * len(quarters)]
+    value = t.pivot(index="parameter", columns="quarter", values="value")
+    conf = t.pivot(index="parameter", columns="quarter", values="conf")
+    for p in value.sort_values(quarters[-1], ascending=False).index:
+        cells = []
+        for q in quarters:
+            v, ci = value.loc[p, q], conf.loc[p, q]
+            cells.append(_fmt(v) + ("" if not math.isfinite(ci) else f" ± {_fmt(ci, 2)}"))
+        lines.append(f"| {p} | " + " | ".join(cells) + " |")
+    labels = {q: t[t["quarter"] == q]["label"].iloc[0] for q in quarters}
+    lines.append("| *convergence* | " + " | ".join(report.outputs[labels[q]].verdict for q in quarters) + " |")
+    lines.append("| *replicate noise* | " + " | ".join(
+        f"{_fmt(100 * report.outputs[labels[q]].noise['noise_share'])} %"
+        if report.outputs[labels[q]].noise["replicates"] > 1 else "n/a" for q in quarters) + " |")
+    lines.append("")
+    end = report.outputs.get(base)
+    seen = set(end.warnings) if end is not None else set()
+    for q in quarters:
+        label = labels[q]
+        if label == base:
+            continue
+        for w in report.outputs[label].warnings:
+            if w not in seen:
+                lines.append(f"- warning (q{q}): {w}")
+    if lines[-1] != "":
+        lines.append("")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -7,6 +7,8 @@
   influential, high means non-linear or interacting (with ``target.groups``, which SALib gives no sigma for:
   ``indices_<output>.png``, mu* as bars);
 * ``convergence_<output>.png``: the main index of each parameter at N/8, N/4, N/2, N with its interval;
+* ``over_time_<output>.png``: with ``target.times``, the main index of each parameter after each quarter of the
+  horizon (the end of the run last), with its interval;
 * ``winner_<outcome>.png``: every sample placed by the two most influential parameters (with ``target.groups``,
   whose indices are of groups: the two parameters most rank-correlated with the first two regimes' difference)
   and coloured by the regime with the best outcome (replicate means), where two or more regimes were run.
@@ -21,7 +23,15 @@ import numpy as np
 import pandas as pd
 
 from ..files import atomic_write
-from .sensitivity import MAIN_INDEX, SensitivityReport, StoredRun, applied_values, lower_is_better, regime_columns
+from .sensitivity import (
+    MAIN_INDEX,
+    SensitivityReport,
+    StoredRun,
+    applied_values,
+    lower_is_better,
+    over_time,
+    regime_columns,
+)
 
 
 def _slug(label: str) -> str:
@@ -61,6 +71,10 @@ def plot_all(report: SensitivityReport, run: StoredRun) -> list[Path]:
             paths.append(_s2(plt, s2, run.factors, label, out / f"s2_{s}.png"))
         if len(a.convergence):
             paths.append(_convergence(plt, a.convergence, method, label, a.verdict, out / f"convergence_{s}.png"))
+    timed = over_time(report, run)
+    for base, t in timed.groupby("output", sort=False):
+        paths.append(_over_time(plt, t, method, base, run.problem["target"].get("horizon"),
+                                out / f"over_time_{_slug(base)}.png", int(run.problem["settings"]["top_k"])))
     paths += _winner_maps(plt, report, run, out)
     plt.close("all")
     # figures of an earlier analysis of other outputs (or another method) would read as this one's
@@ -71,7 +85,7 @@ def plot_all(report: SensitivityReport, run: StoredRun) -> list[Path]:
     return paths
 
 
-FIGURE_PREFIXES = ("indices_", "s2_", "morris_", "convergence_", "winner_")
+FIGURE_PREFIXES = ("indices_", "s2_", "morris_", "convergence_", "winner_", "over_time_")
 
 
 def _spread(values: np.ndarray, step: float) -> np.ndarray:
@@ -160,6 +174,33 @@ def _label_points(ax, fig, names, xs, ys, fontsize=8):
         ax.annotate(names[k], (xs[k], ys[k]), xytext=(4 * side, dy), textcoords="offset points", fontsize=fontsize,
                     ha="left" if side > 0 else "right",
                     arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.5"} if moved else None)
+
+
+def _over_time(plt, t, method, base, horizon, path, top_k=3):
+    """The main index of each factor against the quarter of the horizon; the ``top_k`` factors at the last
+    quarter with their intervals as bands, the others as thin lines."""
+    main = MAIN_INDEX[method]
+    quarters = sorted(t["quarter"].unique())
+    last = t[t["quarter"] == quarters[-1]].sort_values("value", ascending=False)["parameter"]
+    fig, ax = plt.subplots(figsize=(6.4, 3.9))
+    for k, p in enumerate(last):
+        g = t[t["parameter"] == p].sort_values("quarter")
+        top = k < top_k
+        line, = ax.plot(g["quarter"], g["value"], marker="o" if top else ".", lw=1.6 if top else 0.8,
+                        alpha=1.0 if top else 0.7, label=p)
+        if top and g["conf"].notna().any():
+            low = g["value"] - g["conf"]
+            ax.fill_between(g["quarter"], low.clip(lower=0) if method == "morris" else low, g["value"] + g["conf"],
+                            alpha=0.15, color=line.get_color())
+    ax.set_xticks(quarters, [f"{q}" + ("\n(end)" if q == horizon else "") for q in quarters])
+    ax.set_xlabel("quarter of the policy horizon")
+    ax.set_ylabel(main)
+    if method != "morris":
+        ax.axhline(0, color="black", lw=0.6)
+    ax.set_title(f"{method}: {base} over time", fontsize=10)
+    ax.legend(frameon=False, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    _save(fig, path)
+    return path
 
 
 def _s2(plt, s2, names, label, path):

@@ -54,6 +54,9 @@ class TargetConfig:
     # Integer parameters: on [low - 0.5, high + 0.5], rounded
     dists: dict[str, Any] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)  # outcome, regime:outcome or A-B:outcome
+    # s3 only: quarters of the policy horizon, before its end, at which every output is also analysed (labels
+    # <output>#q<quarter>); burn_in + quarter must be a multiple of evidence_every (default: whole years)
+    times: list[int] = field(default_factory=list)
     regime: str = "none"  # regime of a bare outcome name
     replicates: int = 3  # stochastic replicates per sample (averaged; their spread is reported)
     noise: float = 0.0  # ishigami only: sd of Gaussian noise added per replicate (0: deterministic)

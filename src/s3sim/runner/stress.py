@@ -68,6 +68,7 @@ from ..analysis.sensitivity import (
     chunk_path,
     salib_problem,
     sampled_range,
+    split_quarter,
 )
 from ..config.stress_schema import StressConfig, register_stress_configs
 from ..errors import ConfigError, S3SimError, first_line
@@ -274,13 +275,19 @@ def resolve(config: Any = None, *, target: Callable | None = None) -> StressSpec
         _check_fixed(fixed, params, regimes)
     elif fixed:
         raise ConfigError("target.fixed", fixed, "an empty mapping (only the s3 target has fixed parameters)")
+    times, horizon = _resolve_times(t.get("times"), tname, params, fixed)
+    outputs = outputs + [dict(o, label=f"{o['label']}#q{q}", plus=f"{o['plus']}#q{q}",
+                              minus=f"{o['minus']}#q{q}" if o["minus"] else None, base=o["label"], quarter=q)
+                         for q in times for o in outputs]
     make_executor(e["kind"], e["workers"], e["address"]).close()  # validates kind, workers and address
     tdesc: dict[str, Any] = {"name": tname if isinstance(tname, str) else f"{tname.__module__}.{tname.__qualname__}"}
     if tname == "s3":
         tdesc.update(regimes=regimes, fixed=fixed, regime=t["regime"])
-        regions = sorted({o["plus"].partition("@")[2] for o in outputs if "@" in o["plus"]})
+        regions = sorted({o["plus"].partition("@")[2] for o in outputs if "@" in o["plus"] and "quarter" not in o})
         if regions:  # only then, so that the fingerprints of earlier designs stay the same
             tdesc["regions"] = regions
+        if times:  # likewise
+            tdesc.update(times=times, horizon=horizon)
     elif tname == "ishigami":
         tdesc.update(noise=float(t["noise"]))
     settings = {k: s[k] for k in ("n", "second_order", "num_levels", "m", "slices", "num_resamples", "conf_level",
@@ -463,6 +470,39 @@ def _resolve_dists(dists: Any, params: list[dict[str, Any]]) -> None:
         p["dist"] = [kind, *shape]
 
 
+_TIMING = ("burn_in", "horizon", "evidence_every")  # what target.times needs fixed
+
+
+def _resolve_times(times: Any, target: Any, params: list[dict], fixed: dict[str, Any]) -> tuple[list[int], int]:
+    """``target.times`` as a sorted list of quarters of the policy horizon, and the horizon (0 without times).
+
+    A quarter q must lie before the end of the horizon, and burn_in + q must be a multiple of evidence_every: the
+    evidence (RCA, specialisation) is then observed at that step, so the outcomes as of q are those of a run
+    whose horizon ends at q (default: whole years)."""
+    if times is None or (isinstance(times, (list, tuple)) and not times):
+        return [], 0
+    if target != "s3":
+        raise ConfigError("target.times", times, "an empty list (only the s3 target runs over time)")
+    if not isinstance(times, (list, tuple)) or not all(_is_int(q) for q in times):
+        raise ConfigError("target.times", times, "a list of whole quarters of the policy horizon, e.g. [20, 40, 60]")
+    varied = [p["name"] for p in params if p["name"] in _TIMING]
+    if varied:
+        raise ConfigError("target.times", list(times), f"no quarters while {', '.join(varied)} varies (the quarters "
+                          "need a fixed burn_in, horizon and evidence_every)")
+    from .simulate import config_from_params
+
+    m = config_from_params(**{k: v for k, v in fixed.items() if k in _TIMING}).model
+    allowed = [q for q in range(1, m.horizon) if (m.burn_in + q) % m.evidence_every == 0]
+    bad = [q for q in times if q not in allowed]
+    if bad:
+        show = ", ".join(map(str, allowed[:6])) + (f", ..., {allowed[-1]}" if len(allowed) > 6 else "")
+        raise ConfigError("target.times", list(times),
+                          f"quarters q of the horizon before its end (horizon {m.horizon}) with burn_in + q a "
+                          f"multiple of evidence_every (burn_in {m.burn_in}, evidence_every {m.evidence_every}): "
+                          f"{show or 'none: the horizon is too short'}; not {', '.join(map(str, bad))}")
+    return sorted({int(q) for q in times}), int(m.horizon)
+
+
 def _check_fixed(fixed: dict[str, Any], params: list[dict], regimes: list[str]) -> None:
     from ..config import PARAMETERS
     from .simulate import config_from_params
@@ -525,14 +565,16 @@ def stored_fingerprint(run_dir: Path | str) -> dict[str, Any] | None:
 
 
 def _adopt_evaluated(spec: StressSpec, stored: dict[str, Any]) -> None:
-    """Outputs may change on a stored design: when the regimes (and regions) they need are among those the stored
-    design evaluates, in any order, the spec takes the stored lists, so that its fingerprint matches and any
-    missing chunk is evaluated like the others."""
+    """Outputs may change on a stored design: when the regimes (and regions, and quarters of target.times) they
+    need are among those the stored design evaluates, in any order, the spec takes the stored lists, so that its
+    fingerprint matches and any missing chunk is evaluated like the others."""
     old = (stored.get("fingerprint_items") or {}).get("target") or {}
-    for key in ("regimes", "regions"):
+    for key in ("regimes", "regions", "times"):
         have, want = old.get(key), spec.target.get(key, [] if "regimes" in spec.target else None)
         if isinstance(have, list) and isinstance(want, list) and want != have and set(want) <= set(have):
             spec.target[key] = list(have)
+            if key == "times":
+                spec.target["horizon"] = old.get("horizon")
 
 
 def check_resume(spec: StressSpec, run_dir: Path | str) -> dict[str, Any] | None:
@@ -641,7 +683,7 @@ class StressTest:
         sp = self.spec
         values = applied_values(self._x, sp.params)
         options = {"regimes": sp.target.get("regimes", []), "fixed": sp.target.get("fixed", {}),
-                   "regions": sp.target.get("regions", []),
+                   "regions": sp.target.get("regions", []), "times": sp.target.get("times", []),
                    "noise": sp.target.get("noise", 0.0)}
         out = []
         for k in chunks:
@@ -800,11 +842,21 @@ def _task(cfg) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
+    over: dict[str, list[str]] = {}  # an output's quarters (target.times): one line, after the output's own
     for label, a in report.outputs.items():
-        top = ", ".join(a.ranking(report.method)[:3])
-        say(f"s3sim-stress: {label}: most influential {top}; convergence: {a.verdict}")
+        base, quarter = split_quarter(label)
+        if quarter is None:
+            top = ", ".join(a.ranking(report.method)[:3])
+            say(f"s3sim-stress: {label}: most influential {top}; convergence: {a.verdict}")
+        else:
+            over.setdefault(base, []).append(f"q{quarter} {a.ranking(report.method)[0]}")
+        seen = set(report.outputs[base].warnings) if quarter is not None and base in report.outputs else set()
         for w in a.warnings:
-            say(f"s3sim-stress: warning: {label}: {w}")
+            if w not in seen:  # a quarter's warnings that its output's end-of-run analysis has not given already
+                say(f"s3sim-stress: warning: {label}: {w}")
+    for base, tops in over.items():
+        end = f", end {report.outputs[base].ranking(report.method)[0]}" if base in report.outputs else ""
+        say(f"s3sim-stress: {base} over time: most influential at {', '.join(tops)}{end}")
     written = "summary.md, indices.csv, figures/" if st.spec.figures else "summary.md, indices.csv"
     say(f"s3sim-stress: results written to {out} ({written})")
 

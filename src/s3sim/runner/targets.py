@@ -107,9 +107,14 @@ def _sample_config(merged: Mapping[str, Any], preset: str | None = None):
 
 
 def s3_target(params: Mapping[str, Any], seed: int, replicate: int = 0, *, regimes: Sequence[str] = ("none",),
-              fixed: Mapping[str, Any] | None = None, regions: Sequence[str] = ()) -> dict[str, float]:
+              fixed: Mapping[str, Any] | None = None, regions: Sequence[str] = (),
+              times: Sequence[int] = ()) -> dict[str, float]:
     """Run the model once per regime on the same seed and replicate; columns ``<regime>:<outcome>`` and, for each
-    of ``regions``, ``<regime>:<outcome>@<region>``.
+    of ``regions``, ``<regime>:<outcome>@<region>``; for each quarter ``q`` of ``times`` (quarters of the policy
+    horizon before its end), the same columns followed by ``#q<q>``: the outcomes as the run stood after quarter
+    ``q`` of the horizon (:meth:`S3Model.outcomes` with ``step=burn_in + q``; equal to those of a run whose horizon
+    ends there when ``burn_in + q`` is a multiple of ``evidence_every``, which :func:`s3sim.runner.stress.resolve`
+    requires).
 
     Identical to ``evaluate(seed, policy=regime, replicate=replicate, **fixed, **params)`` for each regime (a test
     checks it) but cheaper: the config is built and validated once per sample (not per replicate), the regimes
@@ -135,15 +140,20 @@ def s3_target(params: Mapping[str, Any], seed: int, replicate: int = 0, *, regim
     if not cfgs:
         return {}
     # the regimes share one burn-in; only what outcomes() reads is recorded
-    models = S3Model.through_burn_in(cfgs, seed, replicate, full_records=False, _validated=True)
+    burn_in = base.model.burn_in
+    models = S3Model.through_burn_in(cfgs, seed, replicate, full_records=False,
+                                     outcome_steps=[burn_in + int(q) for q in times], _validated=True)
     out: dict[str, float] = {}
     for regime, model in zip(regimes, models):
         model.run()
-        res = model.outcomes()
-        out.update({f"{regime}:{k}": float(v) for k, v in res.items()})
-        for region in regions:
-            res = model.outcomes(region=region)
-            out.update({f"{regime}:{k}@{region}": float(v) for k, v in res.items()})
+        for q in (None, *times):
+            step = None if q is None else burn_in + int(q)
+            when = "" if q is None else f"#q{int(q)}"
+            res = model.outcomes(step=step)
+            out.update({f"{regime}:{k}{when}": float(v) for k, v in res.items()})
+            for region in regions:
+                res = model.outcomes(region=region, step=step)
+                out.update({f"{regime}:{k}@{region}{when}": float(v) for k, v in res.items()})
     return out
 
 
@@ -153,7 +163,7 @@ def target_function(name: str | Callable, options: Mapping[str, Any]) -> Callabl
         return name
     if name == "s3":
         return lambda p, s, r: s3_target(p, s, r, regimes=options["regimes"], fixed=options.get("fixed"),
-                                         regions=options.get("regions", ()))
+                                         regions=options.get("regions", ()), times=options.get("times", ()))
     if name == "ishigami":
         return lambda p, s, r: ishigami(p, s, r, noise=float(options.get("noise", 0.0)))
     raise ValueError(f"unknown target {name!r}")
