@@ -436,3 +436,20 @@ def test_a_sweep_index_written_with_single_plus_region_overrides_still_resumes(t
     assert done == 0 and [j["overrides"] for j in index["jobs"]] == old_jobs  # the stored index is kept
     with pytest.raises(ConfigError, match="its jobs differ"):
         start_sweep(tmp_path, [], [["policy=as_applied", "++policy.regions.AT_UA=horizontal"]] * 2, ["-m"], [])
+
+
+def test_row_wise_intervals_equal_the_one_row_function():
+    """s3sim-compare's intervals over time come from one vectorised pass (mean_ci_rows): the same numbers, to the
+    last bit, as mean_ci row by row, with missing values, constant rows and one or no column."""
+    from s3sim.analysis.compare import mean_ci, mean_ci_rows
+
+    rng = np.random.default_rng(3)
+    for shape in [(60, 10), (20, 2), (9, 1), (5, 0), (30, 37)]:
+        m = rng.normal(size=shape) * 1e3
+        if shape[1] > 2:
+            m[3, 1] = np.nan
+            m[5, :] = np.inf
+        if shape[1]:
+            m[0, :] = m[0, 0]  # sd 0: a zero-width interval
+        expect = np.array([mean_ci(row, 0.9) for row in m]).reshape(shape[0], 3)
+        assert np.array_equal(mean_ci_rows(m, 0.9), expect, equal_nan=True), shape

@@ -112,6 +112,29 @@ def mean_ci(x: np.ndarray, conf: float = 0.95) -> tuple[float, float, float]:
     return s["mean"], s["ci_low"], s["ci_high"]
 
 
+def mean_ci_rows(m: np.ndarray, conf: float = 0.95) -> np.ndarray:
+    """:func:`mean_ci` of every row of ``m`` at once: an array (rows, 3) of mean, ci_low, ci_high. Rows with
+    every value finite (the usual case) are computed together, with the same operations as :func:`mean_ci`;
+    rows with missing values go through :func:`mean_ci` (their finite values only)."""
+    from scipy import stats
+
+    m = np.ascontiguousarray(m, dtype=float)
+    out = np.full((m.shape[0], 3), np.nan)
+    whole = np.isfinite(m).all(axis=1)
+    n = m.shape[1]
+    if n >= 2 and whole.any():
+        x = m[whole]
+        mean = x.mean(axis=1)
+        se = x.std(axis=1, ddof=1) / math.sqrt(n)
+        t = float(stats.t.ppf(0.5 + conf / 2, n - 1))
+        out[whole] = np.column_stack([mean, mean - t * se, mean + t * se])
+    elif n == 1:
+        out[whole, 0] = m[whole, 0]
+    for i in np.flatnonzero(~whole):
+        out[i] = mean_ci(m[i], conf)
+    return out
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # the comparison
 # ----------------------------------------------------------------------------------------------------------------
@@ -341,8 +364,7 @@ def compare(store: SweepStore | str | Path, *, baseline: str | None = None, by: 
         for v in values:
             runs = [r for r in usable.loc[usable[by] == v, "run"] if r in piv.columns]
             m = piv[runs].to_numpy(dtype=float)
-            for step, row in zip(piv.index, m):
-                mu, lo, hi = mean_ci(row, conf)
+            for step, (mu, lo, hi) in zip(piv.index, mean_ci_rows(m, conf)):
                 lev_rows.append({"scenario": v, "kpi": k.name, "step": int(step), "mean": mu, "ci_low": lo,
                                  "ci_high": hi})
         base_runs = usable[usable[by] == baseline].set_index("pair")["run"]
@@ -354,8 +376,7 @@ def compare(store: SweepStore | str | Path, *, baseline: str | None = None, by: 
             diff = piv[[s_runs[p] for p in common]].to_numpy(float) - piv[[base_runs[p] for p in common]].to_numpy(
                 float)
             diff = pd.DataFrame(diff.T).groupby(rep_of.loc[common].to_numpy()).mean().to_numpy().T
-            for step, row in zip(piv.index, diff):
-                mu, lo, hi = mean_ci(row, conf)
+            for step, (mu, lo, hi) in zip(piv.index, mean_ci_rows(diff, conf)):
                 con_rows.append({"scenario": s, "kpi": k.name, "step": int(step), "mean": mu, "ci_low": lo,
                                  "ci_high": hi})
 
