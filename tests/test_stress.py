@@ -280,7 +280,7 @@ def test_morris_on_the_model(tmp_path):
     assert rob["a_wins"].iloc[0] + rob["ties"].iloc[0] + rob["b_wins"].iloc[0] == 16
     assert rob["effective_n"].iloc[0] == 4  # 4 trajectories of 4 correlated points
     assert 0 <= rob["ci_low"].iloc[0] <= rob["share_a_wins"].iloc[0] <= rob["ci_high"].iloc[0] <= 1
-    assert rob["verdict"].iloc[0] in {"robust", "mostly holds", "fragile", "reversed"}
+    assert rob["verdict"].iloc[0] in {"robust", "mostly holds", "fragile", "reversed", "tied", "mostly tied"}
     figs = {p.name for p in (tmp_path / "figures").iterdir()}
     assert "morris_cluster_s3-topdown_s3_innovations_per_1000_firms.png" in figs
     assert "winner_innovations_per_1000_firms.png" in figs
@@ -316,11 +316,27 @@ def test_robustness_verdicts():
     assert robustness_verdict(0.7, 0.55, 0.82) == "mostly holds"
     assert robustness_verdict(0.6, 0.45, 0.73) == "fragile"
     assert robustness_verdict(0.2, 0.1, 0.35) == "reversed"
-    # ties are not losses: A never worse is not a reversal
-    assert robustness_verdict(0.0, 0.0, 0.3, ties=1.0) == "tied"
-    assert robustness_verdict(0.1, 0.03, 0.3, ties=0.9) == "mostly tied"
-    assert robustness_verdict(0.2, 0.1, 0.35, ties=0.4) == "reversed"  # B better in 40 %, A in 20 %
-    assert robustness_verdict(0.3, 0.2, 0.45, ties=0.45) == "fragile"  # A 30 %, B 25 %
+    # ties are losses for neither side, and swapping A and B mirrors the verdict (a, ties, b of 20 samples)
+    from s3sim.analysis.sensitivity import wilson
+
+    def verdict(a, t, b, n=20):
+        lo, hi = wilson(a, n)
+        return robustness_verdict(a / n, lo, hi, ties=t / n, b_ci_low=wilson(b, n)[0])
+
+    for a in range(21):
+        for t in range(21 - a):
+            b = 20 - a - t
+            v, w = verdict(a, t, b), verdict(b, t, a)
+            if v in ("robust", "mostly holds"):
+                assert w == "reversed", (a, t, b)
+            elif v != "reversed":
+                assert w == v, (a, t, b)
+    assert verdict(0, 20, 0) == "tied" and verdict(2, 18, 0) == "mostly tied" and verdict(0, 11, 9) == "mostly tied"
+    assert verdict(12, 8, 0) == "fragile" and verdict(0, 8, 12) == "fragile"  # 60 % is not a clear majority of 20
+    assert verdict(17, 3, 0) == "robust" and verdict(0, 3, 17) == "reversed"
+    # 35 better, 30 tied, 35 worse of 100: no side does better more often (a rounding slip once said reversed)
+    lo, hi = wilson(35, 100)
+    assert robustness_verdict(0.35, lo, hi, ties=0.30, b_ci_low=lo) == "fragile"
 
 
 def test_reanalysis_with_other_bootstrap_settings_says_so_and_refuses_bad_ones(tmp_path):
@@ -791,6 +807,23 @@ def test_outcomes_at_a_quarter_are_those_of_a_run_ending_there():
     assert long["cluster_s3:firms#q4"] != long["cluster_s3:firms#q12"]
 
 
+def quarter_named_target(params, seed=0, replicate=0):
+    """A custom target whose result keys look like quarters of target.times."""
+    return {"y": params["x1"] + params["x2"], "y#q3": params["x1"] - params["x2"]}
+
+
+def test_a_custom_output_named_like_a_quarter_is_an_ordinary_output(tmp_path):
+    cfg = {"target": {"params": ["x1", "x2"], "ranges": {"x1": [0, 1], "x2": [0, 1]}, "outputs": ["y", "y#q3"],
+                      "replicates": 1},
+           "sensitivity": {"method": "sobol", "n": 16, "num_resamples": 20}}
+    report = run_stress(cfg, tmp_path, target=quarter_named_target, executor="serial")
+    assert list(report.outputs) == ["y", "y#q3"] and not (tmp_path / "over_time.csv").exists()
+    text = (tmp_path / "summary.md").read_text()
+    assert "## y#q3" in text and "over time" not in text
+    analyse(tmp_path, outputs=["y#q3"], figures=False)
+    assert "## y#q3" in (tmp_path / "summary.md").read_text()
+
+
 def test_a_lean_run_refuses_outcomes_at_a_step_it_did_not_record():
     from s3sim.model import S3Model
     from s3sim.runner import config_from_params
@@ -803,6 +836,8 @@ def test_a_lean_run_refuses_outcomes_at_a_step_it_did_not_record():
         model.outcomes(step=10)
     with pytest.raises(ValueError, match="1..12"):
         model.outcomes(step=13)
+    model.run(2)  # continued past its horizon: every step from the end of the horizon on is recorded
+    assert model.outcomes(step=14) == model.outcomes() and model.outcomes(step=12)["firms"] > 0
 
 
 def test_outputs_over_time_are_analysed_tabled_and_drawn(tmp_path):
@@ -829,6 +864,7 @@ def test_outputs_over_time_are_analysed_tabled_and_drawn(tmp_path):
     text = (tmp_path / "summary.md").read_text()
     assert f"## {CONTRAST} over time" in text and "| parameter | q4 | q8 | q12 (end) |" in text
     assert f"## {CONTRAST}#q4" not in text  # the quarters are summarised, not given sections of their own
+    assert "- scenario discovery (PRIM) at q4: " in text and "- scenario discovery (PRIM) at q8: " in text
     # robustness: an outcome's quarters in time order, the end last
     rob = list(report.robustness["outcome"])
     assert rob == ["innovations_per_1000_firms#q4", "innovations_per_1000_firms#q8", "innovations_per_1000_firms",

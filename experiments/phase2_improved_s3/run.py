@@ -41,7 +41,9 @@ def oriented(table: pd.DataFrame, cfg: DictConfig) -> pd.DataFrame:
                          "b_wins": row["a_wins"], "share_a_wins": share, "ci_low": lo, "ci_high": hi,
                          "mean_difference": -row["mean_difference"]})
     out = pd.DataFrame(rows)
-    out["verdict"] = [robustness_verdict(r.share_a_wins, r.ci_low, r.ci_high, ties=r.ties / r.samples)
+    out["verdict"] = [robustness_verdict(r.share_a_wins, r.ci_low, r.ci_high, ties=r.ties / r.samples,
+                                         b_ci_low=wilson(round(r.b_wins / r.samples * r.effective_n),
+                                                         int(r.effective_n))[0])
                       for r in out.itertuples()]
     return out
 

@@ -82,11 +82,12 @@ def lower_is_better(outcome: str) -> bool:
     return outcome.partition("#")[0].partition("@")[0] in LOWER_IS_BETTER
 
 
-def split_quarter(label: str) -> tuple[str, int | None]:
-    """An output label without its quarter (``target.times``), and the quarter: ``("x", 40)`` for ``x#q40``,
-    ``("x", None)`` for ``x``."""
-    base, sep, q = label.rpartition("#q")
-    return (base, int(q)) if sep and q.isdigit() else (label, None)
+def quarter_of(output: dict[str, Any]) -> tuple[str, int | None]:
+    """The label of the output that an output (a stored output spec) takes at a quarter of ``target.times``, and
+    the quarter: ``("x", 40)`` for the output ``x#q40``; ``("x", None)`` for ``x`` itself (the end of the run), and
+    for every output of a run without quarters, whatever its label."""
+    q = output.get("quarter")
+    return (output["label"], None) if q is None else (output["base"], int(q))
 
 
 def chunk_path(run_dir: Path | str, k: int) -> Path:
@@ -554,11 +555,12 @@ def robustness(run: StoredRun, outcomes: Sequence[str]) -> pd.DataFrame:
                 diff = sign * (means[a] - means[b])
                 wins, ties = int((diff > 0).sum()), int((diff == 0).sum())
                 lo, hi = wilson(round(wins / n * n_eff), n_eff)
+                b_lo = wilson(round((n - wins - ties) / n * n_eff), n_eff)[0]  # B's share's interval
                 rows.append(dict(outcome=outcome, regime_a=a, regime_b=b, samples=n, effective_n=n_eff, a_wins=wins,
                                  ties=ties, b_wins=n - wins - ties, share_a_wins=wins / n, ci_low=lo, ci_high=hi,
                                  mean_difference=float(np.mean(means[a] - means[b])),
                                  better="lower" if sign < 0 else "higher",
-                                 verdict=robustness_verdict(wins / n, lo, hi, ties=ties / n)))
+                                 verdict=robustness_verdict(wins / n, lo, hi, ties=ties / n, b_ci_low=b_lo)))
     return pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS)
 
 
@@ -566,20 +568,23 @@ ROBUSTNESS_COLUMNS = ["outcome", "regime_a", "regime_b", "samples", "effective_n
                       "share_a_wins", "ci_low", "ci_high", "mean_difference", "better", "verdict"]
 
 
-def robustness_verdict(share: float, ci_low: float, ci_high: float, ties: float = 0.0) -> str:
-    """How robust A's advantage over B is across the sampled assumptions: ``robust`` (A does better in most samples
-    with the whole interval above one half, and in at least three quarters of them), ``mostly holds`` (the
-    interval above one half), ``reversed`` (below one half, and B does better more often than A), ``fragile``
-    (the interval covers one half), ``tied`` (A and B do equally well in every sample: ``ties`` is the share of
-    such samples) or ``mostly tied`` (in half of them or more, without A's share above one half)."""
+def robustness_verdict(share: float, ci_low: float, ci_high: float, ties: float = 0.0,
+                       b_ci_low: float | None = None) -> str:
+    """How robust A's advantage over B is across the sampled assumptions, from A's share of the samples (A does
+    better) with its interval, the share of ties and the lower end of B's share's interval (default
+    ``1 - ci_high``, the same when there are no ties): ``robust`` (A's interval above one half and A better in at
+    least three quarters of the samples), ``mostly holds`` (A's interval above one half), ``reversed`` (B's
+    interval above one half), ``tied`` (A and B equal in every sample), ``mostly tied`` (equal in half of them or
+    more, neither interval above one half) or ``fragile`` (otherwise). Swapping A and B swaps robust or mostly
+    holds with reversed and keeps the others; a tie is a loss for neither."""
     if ties >= 1.0:
         return "tied"
     if ci_low > 0.5:
         return "robust" if share >= 0.75 else "mostly holds"
+    if (1.0 - ci_high if b_ci_low is None else b_ci_low) > 0.5:
+        return "reversed"
     if ties >= 0.5:
         return "mostly tied"
-    if ci_high < 0.5 and 1.0 - share - ties > share:
-        return "reversed"
     return "fragile"
 
 
@@ -682,18 +687,18 @@ def analyse(run_dir: Path | str, *, outputs: Sequence[str] | None = None, num_re
                               "output of the evaluated regimes, run s3sim-stress again with its target.outputs and "
                               "the same hydra.run.dir: the evaluations are re-analysed, not repeated)")
     results = {label: analyse_output(run, by_label[label], settings) for label in chosen}
-    outcomes = []
+    # the outcomes of the regimes' columns; an outcome's quarters (target.times) together, in time order, the end
+    # of the run last
+    order: dict[str, tuple[int, float]] = {}
+    first: dict[str, int] = {}
     for label in chosen:
         o = by_label[label]
         if ":" in o["plus"]:
             oc = o["plus"].split(":", 1)[1]
-            if oc not in outcomes:
-                outcomes.append(oc)
-    # an outcome's quarters (target.times) together, in time order, the end of the run last
-    first = {}
-    for oc in outcomes:
-        first.setdefault(split_quarter(oc)[0], len(first))
-    outcomes.sort(key=lambda oc: (first[split_quarter(oc)[0]], split_quarter(oc)[1] or math.inf))
+            q = quarter_of(o)[1]
+            base = oc.removesuffix(f"#q{q}") if q is not None else oc
+            order.setdefault(oc, (first.setdefault(base, len(first)), math.inf if q is None else q))
+    outcomes = sorted(order, key=order.__getitem__)
     rob = robustness(run, outcomes)
     disc = {label: discovery(run, by_label[label]) for label in chosen}
     disc = {k: v for k, v in disc.items() if v is not None}
@@ -720,13 +725,17 @@ def over_time(report: SensitivityReport, run: StoredRun) -> pd.DataFrame:
     convergence verdict. Empty without quarters."""
     horizon = run.problem["target"].get("horizon")
     main = MAIN_INDEX[report.method]
+    by_label = {o["label"]: o for o in run.problem["outputs"]}
     groups: dict[str, list[tuple[int, str]]] = {}
+    timed = set()
     for label in report.outputs:
-        base, q = split_quarter(label)
+        base, q = quarter_of(by_label[label])
         groups.setdefault(base, []).append((horizon if q is None else q, label))
+        if q is not None:
+            timed.add(base)
     rows = []
     for base, members in groups.items():
-        if all(split_quarter(label)[1] is None for _, label in members):
+        if base not in timed:
             continue  # analysed at the end of the run only
         for q, label in sorted(members):
             a = report.outputs[label]
@@ -773,6 +782,11 @@ def _fmt(v: float, digits: int = 3) -> str:
     return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}g}"
 
 
+def _percent(share: float) -> str:
+    """A share as a percentage ("n/a" when not assessed: one replicate, or no variance to share)."""
+    return "n/a" if share is None or not math.isfinite(share) else f"{_fmt(100 * share)} %"
+
+
 def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = True) -> str:
     """A short Markdown summary of the stress test."""
     pr = run.problem
@@ -795,7 +809,7 @@ def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = 
     timed_bases = list(dict.fromkeys(timed["output"]))
     shown: set[str] = set()
     for label, a in report.outputs.items():
-        base, quarter = split_quarter(label)
+        base, quarter = quarter_of(next(o for o in pr["outputs"] if o["label"] == label))
         if quarter is not None:  # the quarters of target.times: one table per output, after its end-of-run section
             if base not in report.outputs and base not in shown:
                 lines += _over_time_lines(report, run, base, timed)
@@ -803,7 +817,7 @@ def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = 
             continue
         lines += [f"## {label}", "", f"Convergence: **{a.verdict}**. Replicate noise: "
                   + (f"SD {_fmt(a.noise['replicate_sd'])} within samples against SD "
-                     f"{_fmt(a.noise['sd_of_means'])} of the sample means, {_fmt(100 * a.noise['noise_share'])} % "
+                     f"{_fmt(a.noise['sd_of_means'])} of the sample means, {_percent(a.noise['noise_share'])} "
                      "of the analysed variance." if a.noise["replicates"] > 1 else "one replicate (not assessed)."),
                   ""]
         t = a.indices[a.indices["parameter2"] == ""]
@@ -825,28 +839,9 @@ def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = 
             lines.append(f"- warning: {w}")
         if a.warnings:
             lines.append("")
-        output = next((o for o in run.problem["outputs"] if o["label"] == label), {})
-        if output.get("minus"):
-            a_reg, b_reg = output["plus"].split(":", 1)[0], output["minus"].split(":", 1)[0]
-            worse = f"{a_reg} does worse than {b_reg}"
-        if output.get("minus") and label not in report.discovery:
-            loses = _losses(run, output)
-            lines += [f"Scenario discovery (PRIM): no box; {worse} in {int(loses.sum())} of {loses.size} samples, "
-                      "and PRIM needs at least 3 samples on each side.", ""]
-        if label in report.discovery:
-            res = report.discovery[label]
-            box = res.box
-            lift = box.density / res.base_rate if res.base_rate > 0 else math.nan
-            text = (f"Scenario discovery (PRIM): {worse} in {res.base_rate:.0%} of the samples; the box "
-                    f"{box.describe()} (limits rounded outward) holds {box.coverage:.0%} of them (coverage), "
-                    f"and {box.density:.0%} of its samples are such cases (density; mass {box.mass:.0%}, "
-                    f"lift {_fmt(lift, 2)} over the base rate).")
-            if res.base_rate >= 0.9:
-                text += (f" {a_reg} does worse almost everywhere, so the box says little; the samples outside it "
-                         "are the exceptions.")
-            elif lift < 1.25:
-                text += " The box is little denser than the base rate: a weak pattern, not a clear scenario."
-            lines += [text, ""]
+        text = _discovery_text(report, run, label)
+        if text:
+            lines += [f"Scenario discovery (PRIM): {text}", ""]
         if label in timed_bases:
             lines += _over_time_lines(report, run, label, timed)
             shown.add(label)
@@ -855,8 +850,8 @@ def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = 
                   ("Share of samples (replicates averaged) in which A does better than B, equally, or worse; "
                    "the interval is A's share. A's advantage is robust when the interval lies above one half and A "
                    "does better in at least 75 % of the samples, mostly holds when only the interval lies above one "
-                   "half, is reversed below it (when B does better more often than A) and fragile otherwise; tied "
-                   "when A and B do equally well in every sample, mostly tied in half of them or more."), "",
+                   "half, is reversed when B's share's interval does, tied when A and B do equally well in every "
+                   "sample, mostly tied in half of them or more, and fragile otherwise."), "",
                   "| outcome | better | A | B | A better | 95 % CI | tie | B better | mean A - B | A's advantage |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for r in report.robustness.itertuples():
@@ -869,6 +864,31 @@ def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = 
               + ("; figures in figures/." if figures else "; figures not redrawn (figures=false): any in figures/ "
                  "are an earlier analysis's."), ""]
     return "\n".join(lines)
+
+
+def _discovery_text(report: SensitivityReport, run: StoredRun, label: str) -> str | None:
+    """The summary's reading of a contrast's PRIM box (None for an output that is not a contrast)."""
+    output = next((o for o in run.problem["outputs"] if o["label"] == label), {})
+    if not output.get("minus"):
+        return None
+    a_reg, b_reg = output["plus"].split(":", 1)[0], output["minus"].split(":", 1)[0]
+    worse = f"{a_reg} does worse than {b_reg}"
+    if label not in report.discovery:
+        loses = _losses(run, output)
+        return (f"no box; {worse} in {int(loses.sum())} of {loses.size} samples, and PRIM needs at least 3 "
+                "samples on each side.")
+    res = report.discovery[label]
+    box = res.box
+    lift = box.density / res.base_rate if res.base_rate > 0 else math.nan
+    text = (f"{worse} in {res.base_rate:.0%} of the samples; the box {box.describe()} (limits rounded outward) "
+            f"holds {box.coverage:.0%} of them (coverage), and {box.density:.0%} of its samples are such cases "
+            f"(density; mass {box.mass:.0%}, lift {_fmt(lift, 2)} over the base rate).")
+    if res.base_rate >= 0.9:
+        text += (f" {a_reg} does worse almost everywhere, so the box says little; the samples outside it are the "
+                 "exceptions.")
+    elif lift < 1.25:
+        text += " The box is little denser than the base rate: a weak pattern, not a clear scenario."
+    return text
 
 
 def _over_time_lines(report: SensitivityReport, run: StoredRun, base: str, timed: pd.DataFrame) -> list[str]:
@@ -894,10 +914,14 @@ def _over_time_lines(report: SensitivityReport, run: StoredRun, base: str, timed
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
     labels = {q: t[t["quarter"] == q]["label"].iloc[0] for q in quarters}
     lines.append("| *convergence* | " + " | ".join(report.outputs[labels[q]].verdict for q in quarters) + " |")
-    lines.append("| *replicate noise* | " + " | ".join(
-        f"{_fmt(100 * report.outputs[labels[q]].noise['noise_share'])} %"
-        if report.outputs[labels[q]].noise["replicates"] > 1 else "n/a" for q in quarters) + " |")
+    lines.append("| *replicate noise* | " + " | ".join(_percent(report.outputs[labels[q]].noise["noise_share"])
+                                                       for q in quarters) + " |")
     lines.append("")
+    for q in quarters:
+        if labels[q] != base:
+            text = _discovery_text(report, run, labels[q])
+            if text:
+                lines.append(f"- scenario discovery (PRIM) at q{q}: {text}")
     end = report.outputs.get(base)
     seen = set(end.warnings) if end is not None else set()
     for q in quarters:

@@ -690,17 +690,17 @@ class S3Model(mesa.Model):
         ``step`` takes them as the run stood after that step (default: the last step run): flows over the
         ``window`` steps up to it, stocks at it, evidence and network measures at their last observation up to
         it. When ``step`` is a multiple of ``evidence_every``, they equal those of a run that ends at ``step``
-        (a test checks it). A lean run (``full_records=False``) records what this needs only at the last step and
-        at the steps of :attr:`outcome_steps`."""
+        (a test checks it). A lean run (``full_records=False``) records what this needs only at the steps of
+        :attr:`outcome_steps` and from the end of its horizon on."""
         from ..indicators.outcomes import outcomes_from_records
 
         rec = self.recorder
         k = rec.n_steps if step is None else int(step)
         if step is not None and not (1 <= k <= rec.n_steps):
             raise ValueError(f"outcomes(step={step}): a step the run has taken, 1..{rec.n_steps}")
-        if step is not None and not self.full_records and k != self.n_steps_total and k not in self.outcome_steps:
+        if step is not None and not self.full_records and k < self.n_steps_total and k not in self.outcome_steps:
             raise ValueError(f"outcomes(step={step}): this lean run (full_records=False) recorded outcomes at steps "
-                             f"{sorted(self.outcome_steps | {self.n_steps_total})} only (outcome_steps)")
+                             f"{sorted(self.outcome_steps)} (outcome_steps) and from {self.n_steps_total} on only")
         log = self.innovation_log[:k]
         allx = np.concatenate(log) if log else np.zeros((0, 3))
         regions = allx[:, 2].astype(np.int64) // self.world.n_domains

@@ -66,9 +66,9 @@ from ..analysis.sensitivity import (
     chunk_bounds,
     chunk_done,
     chunk_path,
+    quarter_of,
     salib_problem,
     sampled_range,
-    split_quarter,
 )
 from ..config.stress_schema import StressConfig, register_stress_configs
 from ..errors import ConfigError, S3SimError, first_line
@@ -844,7 +844,7 @@ def _task(cfg) -> None:
         signal.signal(signal.SIGINT, previous_int)
     over: dict[str, list[str]] = {}  # an output's quarters (target.times): one line, after the output's own
     for label, a in report.outputs.items():
-        base, quarter = split_quarter(label)
+        base, quarter = quarter_of(next(o for o in st.spec.outputs if o["label"] == label))
         if quarter is None:
             top = ", ".join(a.ranking(report.method)[:3])
             say(f"s3sim-stress: {label}: most influential {top}; convergence: {a.verdict}")
