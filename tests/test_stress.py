@@ -156,9 +156,12 @@ def test_input_distributions_give_the_analytic_indices_of_a_linear_model(tmp_pat
     text = (tmp_path / "summary.md").read_text()
     assert "x1 triangular on [0, 1], mode 0.25" in text and "x3 normal (mean 0.5, sd 0.2) truncated to [0, 1]" in text
     # another distribution is another design
-    with pytest.raises(ConfigError, match="design"):
+    with pytest.raises(ConfigError, match="design") as exc:
         check_resume(resolve({**cfg, "target": {**cfg["target"], "dists": {"x1": "triang"}}}, target=linear_target),
                      tmp_path)
+    # the refusal names the parameters that differ, not every parameter
+    assert "params (x1: [0.0, 1.0] ['triang', 0.25] -> [0.0, 1.0] ['triang', 0.5]; x3: [0.0, 1.0] ['truncnorm', " \
+           "0.5, 0.2] -> [0.0, 1.0])" in str(exc.value) and "x2" not in str(exc.value)
     # a uniform design keeps the fingerprint it had before distributions existed (no "dist" entries)
     plain = resolve({**cfg, "target": {**cfg["target"], "dists": {"x1": "unif"}}}, target=linear_target)
     assert all("dist" not in p for p in plain.fingerprint_items()["params"])
@@ -240,7 +243,7 @@ def test_catalogue_groups_of_the_model_parameters():
     assert "group" not in json.dumps(plain.fingerprint_items())  # ungrouped designs keep their fingerprints
 
 
-@pytest.mark.parametrize("method,n", [("fast", 65), ("delta", 64), ("pawn", 64), ("rbd_fast", 64)])
+@pytest.mark.parametrize("method,n", [("fast", 65), ("delta", 128), ("pawn", 64), ("rbd_fast", 128)])
 def test_other_methods_rank_the_ishigami_inputs(tmp_path, method, n):
     cfg = {"target": {"name": "ishigami", "params": ["x1", "x2", "x3"], "outputs": ["y"], "replicates": 1},
            "sensitivity": {"method": method, "n": n, "num_resamples": 20}, "chunk_size": 1000, "figures": False}
@@ -666,6 +669,11 @@ BAD = [
     (["~target"], "~target is not allowed", "target=<option>, one of ishigami, s3"),
     (["sensitivity.ci_threshold=-1"], "sensitivity.ci_threshold=-1", "a positive number"),
     (["sensitivity=pawn", "sensitivity.n=10"], "sensitivity.n=10", ">= 2 * slices = "),
+    (["target.noise=0.5"], "target.noise=0.5", "only the ishigami target adds noise"),
+    (["target.params=[policy_max_changes,g_min]", "target.dists.policy_max_changes=[truncnorm,10,0.5]"],
+     "target.dists.policy_max_changes", "the value 3 in 100.0% of the samples once rounded"),
+    (["sensitivity=delta", "sensitivity.n=48"], "sensitivity.n=48", ">= 100 (SALib's delta method"),
+    (["sensitivity=rbd_fast", "sensitivity.n=40"], "sensitivity.n=40", ">= 8 * m = 80"),
     (["executor.workers=two"], "executor.workers='two'", "an integer"),  # Optional[int], default null
     (["sensitivity.conf_level=high"], "sensitivity.conf_level='high'", "a number"),
     (["figures=maybe"], "figures='maybe'", "true or false"),
@@ -929,6 +937,16 @@ def test_verdict_names_a_switched_off_convergence_study(tmp_path):
     report = run_stress(cfg, tmp_path, executor="serial")
     assert report.outputs["y"].verdict == "not assessed (sensitivity.convergence=false)"
     assert pd.read_csv(tmp_path / "noise.csv")["noise_share"].isna().all()  # one replicate: not zero noise
+
+
+def test_a_missing_index_gives_no_convergence_verdict():
+    from s3sim.analysis.sensitivity import _verdict
+
+    conv = pd.DataFrame({"n": [32, 32, 64, 64], "parameter": ["a", "b", "a", "b"], "index": "ST",
+                         "value": [0.5, 0.2, 0.5, np.nan], "conf": [0.01, 0.01, 0.01, np.nan]})
+    assert _verdict("sobol", conv, {"top_k": 2}) == "not assessed (no ST for b)"
+    conv.loc[3, ["value", "conf"]] = [0.2, 0.01]
+    assert _verdict("sobol", conv, {"top_k": 2}) == "converged"
 
 
 def test_morris_levels_that_miss_integers_are_noted():

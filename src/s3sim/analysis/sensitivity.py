@@ -325,6 +325,25 @@ def indices_frame(method: str, res: dict, names: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["parameter", "parameter2", "index", "value", "conf"])
 
 
+def min_sample_size(method: str, settings: dict[str, Any]) -> tuple[int, str]:
+    """The smallest base sample ``n`` a method can analyse, and why (the allowed values of ``sensitivity.n``).
+
+    * FAST: more than 4 m^2 runs per parameter (SALib's eFAST sampler);
+    * delta: 100 rows; SALib's balanced estimator splits each input into 10 classes that must each hold at least 10
+      resampled rows, and below 100 rows whether they do depends on the data (the analysis then returns nothing for
+      that input);
+    * PAWN: 2 rows per conditioning slice;
+    * RBD-FAST: 8 m rows; SALib's bias correction scales with 2m / rows and its bootstrap draws half the rows, so
+      fewer rows give a correction of more than the estimate itself (at 4 m, a division by zero)."""
+    m, slices = int(settings.get("m", 10)), int(settings.get("slices", 10))
+    return {"sobol": (2, "an integer >= 2"), "morris": (2, "an integer >= 2"),
+            "fast": (4 * m ** 2 + 1, f"an integer > 4 * m^2 = {4 * m ** 2} (FAST)"),
+            "delta": (100, "an integer >= 100 (SALib's delta method needs 10 classes of at least 10 samples)"),
+            "pawn": (2 * slices, f"an integer >= 2 * slices = {2 * slices} (PAWN)"),
+            "rbd_fast": (8 * m, f"an integer >= 8 * m = {8 * m} (RBD-FAST's bias correction, 2 m / n, on "
+                                "bootstrap halves of the sample)")}[method]
+
+
 def prefix_rows(method: str, n_base: int, d: int, settings: dict, fraction: float) -> int | None:
     """Rows of the design prefix holding ``fraction`` of the base sample, or None when not analysable."""
     if method == "fast":
@@ -335,7 +354,7 @@ def prefix_rows(method: str, n_base: int, d: int, settings: dict, fraction: floa
         return k * block if k >= 4 else None
     if method == "morris":
         return k * (d + 1) if k >= 2 else None
-    return k if k >= max(16, 2 * int(settings.get("slices", 10))) else None
+    return k if k >= max(16, min_sample_size(method, settings)[0]) else None
 
 
 @dataclass
@@ -376,6 +395,11 @@ def analyse_output(run: StoredRun, output: dict[str, Any], settings: dict | None
     res = _salib(method, problem, x, y, settings, seed)
     notes += [f"SALib: {w}" for w in res["_warnings"]]
     table = indices_frame(method, res, names)
+    main = table[(table["index"] == MAIN_INDEX[method]) & (table["parameter2"] == "")]
+    missing = list(main.loc[main["value"].isna(), "parameter"])
+    if missing and np.ptp(y) > 0:
+        notes.append(f"SALib gave no {MAIN_INDEX[method]} for {', '.join(missing)}: ranked last, and no convergence "
+                     "verdict (see SALib's note)")
     # convergence on nested prefixes of the design
     conv_rows = []
     n_base = pr["n_base"]
@@ -501,6 +525,9 @@ def _verdict(method: str, conv: pd.DataFrame, settings: dict) -> str:
         t = main[main["n"] == n].sort_values("value", ascending=False)
         return list(t["parameter"])[:k], t
 
+    missing = sorted(set(main.loc[main["n"].isin(ns[-2:]) & main["value"].isna(), "parameter"]))
+    if missing:
+        return f"not assessed (no {MAIN_INDEX[method]} for {', '.join(missing)})"
     top_half, _ = top(ns[-2])
     top_full, full = top(ns[-1])
     stable = top_half == top_full
@@ -861,8 +888,8 @@ def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = 
         lines.append("")
     lines += ["Tables (CSV and Parquet): indices, convergence, noise, robustness, discovery"
               + (", over_time" if len(timed) else "")
-              + ("; figures in figures/." if figures else "; figures not redrawn (figures=false): any in figures/ "
-                 "are an earlier analysis's."), ""]
+              + ("; figures in figures/." if figures else "; figures not redrawn (figures=false, or --no-figures "
+                 "in a re-analysis): any in figures/ are an earlier analysis's."), ""]
     return "\n".join(lines)
 
 
@@ -941,7 +968,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     import argparse
     import sys
 
-    ap = argparse.ArgumentParser(prog="python -m s3sim.analysis.sensitivity", description=main.__doc__)
+    prog = "s3sim.analysis.sensitivity"  # the prefix of its lines
+    ap = argparse.ArgumentParser(prog=f"python -m {prog}", description=main.__doc__)
+
+    def one_line(message: str):  # argparse would print its usage block first
+        print(f"{prog}: error: {message} (see python -m {prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+    ap.error = one_line
     ap.add_argument("run_dir")
     ap.add_argument("--resamples", type=int, default=None, help="bootstrap resamples (default: as stored)")
     ap.add_argument("--conf-level", type=float, default=None)
@@ -952,9 +986,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         analyse(args.run_dir, outputs=args.output, num_resamples=args.resamples, conf_level=args.conf_level,
                 figures=not args.no_figures)
     except ConfigError as exc:
-        print(f"s3sim.analysis.sensitivity: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         raise SystemExit(2)
-    print(f"s3sim: analysis written to {args.run_dir}")
+    except KeyboardInterrupt:  # every file is written whole (atomically), but they may mix two analyses now
+        print(f"\n{prog}: interrupted; the evaluations are untouched, and the same command writes the whole "
+              "analysis again", file=sys.stderr)
+        raise SystemExit(130)
+    print(f"{prog}: analysis written to {args.run_dir}")
 
 
 if __name__ == "__main__":  # pragma: no cover

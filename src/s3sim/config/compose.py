@@ -252,14 +252,16 @@ def translate_error(exc: Exception, overrides: Sequence[str], schema: type = S3S
     if unknown is not None:
         allowed = unknown.allowed
     elif cause is not None:
-        allowed = _WANT.get(_kind_of(bare, schema)) or first_line(cause)
+        kind = _kind_of(bare, schema)
+        allowed = _WANT.get(kind) or ("a mapping {name: value, ...}" if kind is DictConfig else first_line(cause))
     elif key.startswith("+") and not key.startswith("++") and "already" in text:
         allowed = f"{bare}=... without the +, which adds a key that is not there yet ({text})"
     else:  # Hydra's own words (an entry of a mapping that is not there, ...)
         allowed = text
     if key.startswith("~"):
         return ConfigError(key, None, allowed, message=f"{key} is not allowed: {allowed}")
-    return ConfigError(key, value, allowed)
+    # the key without ``++`` (which the stress app adds to its free-form mappings itself): the field, as typed
+    return ConfigError(bare if key.startswith("++") else key, value, allowed)
 
 
 def _failing_override(message: str, text: str, overrides: Sequence[str]) -> str | None:

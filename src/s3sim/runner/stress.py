@@ -66,6 +66,7 @@ from ..analysis.sensitivity import (
     chunk_bounds,
     chunk_done,
     chunk_path,
+    min_sample_size,
     quarter_of,
     salib_problem,
     sampled_range,
@@ -236,12 +237,9 @@ def resolve(config: Any = None, *, target: Callable | None = None) -> StressSpec
     if method not in METHODS:
         raise ConfigError("sensitivity.method", method, f"one of {', '.join(METHODS)}")
     n = s["n"]
-    minimum = {"sobol": 2, "morris": 2, "fast": 4 * s["m"] ** 2 + 1, "delta": 16, "pawn": 2 * s["slices"],
-               "rbd_fast": 2 * s["m"] + 2}[method]
+    minimum, allowed = min_sample_size(method, s)
     if not _is_int(n) or n < minimum:
-        what = {"fast": f"an integer > 4 * m^2 = {4 * s['m'] ** 2} (FAST)",
-                "pawn": f"an integer >= 2 * slices = {minimum} (PAWN)"}
-        raise ConfigError("sensitivity.n", n, what.get(method, f"an integer >= {minimum}"))
+        raise ConfigError("sensitivity.n", n, allowed)
     if method == "morris" and (s["num_levels"] < 2 or s["num_levels"] % 2):
         raise ConfigError("sensitivity.num_levels", s["num_levels"], "an even integer >= 2 (Morris grid levels)")
     if s["m"] < 1:
@@ -256,6 +254,9 @@ def resolve(config: Any = None, *, target: Callable | None = None) -> StressSpec
         raise ConfigError("target.replicates", t["replicates"], "a positive integer")
     if not _is_num(t["noise"]) or t["noise"] < 0:
         raise ConfigError("target.noise", t["noise"], "a non-negative number")
+    if tname != "ishigami" and t["noise"] != 0:
+        raise ConfigError("target.noise", t["noise"], "0 (only the ishigami target adds noise; the model's "
+                          "replicates are stochastic already)")
     params = _resolve_params(tname, t["params"], t["ranges"], t["fixed"])
     _resolve_groups(t.get("groups"), params, method, tname)
     _resolve_dists(t.get("dists"), params)
@@ -458,10 +459,19 @@ def _resolve_dists(dists: Any, params: list[dict[str, Any]]) -> None:
             mean, sd = shape
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")  # no mass inside the range: nan, refused below
-                spread = float(stats.truncnorm((lo - mean) / sd, (hi - mean) / sd, loc=mean, scale=sd).std())
+                law = stats.truncnorm((lo - mean) / sd, (hi - mean) / sd, loc=mean, scale=sd)
+                spread = float(law.std())
+            what = None
             if not spread >= 0.01 * (hi - lo):  # also nan: no mass left inside the range
                 what = (f"a standard deviation of {spread:.3g}, under 1 % of the range" if math.isfinite(spread)
                         else "no probability left inside the range")
+            elif p["kind"] == "int":  # rounded: one integer may take (almost) every sample
+                ks = np.arange(int(p["low"]), int(p["high"]) + 1)
+                mass = law.cdf(ks + 0.5) - law.cdf(ks - 0.5)
+                if mass.max() >= 0.99:
+                    what = (f"the value {int(ks[mass.argmax()])} in {mass.max():.1%} of the samples once rounded to "
+                            "integers")
+            if what:
                 raise ConfigError(field_name, spec, f"a truncated normal that varies {name}: on [{lo}, {hi}] this "
                                   f"one has {what} (hold the parameter in target.fixed instead, or move the mean "
                                   "into the range)")
@@ -594,11 +604,7 @@ def check_resume(spec: StressSpec, run_dir: Path | str) -> dict[str, Any] | None
             if isinstance(a, dict) and isinstance(b, dict):
                 diff += [f"{k}.{j} ({a.get(j)} -> {b.get(j)})" for j in sorted(set(a) | set(b)) if a.get(j) != b.get(j)]
             elif k == "params" and isinstance(a, list) and isinstance(b, list):
-                def show(ps: list) -> str:
-                    return ", ".join(f"{p.get('name')} [{p.get('low')}, {p.get('high')}]"
-                                     + (f" {p['dist']}" if p.get("dist") else "")
-                                     + (f" group {p['group']}" if p.get("group") else "") for p in ps)
-                diff.append(f"params ({show(a)} -> {show(b)})")
+                diff.append(f"params ({_params_diff(a, b)})")
             else:
                 diff.append(f"{k} ({a} -> {b})")
         diff = diff or ["unknown"]
@@ -606,6 +612,22 @@ def check_resume(spec: StressSpec, run_dir: Path | str) -> dict[str, Any] | None
                           f"same design (the stored design differs in: {', '.join(diff)}; choose another "
                           "hydra.run.dir, or repeat the original command to resume)")
     return stored
+
+
+def _params_diff(old: list[dict], new: list[dict]) -> str:
+    """What differs between two designs' parameter lists, parameter by parameter."""
+    def show(p: dict | None) -> str:
+        if p is None:
+            return "not varied"
+        return (f"[{p.get('low')}, {p.get('high')}]" + (f" {p['dist']}" if p.get("dist") else "")
+                + (f" group {p['group']}" if p.get("group") else ""))
+
+    by_old, by_new = {p.get("name"): p for p in old}, {p.get("name"): p for p in new}
+    changes = [f"{name}: {show(by_old.get(name))} -> {show(by_new.get(name))}"
+               for name in dict.fromkeys([*by_old, *by_new]) if by_old.get(name) != by_new.get(name)]
+    if not changes:
+        changes = [f"the order {', '.join(map(str, by_old))} -> {', '.join(map(str, by_new))}"]
+    return "; ".join(changes)
 
 
 class StressTest:
@@ -814,9 +836,11 @@ def _task(cfg) -> None:
         sp = st.spec
         total = len(st.bounds)
         n_samples = sum(b - a for a, b in st.bounds)
-        runs = n_samples * sp.replicates * max(1, len(sp.target.get("regimes", [])))
+        regimes = len(sp.target.get("regimes", []))
+        runs = n_samples * sp.replicates * max(1, regimes)
+        per = f" x {regimes} regimes" if regimes > 1 else ""
         say(f"s3sim-stress: {sp.method} on {sp.target['name']}, {len(sp.params)} parameters, "
-              f"{n_samples} samples x {sp.replicates} replicate(s) = {runs} runs in "
+              f"{n_samples} samples x {sp.replicates} replicate(s){per} = {runs} runs in "
               f"{_chunks(total)}; {_chunks(done)} already done")
         say(f"s3sim-stress: output in {out}; to resume: {resume_command(out)}")
         damaged = st.damaged()
