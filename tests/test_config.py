@@ -478,3 +478,13 @@ def test_public_names():
     err = ConfigError("model.a0", 2.0, "a value in [0, 1]")
     assert (err.field, err.value, err.allowed) == ("model.a0", 2.0, "a value in [0, 1]")
     assert str(err) == "model.a0=2.0 is not allowed: a value in [0, 1]"
+
+
+def test_a_section_given_no_mapping_says_a_mapping_is_wanted_and_a_bad_entry_says_why():
+    # a section (or free-form mapping) given a list or a word: what is wanted; a mapping with a bad entry: that entry
+    err = _raises_config_error(["model=[1,2]"])
+    assert err.field == "model" and err.allowed == "a mapping {name: value, ...}"
+    err = _raises_config_error(["model={n_agents: abc}"])
+    assert "could not be converted to Integer" in str(err) and "a mapping" not in str(err)
+    err = _raises_config_error(["++model.n_agents=abc"])  # the key as the field, without Hydra's ++
+    assert err.field == "model.n_agents" and err.allowed == "an integer"

@@ -670,6 +670,9 @@ BAD = [
     (["sensitivity.ci_threshold=-1"], "sensitivity.ci_threshold=-1", "a positive number"),
     (["sensitivity=pawn", "sensitivity.n=10"], "sensitivity.n=10", ">= 2 * slices = "),
     (["target.noise=0.5"], "target.noise=0.5", "only the ishigami target adds noise"),
+    (["target.fixed=[1,2]"], "target.fixed='[1,2]'", "a mapping {name: value, ...}"),  # not Hydra's ++ override
+    (["target.dists=logunif"], "target.dists='logunif'", "a mapping {name: value, ...}"),
+    (["++sensitivity={n: abc}"], "sensitivity='{n: abc}'", "could not be converted to Integer"),  # a mapping given
     (["target.params=[policy_max_changes,g_min]", "target.dists.policy_max_changes=[truncnorm,10,0.5]"],
      "target.dists.policy_max_changes", "the value 3 in 100.0% of the samples once rounded"),
     (["sensitivity=delta", "sensitivity.n=48"], "sensitivity.n=48", ">= 100 (SALib's delta method"),
@@ -937,6 +940,21 @@ def test_verdict_names_a_switched_off_convergence_study(tmp_path):
     report = run_stress(cfg, tmp_path, executor="serial")
     assert report.outputs["y"].verdict == "not assessed (sensitivity.convergence=false)"
     assert pd.read_csv(tmp_path / "noise.csv")["noise_share"].isna().all()  # one replicate: not zero noise
+
+
+def constant_target(params, seed=0, replicate=0):
+    return {"y": 1.0}
+
+
+def test_a_constant_output_under_delta_gives_a_note_not_a_crash(tmp_path):
+    # SALib's delta raises on a constant output (a singular kernel density); the analysis goes on without indices
+    cfg = {"target": {"params": ["x1", "x2"], "ranges": {"x1": [0, 1], "x2": [0, 1]}, "outputs": ["y"],
+                      "replicates": 1},
+           "sensitivity": {"method": "delta", "n": 100, "num_resamples": 10}, "figures": False}
+    report = run_stress(cfg, tmp_path, target=constant_target, executor="serial")
+    a = report.outputs["y"]
+    assert any("delta failed, no indices" in w for w in a.warnings)
+    assert a.indices["value"].isna().all() and a.verdict.startswith("not assessed")
 
 
 def test_a_missing_index_gives_no_convergence_verdict():

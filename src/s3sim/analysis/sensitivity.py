@@ -288,7 +288,13 @@ def _salib(method: str, problem: dict, x: np.ndarray, y: np.ndarray, settings: d
         elif method == "fast":
             res = fast.analyze(problem, y, M=int(settings["m"]), **kw)
         elif method == "delta":
-            res = delta.analyze(problem, x, y, **kw)
+            try:
+                res = delta.analyze(problem, x, y, **kw)
+            except (ValueError, np.linalg.LinAlgError) as exc:  # a (nearly) constant output: a singular density
+                nan = np.full(problem["num_vars"], np.nan)
+                res = {f"{k}{c}": nan.copy() for k in ("delta_balanced", "delta_raw", "delta_step", "S1")
+                       for c in ("", "_conf")}
+                warnings.warn(f"delta failed, no indices: {first_line(exc)}", stacklevel=1)
         elif method == "pawn":
             res = pawn.analyze(problem, x, y, S=int(settings["slices"]), seed=seed)
         elif method == "rbd_fast":

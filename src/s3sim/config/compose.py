@@ -249,11 +249,13 @@ def translate_error(exc: Exception, overrides: Sequence[str], schema: type = S3S
     key, _, value = ov.partition("=")
     bare = key.lstrip("+~")
     unknown = unknown_key_error(bare, value, schema)
+    kind = _kind_of(bare, schema) if unknown is None else None
     if unknown is not None:
         allowed = unknown.allowed
+    elif kind is DictConfig and not value.strip().startswith("{"):  # a section or mapping given something else
+        allowed = "a mapping {name: value, ...}"
     elif cause is not None:
-        kind = _kind_of(bare, schema)
-        allowed = _WANT.get(kind) or ("a mapping {name: value, ...}" if kind is DictConfig else first_line(cause))
+        allowed = _WANT.get(kind) or first_line(cause)
     elif key.startswith("+") and not key.startswith("++") and "already" in text:
         allowed = f"{bare}=... without the +, which adds a key that is not there yet ({text})"
     else:  # Hydra's own words (an entry of a mapping that is not there, ...)

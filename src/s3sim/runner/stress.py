@@ -616,15 +616,19 @@ def check_resume(spec: StressSpec, run_dir: Path | str) -> dict[str, Any] | None
 
 def _params_diff(old: list[dict], new: list[dict]) -> str:
     """What differs between two designs' parameter lists, parameter by parameter."""
-    def show(p: dict | None) -> str:
+    def show(p: dict | None, kind: bool) -> str:
         if p is None:
             return "not varied"
-        return (f"[{p.get('low')}, {p.get('high')}]" + (f" {p['dist']}" if p.get("dist") else "")
-                + (f" group {p['group']}" if p.get("group") else ""))
+        return (f"[{p.get('low')}, {p.get('high')}]" + (f" {p.get('kind')}" if kind else "")
+                + (f" {p['dist']}" if p.get("dist") else "") + (f" group {p['group']}" if p.get("group") else ""))
 
     by_old, by_new = {p.get("name"): p for p in old}, {p.get("name"): p for p in new}
-    changes = [f"{name}: {show(by_old.get(name))} -> {show(by_new.get(name))}"
-               for name in dict.fromkeys([*by_old, *by_new]) if by_old.get(name) != by_new.get(name)]
+    changes = []
+    for name in dict.fromkeys([*by_old, *by_new]):
+        a, b = by_old.get(name), by_new.get(name)
+        if a != b:
+            kind = a is not None and b is not None and a.get("kind") != b.get("kind")
+            changes.append(f"{name}: {show(a, kind)} -> {show(b, kind)}")
     if not changes:
         changes = [f"the order {', '.join(map(str, by_old))} -> {', '.join(map(str, by_new))}"]
     return "; ".join(changes)
