@@ -25,6 +25,7 @@ from s3sim.analysis.discovery import prim
 from s3sim.analysis.sensitivity import analyse, chunk_path, load_run
 from s3sim.errors import ConfigError
 from s3sim.runner import evaluate
+from s3sim.runner.executors import make_executor
 from s3sim.runner.stress import StressTest, check_resume, main, resolve, run_stress
 from s3sim.runner.targets import evaluate_chunk, ishigami_indices, s3_target
 
@@ -498,9 +499,10 @@ def test_interrupt_prints_the_resume_command(tmp_path):
     assert 2 <= len(list(evaluations.glob("chunk-*.parquet"))) < 30 and not list(evaluations.glob(".*tmp*"))
 
 
-def test_a_stop_signal_whose_exception_was_lost_stops_the_evaluation_at_the_next_chunk(tmp_path):
-    """An interrupt raised inside a Python callback of C code can be cleared there; the command's handlers also
-    record the signal, and the evaluation loop stops on that record after the chunk in hand."""
+def test_a_recorded_stop_signal_stops_serial_runs_between_evaluations_and_worker_runs_after_the_chunk(tmp_path):
+    """The command's handlers record a stop signal. In this process (serial) the evaluation stops before its next
+    evaluation: an interrupt raised inside the model could land in a Python callback of compiled code. With
+    workers, an interrupt cleared inside a C callback is caught by the record after the chunk in hand."""
     from s3sim.runner import stress as st
 
     cfg = {"target": {"name": "ishigami", "params": ["x1", "x2", "x3"], "outputs": ["y"], "replicates": 1},
@@ -513,8 +515,31 @@ def test_a_stop_signal_whose_exception_was_lost_stops_the_evaluation_at_the_next
                 test.evaluate("serial")
         finally:
             st._STOP["signal"] = None
-    assert len(list((tmp_path / "evaluations").glob("chunk-*.parquet"))) == 2  # one chunk each time, kept
-    assert test.evaluate("serial") == 3  # the rest, once no stop is pending
+    assert not list((tmp_path / "evaluations").glob("chunk-*.parquet"))  # stopped before the first evaluation
+    st._STOP["signal"] = signal.SIGINT
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            test.evaluate(make_executor("local", 1))
+    finally:
+        st._STOP["signal"] = None
+    assert len(list((tmp_path / "evaluations").glob("chunk-*.parquet"))) == 1  # the chunk in hand, kept
+    assert test.evaluate("serial") == 4  # the rest, once no stop is pending
+
+
+def test_the_stop_handler_raises_at_once_only_while_waiting_for_workers_or_at_a_second_signal():
+    from s3sim.runner import stress as st
+
+    try:
+        st._on_stop(signal.SIGINT, None)  # the model runs in this process: recorded, not raised
+        assert st._STOP["signal"] == signal.SIGINT
+        with pytest.raises(KeyboardInterrupt):
+            st._on_stop(signal.SIGINT, None)  # a second Ctrl-C: at once
+        st._STOP["signal"] = None
+        st._STOP["waiting"] = True
+        with pytest.raises(st._Terminated):
+            st._on_stop(signal.SIGTERM, None)  # only waiting for workers: at once
+    finally:
+        st._STOP.update(signal=None, waiting=False)
 
 
 def _children(pid: int) -> set[int]:

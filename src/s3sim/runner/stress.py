@@ -75,7 +75,7 @@ from ..config.stress_schema import StressConfig, register_stress_configs
 from ..errors import ConfigError, S3SimError, first_line
 from ..files import atomic_json, atomic_table, remove_stale_temp_files
 from .cli import fail, override_args
-from .executors import Executor, make_executor
+from .executors import Executor, SerialExecutor, make_executor
 from .targets import ISHIGAMI_PARAMS, evaluate_chunk
 
 PROG = "s3sim-stress"  # the prefix of its error lines
@@ -739,8 +739,20 @@ class StressTest:
             bar = tqdm(total=len(todo), unit="chunk", desc="s3sim-stress", mininterval=1.0, delay=3.0,
                        file=sys.stderr)
         needed = {o["plus"] for o in self.spec.outputs} | {o["minus"] for o in self.spec.outputs if o["minus"]}
+        # in this process (serial): stop between evaluations on a recorded stop signal; with workers, this process
+        # only waits, and a stop signal may interrupt the wait at once (see _on_stop)
+        here = isinstance(ex, SerialExecutor)
+        results = ex.map_unordered(functools.partial(evaluate_chunk, poll=_stop_requested) if here
+                                   else evaluate_chunk, self.tasks(todo))
         try:
-            for idx, frame in ex.map_unordered(evaluate_chunk, self.tasks(todo)):
+            while True:
+                _STOP["waiting"] = not here
+                try:
+                    idx, frame = next(results)
+                except StopIteration:
+                    break
+                finally:
+                    _STOP["waiting"] = False
                 k = todo[idx]
                 missing_cols = sorted(needed - set(frame.columns))
                 if missing_cols:
@@ -754,6 +766,7 @@ class StressTest:
                     on_chunk(k)
                 _stop_requested()
         finally:
+            results.close()  # an interruption here: the executor's own clean-up (local workers are stopped at once)
             if bar is not None:
                 bar.close()
             if own:
@@ -805,15 +818,21 @@ class _Terminated(KeyboardInterrupt):
     completed chunks kept and the resume command printed."""
 
 
-#: the stop signal the command received (set by its handlers, read between chunks): an interrupt raised while C
-#: code runs a Python callback can be cleared there, so the evaluation loop also stops on this record
-_STOP: dict[str, int | None] = {"signal": None}
+#: the stop signal the command received (set by its handlers, read between evaluations and chunks), and whether
+#: the command is only waiting for worker processes (``waiting``: an interrupt may be raised at once)
+_STOP: dict[str, Any] = {"signal": None, "waiting": False}
 
 
 def _on_stop(signum, frame) -> None:
-    """The command's SIGINT and SIGTERM handler: record the signal and raise its interrupt."""
+    """The command's SIGINT and SIGTERM handler: record the signal; raise its interrupt at once only while the
+    command waits for worker processes, or at a second signal. An interrupt raised while the model runs in this
+    process (``executor=serial``) could land in a Python callback of compiled code (numba unpickling a constant),
+    which then fails with a SystemError or worse; there the evaluation stops before its next evaluation instead
+    (:func:`s3sim.runner.targets.evaluate_chunk`'s ``poll``)."""
+    again = _STOP["signal"] is not None
     _STOP["signal"] = signum
-    _stop_requested()
+    if _STOP["waiting"] or again:
+        _stop_requested()
 
 
 def _stop_requested() -> None:

@@ -169,13 +169,14 @@ def target_function(name: str | Callable, options: Mapping[str, Any]) -> Callabl
     raise ValueError(f"unknown target {name!r}")
 
 
-def evaluate_chunk(task: Mapping[str, Any]):
+def evaluate_chunk(task: Mapping[str, Any], poll: Callable[[], None] | None = None):
     """Evaluate one chunk: every sample of the chunk times every replicate. The executors' task function.
 
     ``task`` holds ``target`` (name or module-level callable), ``options`` (regimes, fixed, noise), ``names``
     (parameter names), ``kinds`` (``"int"`` or ``"float"``), ``samples`` (sample ids), ``values`` (applied
     parameter values, one row per sample), ``seeds`` (run seed per sample) and ``replicates``. Returns a DataFrame
     with columns ``sample``, ``replicate`` and the target's result columns, rows ordered by sample then replicate.
+    ``poll`` is called before each evaluation (in the command's own process: it raises to stop between two).
     """
     import pandas as pd
 
@@ -185,6 +186,8 @@ def evaluate_chunk(task: Mapping[str, Any]):
     for i, values, seed in zip(task["samples"], task["values"], task["seeds"]):
         params = {n: (int(v) if k == "int" else float(v)) for n, k, v in zip(names, kinds, values)}
         for r in range(int(task["replicates"])):
+            if poll is not None:
+                poll()
             res = f(params, int(seed), r)
             rows.append({"sample": int(i), "replicate": r, **{k: float(v) for k, v in res.items()}})
     return pd.DataFrame(rows)
