@@ -286,3 +286,46 @@ def test_a_region_a_preset_sets_can_be_overridden():
         assert cfg.policy.regions["AT_UA"] == "none" and cfg.policy.regions["CH_FR"] == "horizontal"
     cfg = s3sim.compose(["policy=as_applied", "policy.regions.AT_UA=topdown_s3", "policy.regions.AT_UA.subsidy_rate=0.3"])
     assert dict(cfg.policy.regions["AT_UA"]) == {"regime": "topdown_s3", "subsidy_rate": 0.3}
+
+
+def _interrupt_when(args: list[str], cwd: Path, ready, delay: float = 0.5) -> subprocess.CompletedProcess:
+    """Start ``s3sim args``, send SIGINT ``delay`` seconds after ``ready()`` holds, and return the finished
+    process."""
+    import signal
+    import time
+
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1", HYDRA_FULL_ERROR="0")
+    proc = subprocess.Popen([*_script(), *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline and proc.poll() is None and not ready():
+        time.sleep(0.05)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=TIMEOUT)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_ctrl_c_during_a_run_is_one_line_and_stores_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    # the run (thousands of quarters) is well under way 2 s after Hydra has made its directory
+    proc = _interrupt_when(["model.n_agents=3000", "model.horizon=4000", f"hydra.run.dir={run_dir}"], tmp_path,
+                           lambda: (run_dir / ".hydra").is_dir(), delay=2.0)
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.strip().splitlines()[-1] == (
+        f"s3sim: interrupted; no run was stored in {run_dir} (run the command again)")
+    assert not (run_dir / "manifest.json").exists()
+
+
+def test_ctrl_c_during_a_sweep_keeps_completed_runs_and_prints_the_resume_command(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", "replicate=range(8)", "model.n_agents=1000", "model.horizon=400", "hydra/launcher=basic",
+            f"hydra.sweep.dir={sweep}"]
+    proc = _interrupt_when(args, tmp_path, lambda: (sweep / "0" / "manifest.json").exists())
+    assert proc.returncode == 130, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in proc.stderr and last.startswith("s3sim: interrupted; ")
+    kept = int(last.split("; ")[1].split(" of ")[0])
+    assert 1 <= kept < 8 and last.endswith(f"Resume with: s3sim -m 'replicate=range(8)' model.n_agents=1000 "
+                                          f"model.horizon=400 hydra/launcher=basic hydra.sweep.dir={sweep}")
+    assert len(list(sweep.glob("*/manifest.json"))) == kept

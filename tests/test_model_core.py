@@ -246,3 +246,43 @@ def test_panel_cluster_columns_account_for_every_member_innovation():
         key = (m.world.regions.ids[cl.region[c]], m.world.domains.names[cl.domain[c]])
         assert got.loc[key] == alive_members[c]
     assert (last.loc[last["cluster_members"] < 0, "cluster_innovations"] == 0).all()
+
+
+class _InterruptedAt(s3sim.S3Model):
+    """A model that receives SIGINT during chosen steps (as a Ctrl-C during a run would)."""
+
+    def __init__(self, *args, at=(), twice=False, **kw):
+        super().__init__(*args, **kw)
+        self._at, self._twice = set(at), twice
+
+    def step(self):
+        super().step()
+        if self.steps in self._at:
+            import signal
+
+            signal.raise_signal(signal.SIGINT)
+            if self._twice:
+                signal.raise_signal(signal.SIGINT)
+
+
+def test_ctrl_c_stops_a_run_between_steps_and_a_second_one_at_once():
+    """An interrupt raised inside a step could land in a Python callback of compiled code (a SystemError); a run
+    records it and stops after the step, and a second Ctrl-C stops it at once. The handler is restored."""
+    import signal
+
+    cfg = small_config(n_agents=150, materialize_agents=False)
+    model = _InterruptedAt(cfg, seed=1, at={3})
+    with pytest.raises(KeyboardInterrupt):
+        model.run(10)
+    assert model.steps == 3 and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    model = _InterruptedAt(cfg, seed=1, at={2}, twice=True)
+    with pytest.raises(KeyboardInterrupt):
+        model.run(10)
+    assert model.steps == 2 and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # a program with its own handler keeps it: the run does not record, the handler sees the signal
+    seen = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
+    try:
+        assert _InterruptedAt(cfg, seed=1, at={2}).run(4).steps == 4 and seen == [signal.SIGINT]
+    finally:
+        signal.signal(signal.SIGINT, previous)

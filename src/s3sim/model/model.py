@@ -20,7 +20,10 @@ does not shift the draws of another (common random numbers between scenarios).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -607,15 +610,22 @@ class S3Model(mesa.Model):
 
     # ------------------------------------------------------------------------------------------------------------
     def run(self, steps: int | None = None) -> "S3Model":
-        """Run ``steps`` quarters (default: burn-in + horizon minus the steps already taken)."""
+        """Run ``steps`` quarters (default: burn-in + horizon minus the steps already taken).
+
+        Ctrl-C stops the run between two steps (a second Ctrl-C at once): an interrupt raised inside a step could
+        land in a Python callback of compiled code (numba unpickling a constant), which turns it into a
+        SystemError or worse. This holds in the main thread while SIGINT has Python's default handler."""
         from ..errors import CapacityError
 
         todo = self.n_steps_total - self.steps if steps is None else int(steps)
-        for _ in range(max(todo, 0)):
-            try:
-                self.step()
-            except CapacityError as exc:
-                raise CapacityError(f"step {self.steps}: {exc}") from None
+        with _interrupts_between_steps() as pending:
+            for _ in range(max(todo, 0)):
+                try:
+                    self.step()
+                except CapacityError as exc:
+                    raise CapacityError(f"step {self.steps}: {exc}") from None
+                if pending:
+                    raise KeyboardInterrupt
         return self
 
     def tables(self) -> dict[str, "pd.DataFrame"]:
@@ -710,6 +720,29 @@ class S3Model(mesa.Model):
     def agent_of(self, row: int):
         """The Mesa agent of an actor row (materialised models only)."""
         return self.row_agent[row]
+
+
+@contextlib.contextmanager
+def _interrupts_between_steps():
+    """While running steps: SIGINT is recorded (in the yielded list) instead of raised, and raised by the caller
+    between steps; a second SIGINT raises at once. Only in the main thread, and only over Python's default handler
+    (an application's own handler, such as s3sim-stress's, is left alone)."""
+    pending: list[int] = []
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield pending
+        return
+
+    def record(signum, frame):
+        if pending:
+            raise KeyboardInterrupt
+        pending.append(signum)
+
+    signal.signal(signal.SIGINT, record)
+    try:
+        yield pending
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 _COLUMN_NAMES = ("firms", "research_institutes", "entries", "exits", "innovations", "innovations_incremental",

@@ -24,6 +24,7 @@ The command exits with status 1 if any job failed, and prints how to re-run just
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -96,6 +97,11 @@ def _task(cfg: DictConfig) -> None:
         result.save(out)
     except S3SimError as exc:
         fail(str(exc))
+    except KeyboardInterrupt:  # Ctrl-C: the model stops between two steps (S3Model.run)
+        stored = (out / MANIFEST).exists()  # written last: the run is stored whole, or not at all
+        print(f"\ns3sim: interrupted; {'the run was stored in' if stored else 'no run was stored in'} {out}"
+              + ("" if stored else " (run the command again)"), file=sys.stderr)
+        raise SystemExit(130) from None
     o = result.outcomes()
     print(f"s3sim: seed {result.seed}, {result.manifest['steps']} steps, {int(o['firms'])} firms, "
           f"{o['innovations_per_1000_firms']:.0f} innovations per 1,000 firms a year, "
@@ -257,11 +263,18 @@ def _multirun(argv: list[str], overrides: list[str]) -> None:
     print(f"s3sim: sweep of {n} runs into {sweep_dir} (launcher: {launcher})"
           + (f"; resuming, {done} already completed" if done else ""), flush=True)
     is_override = override_mask(argv)
+    resume = "s3sim " + shlex.join([*argv, *extra])
     argv = [x for x, o in zip(argv, is_override) if not o] + hydra_ovs + extra + task_ovs
     sys.argv = [sys.argv[0]] + argv
     app = hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")(_task)
-    with SweepProgress(Path(sweep_dir), n):
-        app()
+    try:
+        with SweepProgress(Path(sweep_dir), n):
+            app()
+    except KeyboardInterrupt:  # Ctrl-C: each run stops between two steps; completed runs are stored whole
+        kept = sum(s["status"] == "completed" for s in sweep_statuses(Path(sweep_dir), index))
+        print(f"\ns3sim: interrupted; {kept} of {n} runs completed in {sweep_dir} are kept. Resume with: {resume}",
+              file=sys.stderr)
+        raise SystemExit(130) from None
     statuses = sweep_statuses(Path(sweep_dir), index)
     failed = [s for s in statuses if s["status"] != "completed"]
     print(f"s3sim: {n - len(failed)} of {n} runs completed in {sweep_dir}")
