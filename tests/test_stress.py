@@ -502,7 +502,7 @@ def test_interrupt_prints_the_resume_command(tmp_path):
 def test_a_recorded_stop_signal_stops_serial_runs_between_evaluations_and_worker_runs_after_the_chunk(tmp_path):
     """The command's handlers record a stop signal. In this process (serial) the evaluation stops before its next
     evaluation: an interrupt raised inside the model could land in a Python callback of compiled code. With
-    workers, an interrupt cleared inside a C callback is caught by the record after the chunk in hand."""
+    workers, a recorded signal (say one whose exception C code cleared) stops the loop before it waits again."""
     from s3sim.runner import stress as st
 
     cfg = {"target": {"name": "ishigami", "params": ["x1", "x2", "x3"], "outputs": ["y"], "replicates": 1},
@@ -522,24 +522,23 @@ def test_a_recorded_stop_signal_stops_serial_runs_between_evaluations_and_worker
             test.evaluate(make_executor("local", 1))
     finally:
         st._STOP["signal"] = None
-    assert len(list((tmp_path / "evaluations").glob("chunk-*.parquet"))) == 1  # the chunk in hand, kept
-    assert test.evaluate("serial") == 4  # the rest, once no stop is pending
+    assert not list((tmp_path / "evaluations").glob("chunk-*.parquet"))
+    assert test.evaluate("serial") == 5  # every chunk, once no stop is pending
 
 
-def test_the_stop_handler_raises_at_once_only_while_waiting_for_workers_or_at_a_second_signal():
+def test_the_stop_handler_defers_only_while_the_model_runs_in_this_process():
     from s3sim.runner import stress as st
 
     try:
+        with pytest.raises(st._Terminated):
+            st._on_stop(signal.SIGTERM, None)  # waiting for workers, preparing, analysing: at once
+        st._STOP.update(signal=None, defer=True)
         st._on_stop(signal.SIGINT, None)  # the model runs in this process: recorded, not raised
         assert st._STOP["signal"] == signal.SIGINT
         with pytest.raises(KeyboardInterrupt):
             st._on_stop(signal.SIGINT, None)  # a second Ctrl-C: at once
-        st._STOP["signal"] = None
-        st._STOP["waiting"] = True
-        with pytest.raises(st._Terminated):
-            st._on_stop(signal.SIGTERM, None)  # only waiting for workers: at once
     finally:
-        st._STOP.update(signal=None, waiting=False)
+        st._STOP.update(signal=None, defer=False)
 
 
 def _children(pid: int) -> set[int]:

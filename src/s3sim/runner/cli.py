@@ -82,9 +82,24 @@ def _task(cfg: DictConfig) -> None:
     hc = HydraConfig.get()
     out = Path(hc.runtime.output_dir) / cfg.output.dir
     if hc.mode == RunMode.MULTIRUN:
+        import multiprocessing
+        import signal
+        import threading
+
         from .sweep import run_job
 
-        run_job(out, int(hc.job.num), list(hc.overrides.task), cfg)
+        # in a launcher's worker process (joblib's): Ctrl-C stops the job in hand between two steps (S3Model.run),
+        # and is ignored between jobs, where it would print a traceback from the launcher's own code; the
+        # launcher stops its workers itself
+        worker = (multiprocessing.current_process().name != "MainProcess"
+                  and threading.current_thread() is threading.main_thread())
+        if worker:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            run_job(out, int(hc.job.num), list(hc.overrides.task), cfg)
+        finally:
+            if worker:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
         return
     try:
         if (out / MANIFEST).exists():

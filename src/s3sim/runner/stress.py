@@ -739,20 +739,21 @@ class StressTest:
             bar = tqdm(total=len(todo), unit="chunk", desc="s3sim-stress", mininterval=1.0, delay=3.0,
                        file=sys.stderr)
         needed = {o["plus"] for o in self.spec.outputs} | {o["minus"] for o in self.spec.outputs if o["minus"]}
-        # in this process (serial): stop between evaluations on a recorded stop signal; with workers, this process
-        # only waits, and a stop signal may interrupt the wait at once (see _on_stop)
+        # in this process (serial): a stop signal is recorded and stops the run between evaluations; with workers,
+        # this process only waits, and a stop signal interrupts the wait at once (see _on_stop)
         here = isinstance(ex, SerialExecutor)
         results = ex.map_unordered(functools.partial(evaluate_chunk, poll=_stop_requested) if here
                                    else evaluate_chunk, self.tasks(todo))
         try:
             while True:
-                _STOP["waiting"] = not here
+                _stop_requested()  # a signal recorded before (or one whose exception C code cleared)
+                _STOP["defer"] = here
                 try:
                     idx, frame = next(results)
                 except StopIteration:
                     break
                 finally:
-                    _STOP["waiting"] = False
+                    _STOP["defer"] = False
                 k = todo[idx]
                 missing_cols = sorted(needed - set(frame.columns))
                 if missing_cols:
@@ -819,19 +820,19 @@ class _Terminated(KeyboardInterrupt):
 
 
 #: the stop signal the command received (set by its handlers, read between evaluations and chunks), and whether
-#: the command is only waiting for worker processes (``waiting``: an interrupt may be raised at once)
-_STOP: dict[str, Any] = {"signal": None, "waiting": False}
+#: the model runs in the command's own process just now (``defer``: the interrupt waits for the next evaluation)
+_STOP: dict[str, Any] = {"signal": None, "defer": False}
 
 
 def _on_stop(signum, frame) -> None:
-    """The command's SIGINT and SIGTERM handler: record the signal; raise its interrupt at once only while the
-    command waits for worker processes, or at a second signal. An interrupt raised while the model runs in this
-    process (``executor=serial``) could land in a Python callback of compiled code (numba unpickling a constant),
-    which then fails with a SystemError or worse; there the evaluation stops before its next evaluation instead
-    (:func:`s3sim.runner.targets.evaluate_chunk`'s ``poll``)."""
+    """The command's SIGINT and SIGTERM handler: record the signal and raise its interrupt, except while the model
+    runs in this process (``executor=serial``): an interrupt raised there could land in a Python callback of
+    compiled code (numba unpickling a constant), which then fails with a SystemError or worse, so the evaluation
+    stops before its next evaluation instead (:func:`s3sim.runner.targets.evaluate_chunk`'s ``poll``). A second
+    signal raises at once."""
     again = _STOP["signal"] is not None
     _STOP["signal"] = signum
-    if _STOP["waiting"] or again:
+    if not _STOP["defer"] or again:
         _stop_requested()
 
 
