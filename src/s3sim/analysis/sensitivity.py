@@ -230,6 +230,10 @@ class StoredRun:
     def x(self) -> np.ndarray:
         return self.samples[self.names].to_numpy(dtype=float)
 
+    def output(self, label: str) -> dict[str, Any]:
+        """The stored spec of an output (label, plus, minus; base and quarter for those of target.times)."""
+        return next(o for o in self.problem["outputs"] if o["label"] == label)
+
 
 def load_run(run_dir: Path | str, *, evaluations: bool = True) -> StoredRun:
     """Read a stored stress run; with ``evaluations`` every chunk must be present."""
@@ -758,11 +762,10 @@ def over_time(report: SensitivityReport, run: StoredRun) -> pd.DataFrame:
     convergence verdict. Empty without quarters."""
     horizon = run.problem["target"].get("horizon")
     main = MAIN_INDEX[report.method]
-    by_label = {o["label"]: o for o in run.problem["outputs"]}
     groups: dict[str, list[tuple[int, str]]] = {}
     timed = set()
     for label in report.outputs:
-        base, q = quarter_of(by_label[label])
+        base, q = quarter_of(run.output(label))
         groups.setdefault(base, []).append((horizon if q is None else q, label))
         if q is not None:
             timed.add(base)
@@ -842,7 +845,7 @@ def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = 
     timed_bases = list(dict.fromkeys(timed["output"]))
     shown: set[str] = set()
     for label, a in report.outputs.items():
-        base, quarter = quarter_of(next(o for o in pr["outputs"] if o["label"] == label))
+        base, quarter = quarter_of(run.output(label))
         if quarter is not None:  # the quarters of target.times: one table per output, after its end-of-run section
             if base not in report.outputs and base not in shown:
                 lines += _over_time_lines(report, run, base, timed)
@@ -901,7 +904,7 @@ def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = 
 
 def _discovery_text(report: SensitivityReport, run: StoredRun, label: str) -> str | None:
     """The summary's reading of a contrast's PRIM box (None for an output that is not a contrast)."""
-    output = next((o for o in run.problem["outputs"] if o["label"] == label), {})
+    output = run.output(label)
     if not output.get("minus"):
         return None
     a_reg, b_reg = output["plus"].split(":", 1)[0], output["minus"].split(":", 1)[0]

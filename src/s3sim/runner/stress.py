@@ -891,8 +891,9 @@ def _task(cfg) -> None:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
     over: dict[str, list[str]] = {}  # an output's quarters (target.times): one line, after the output's own
+    specs = {o["label"]: o for o in st.spec.outputs}
     for label, a in report.outputs.items():
-        base, quarter = quarter_of(next(o for o in st.spec.outputs if o["label"] == label))
+        base, quarter = quarter_of(specs[label])
         if quarter is None:
             top = ", ".join(a.ranking(report.method)[:3])
             say(f"s3sim-stress: {label}: most influential {top}; convergence: {a.verdict}")
