@@ -981,6 +981,42 @@ def test_a_constant_output_under_delta_gives_a_note_not_a_crash(tmp_path):
     assert a.indices["value"].isna().all() and a.verdict.startswith("not assessed")
 
 
+def one_input_target(params, seed=0, replicate=0):
+    return {"y": math.sin(3.0 * params["x1"]) + 0.5 * params["x1"] ** 2}  # x2 has no effect
+
+
+@pytest.mark.parametrize("method", ["delta", "pawn", "rbd_fast"])
+def test_given_data_methods_report_the_level_of_an_input_with_no_effect(tmp_path, method):
+    # an input with no effect still gets an index above zero from a given-data estimator at a finite sample (delta
+    # about 0.1 at 200 samples); the analysis measures that level with dummy inputs and names the parameters within it
+    cfg = {"target": {"params": ["x1", "x2"], "ranges": {"x1": [0, 1], "x2": [0, 1]}, "outputs": ["y"],
+                      "replicates": 1},
+           "sensitivity": {"method": method, "n": 200, "num_resamples": 30}, "chunk_size": 1000}
+    report = run_stress(cfg, tmp_path, target=one_input_target, executor="serial")
+    a = report.outputs["y"]
+    main = {"delta": "delta_balanced", "pawn": "median", "rbd_fast": "S1"}[method]
+    level = a.no_effect.set_index("index").loc[main]
+    first = a.indices[a.indices["index"] == main].set_index("parameter")["value"]
+    assert level["level"] > 0.0 and first["x1"] > level["level"]
+    if method != "rbd_fast":  # a biased estimator: the parameter without effect is clearly above zero too
+        assert first["x2"] > 0.02
+    assert level["dummies"] == (20 if method == "pawn" else 1)
+    notes = [w for w in a.warnings if "dummy input with no effect" in w]
+    assert len(notes) == 1 and notes[0].startswith(f"{main} of x2 is within the level")
+    table = pd.read_csv(tmp_path / "no_effect.csv")
+    assert set(table["output"]) == {"y"} and main in set(table["index"])
+    assert "| *dummy (no effect)* |" in (tmp_path / "summary.md").read_text()
+    again = analyse(tmp_path, figures=False)  # the dummy is drawn from the stress seed: the same level again
+    pd.testing.assert_frame_equal(again.outputs["y"].no_effect, a.no_effect)
+
+
+def test_design_based_methods_have_no_dummy_level(tmp_path):
+    cfg = {"target": {"name": "ishigami", "params": ["x1", "x2", "x3"], "outputs": ["y"], "replicates": 1},
+           "sensitivity": {"method": "sobol", "n": 64, "num_resamples": 20}, "figures": False}
+    report = run_stress(cfg, tmp_path, executor="serial")
+    assert report.outputs["y"].no_effect.empty and not (tmp_path / "no_effect.csv").exists()
+
+
 def test_a_missing_index_gives_no_convergence_verdict():
     from s3sim.analysis.sensitivity import _verdict
 

@@ -5,8 +5,9 @@ robustness of regime rankings and scenario discovery. Reads only the files the s
     run_dir/design/samples.parquet     one row per sample: sample id, run seed, the sampled (raw) inputs
     run_dir/evaluations/chunk-*.parquet  sample, replicate and the target's result columns
 
-and writes the tables ``indices``, ``convergence``, ``noise``, ``robustness`` and ``discovery`` (each as CSV and
-Parquet), ``summary.md`` and ``figures/*.png`` into the run directory. Re-run it on a finished directory with
+and writes the tables ``indices``, ``convergence``, ``noise``, ``robustness``, ``discovery`` (and ``no_effect`` for the
+given-data methods, ``over_time`` with quarters; each as CSV and Parquet), ``summary.md`` and ``figures/*.png`` into the
+run directory. Re-run it on a finished directory with
 
     python -m s3sim.analysis.sensitivity outputs/stress/<date>/<time> [--resamples 500] [--no-figures]
 
@@ -33,6 +34,9 @@ study. The verdict is ``converged`` when the top-k ranking of the main index (ST
 median, S1) is the same at N/2 and N and the widest top-k interval at N is below ``ci_threshold`` (indices
 normalised by the largest value for Morris); ``ranking stable`` when only the first holds; ``not converged``
 otherwise.
+
+No-effect level (given-data methods): the indices of a dummy input with no effect, analysed like the parameters
+(:func:`no_effect_level`); parameters at or below it are named in a warning.
 
 Robustness: for every outcome evaluated under two or more regimes, the share of samples (replicate means) in which
 regime A beats regime B, with a Wilson 95 % interval (Wilson 1927) on the design's independent points
@@ -74,7 +78,11 @@ MAIN_INDEX = {"sobol": "ST", "morris": "mu_star", "fast": "ST", "delta": "delta_
               "rbd_fast": "S1"}
 NORMALISED = {"sobol", "fast", "delta", "pawn", "rbd_fast"}  # indices on a 0-1 scale (morris: output units)
 LOWER_IS_BETTER = frozenset({"exit_rate", "gini_innovation_per_capita", "top10_value_share"})
-SEED_KEY_DESIGN, SEED_KEY_SAMPLES, SEED_KEY_BOOTSTRAP = 0, 1, 2
+SEED_KEY_DESIGN, SEED_KEY_SAMPLES, SEED_KEY_BOOTSTRAP, SEED_KEY_DUMMY = 0, 1, 2, 3
+#: methods that estimate indices from any sample of (inputs, output): an input with no effect still gets an index
+#: above zero (the estimator's bias at the sample size), which :func:`no_effect_level` measures with dummy inputs
+GIVEN_DATA = ("delta", "pawn", "rbd_fast")
+NO_EFFECT_DUMMIES = 20  # dummy inputs for a method without intervals (PAWN): the level is their 95th percentile
 
 
 def lower_is_better(outcome: str) -> bool:
@@ -377,6 +385,8 @@ class OutputAnalysis:
     verdict: str
     noise: dict[str, float]
     warnings: list[str] = field(default_factory=list)
+    #: given-data methods: the indices of dummy inputs with no effect (:func:`no_effect_level`); else empty
+    no_effect: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=NO_EFFECT_COLUMNS))
 
     def ranking(self, method: str) -> list[str]:
         main = self.indices[(self.indices["index"] == MAIN_INDEX[method]) & (self.indices["parameter2"] == "")]
@@ -448,11 +458,70 @@ def analyse_output(run: StoredRun, output: dict[str, Any], settings: dict | None
         notes.append(f"{r.index} of {who} is negative ({r.value:.3g} +/- {r.conf:.2g}), its interval excludes "
                      "zero: the sample is too small or the output too noisy")
     notes += _unresolved_order(method, table, int(settings.get("top_k", 3)))
+    floor = pd.DataFrame(columns=NO_EFFECT_COLUMNS)
+    if method in GIVEN_DATA and np.ptp(y) > 0:
+        floor = no_effect_level(method, y, settings, pr["seed"])
+        notes += _below_no_effect(method, table, floor, run.grouped)
     noise = _noise(y_rep)
     if noise["noise_share"] > 0.1:
         notes.append(f"replicate noise is {noise['noise_share']:.0%} of the analysed variance: indices are "
                      "biased towards equal shares; add replicates")
-    return OutputAnalysis(output["label"], table, conv, verdict, noise, notes)
+    return OutputAnalysis(output["label"], table, conv, verdict, noise, notes, floor)
+
+
+NO_EFFECT_COLUMNS = ["index", "value", "conf", "level", "dummies"]
+
+
+def no_effect_level(method: str, y: np.ndarray, settings: dict[str, Any], seed: int) -> pd.DataFrame:
+    """The indices a given-data method (:data:`GIVEN_DATA`) gives an input with no effect on ``y``: a dummy input,
+    uniform on [0, 1] and independent of everything (drawn from ``SeedSequence(seed, spawn_key=(3,))``), analysed
+    with the same output, sample size and settings (the dummy-parameter check of Khorashadi Zadeh et al. 2017,
+    *Environ. Model. Softw.* 91: 210-222). Such estimators are biased upwards at finite samples (Borgonovo's delta
+    of an unrelated input is about 0.1-0.2 at a few hundred samples), so an index at or below ``level`` does not
+    show an influence. ``level`` is the upper end of the dummy's bootstrap interval; for a method without
+    intervals (PAWN) the 95th percentile over :data:`NO_EFFECT_DUMMIES` dummies, ``value`` their median.
+    One row per index the method reports."""
+    n = len(y)
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SEED_KEY_DUMMY,)))
+    k = NO_EFFECT_DUMMIES if method == "pawn" else 1
+    problem = {"num_vars": k, "names": [f"dummy{j}" for j in range(k)], "bounds": [[0.0, 1.0]] * k}
+    res = _salib(method, problem, rng.random((n, k)), y, settings, bootstrap_seed(seed))
+    t = indices_frame(method, res, problem["names"])
+    rows = []
+    for index, g in t.groupby("index", sort=False):
+        values = g["value"].to_numpy(float)
+        if k > 1:
+            rows.append({"index": index, "value": float(np.median(values)), "conf": math.nan,
+                         "level": float(np.quantile(values, 0.95)), "dummies": k})
+        else:
+            conf = float(g["conf"].iloc[0])
+            rows.append({"index": index, "value": float(values[0]), "conf": conf,
+                         "level": float(values[0] + (conf if math.isfinite(conf) else 0.0)), "dummies": 1})
+    return pd.DataFrame(rows, columns=NO_EFFECT_COLUMNS)
+
+
+def _below_no_effect(method: str, table: pd.DataFrame, floor: pd.DataFrame, grouped: bool) -> list[str]:
+    """A note naming the factors whose main index (its interval's lower end) does not exceed the no-effect
+    level."""
+    main = MAIN_INDEX[method]
+    lvl = floor.loc[floor["index"] == main]
+    if lvl.empty or not math.isfinite(float(lvl["level"].iloc[0])):
+        return []
+    row = lvl.iloc[0]
+    t = table[(table["index"] == main) & (table["parameter2"] == "")].sort_values("value", ascending=False,
+                                                                                  kind="stable")
+    low = t["value"] - t["conf"].where(np.isfinite(t["conf"]), 0.0)
+    weak = list(t.loc[t["value"].notna() & (low <= row["level"]), "parameter"])
+    if not weak:
+        return []
+    who = (f"every {'group' if grouped else 'parameter'}" if len(weak) == len(t)
+           else ", ".join(weak))
+    how = (f"{_fmt(row['value'])} +/- {_fmt(row['conf'], 2)}, up to {_fmt(row['level'])}" if row["dummies"] == 1
+           else (f"median {_fmt(row['value'])}, 95th percentile {_fmt(row['level'])} over {int(row['dummies'])} "
+                 "dummies"))
+    note = (f"{main} of {who} is within the level of a dummy input with no effect ({how}, at this sample size): "
+            "not distinguishable from no influence")
+    return [note]
 
 
 def _uneven_integer_levels(params: Sequence[dict[str, Any]], levels: int) -> list[str]:
@@ -806,6 +875,12 @@ def _write_tables(report: SensitivityReport, run: StoredRun) -> None:
                              coverage=b.coverage, density=b.density, mass=b.mass, parameter=name, low=lo, high=hi))
     _write_table(d, "discovery", pd.DataFrame(rows, columns=["output", "condition", "base_rate", "coverage",
                                                              "density", "mass", "parameter", "low", "high"]))
+    floors = {k: a.no_effect for k, a in report.outputs.items() if len(a.no_effect)}
+    if floors:
+        _write_table(d, "no_effect", _by_output(floors))
+    else:  # an earlier analysis's table would read as this one's
+        for ext in ("csv", "parquet"):
+            (d / f"no_effect.{ext}").unlink(missing_ok=True)
     timed = over_time(report, run)
     if len(timed):
         _write_table(d, "over_time", timed)
@@ -870,7 +945,28 @@ def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = 
                     v, ci = wide.loc[p, c], conf.loc[p, c]
                     cells.append(_fmt(v) + ("" if not math.isfinite(ci) else f" ± {_fmt(ci, 2)}"))
                 lines.append(f"| {p} | " + " | ".join(cells) + " |")
+            floor = a.no_effect.set_index("index")
+            if len(floor):  # given-data methods: what an input with no effect gets at this sample size
+                cells = []
+                for c in cols:
+                    if c not in floor.index:
+                        cells.append("")
+                        continue
+                    f = floor.loc[c]
+                    cells.append(_fmt(f["value"]) + (f" ± {_fmt(f['conf'], 2)}" if f["dummies"] == 1 and
+                                                     math.isfinite(f["conf"]) else f" (95 %: {_fmt(f['level'])})"))
+                lines.append("| *dummy (no effect)* | " + " | ".join(cells) + " |")
             lines.append("")
+            if len(floor):
+                k = int(floor["dummies"].iloc[0])
+                lines += [(f"The last row is a dummy: a random input with no effect on the output, analysed like "
+                           f"the parameters. What {method} gives it is the method's floor at this sample size: an "
+                           "index whose interval reaches down to the dummy's upper bound shows no influence."
+                           if k == 1 else
+                           f"The last row is {k} dummies: random inputs with no effect on the output, analysed like "
+                           f"the parameters (their median, and their 95th percentile). What {method} gives them is "
+                           "the method's floor at this sample size: an index at or below the percentile shows no "
+                           "influence."), ""]
         for w in a.warnings:
             lines.append(f"- warning: {w}")
         if a.warnings:
@@ -896,6 +992,7 @@ def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = 
                          f"{r.b_wins / r.samples:.1%} | {_fmt(r.mean_difference)} | {r.verdict} |")
         lines.append("")
     lines += ["Tables (CSV and Parquet): indices, convergence, noise, robustness, discovery"
+              + (", no_effect" if any(len(a.no_effect) for a in report.outputs.values()) else "")
               + (", over_time" if len(timed) else "")
               + ("; figures in figures/." if figures else "; figures not redrawn (figures=false, or --no-figures "
                  "in a re-analysis): any in figures/ are an earlier analysis's."), ""]

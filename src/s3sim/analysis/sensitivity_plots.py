@@ -65,7 +65,7 @@ def plot_all(report: SensitivityReport, run: StoredRun) -> list[Path]:
         if method == "morris" and not run.grouped:  # (SALib gives no sigma for a group: grouped mu* as bars)
             paths.append(_morris(plt, first, label, out / f"morris_{s}.png"))
         else:
-            paths.append(_bars(plt, first, method, label, out / f"indices_{s}.png"))
+            paths.append(_bars(plt, first, method, label, out / f"indices_{s}.png", a.no_effect))
         s2 = t[(t["index"] == "S2")]
         if len(s2):
             paths.append(_s2(plt, s2, run.factors, label, out / f"s2_{s}.png"))
@@ -97,7 +97,9 @@ def _spread(values: np.ndarray, step: float) -> np.ndarray:
     return values + ((0.5 + k * step) % 1.0 - 0.5) * 0.06 * span
 
 
-def _bars(plt, t, method, label, path):
+def _bars(plt, t, method, label, path, no_effect=None):
+    """Bars of the first-order-type indices with their intervals; for a given-data method, a dashed line at the
+    level a dummy input with no effect reaches (:func:`s3sim.analysis.sensitivity.no_effect_level`)."""
     main = MAIN_INDEX[method]
     kinds = [k for k in ("S1", "ST", "delta_balanced", "median") if k in set(t["index"])] or [main]
     wide = t.pivot(index="parameter", columns="index", values="value")
@@ -111,10 +113,14 @@ def _bars(plt, t, method, label, path):
         ax.bar(x + (i - (len(kinds) - 1) / 2) * w, wide.loc[order, k].to_numpy(float), w,
                yerr=None if not np.isfinite(err).any() else np.nan_to_num(err), capsize=3, label=k)
     ax.axhline(0, color="black", lw=0.6)
+    if no_effect is not None and len(no_effect):
+        level = no_effect.loc[no_effect["index"] == main, "level"]
+        if len(level) and np.isfinite(level.iloc[0]):
+            ax.axhline(float(level.iloc[0]), color="0.4", lw=1.0, ls="--", label=f"{main} of a dummy (no effect)")
     ax.set_xticks(x, order, rotation=40, ha="right")
     ax.set_ylabel("index")
     ax.set_title(f"{method}: {label}", fontsize=10)
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, not on them
     _save(fig, path)
     return path
 
