@@ -124,6 +124,8 @@ BAD = [
     ("model.partnering=maybe", "model.partnering"),
     ("model.n_agents=-5", "model.n_agents"),
     ("model.a0=2", "model.a0"),
+    ("model.a0=nan", "model.a0"),  # nan passes every comparison: refused as not finite
+    ("policy.budget_per_firm=inf", "policy.budget_per_firm"),
     ("seed=-1", "seed"),
     ("world=mars", "world"),
     ("model.ih_len_max=1", "model.ih_len_max"),
@@ -172,6 +174,20 @@ def test_bad_override_exits_2_with_one_line(tmp_path, override, field):
     assert "is not allowed" in line
     assert not run_dir.exists()  # nothing written
     assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("multirun", [False, True])
+def test_a_file_as_the_output_directory_is_a_one_line_error(tmp_path, multirun):
+    # Hydra makes the directory before the task starts: a file there (or above) was a FileExistsError traceback
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    for where in (afile, afile / "sub"):
+        proc = run_cli([*(["-m", "seed=1,2"] if multirun else []), *SMALL, f"{key}={where}"], tmp_path)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        line, = proc.stderr.strip().splitlines()
+        assert line.startswith(f"s3sim: error: {key}=") and "a directory, or a path where one can be created" in line
+    assert afile.read_text() == "keep me"
 
 
 def test_existing_run_dir_is_refused_and_untouched(runs, tmp_path):

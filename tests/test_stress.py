@@ -343,6 +343,66 @@ def test_robustness_verdicts():
     assert robustness_verdict(0.35, lo, hi, ties=0.30, b_ci_low=lo) == "fragile"
 
 
+def regimes_with_gaps(params, seed=0, replicate=0):
+    x = params["x1"]  # regime b has no value where x1 >= 0.8; regime c has none anywhere
+    return {"a:y": x, "b:y": 0.5 if x < 0.8 else math.nan, "c:y": math.nan}
+
+
+def test_samples_without_a_value_are_nobodys_win(tmp_path):
+    cfg = {"target": {"params": ["x1", "x2"], "ranges": {"x1": [0, 1], "x2": [0, 1]},
+                      "outputs": ["a:y", "b:y", "c:y"], "replicates": 1},
+           "sensitivity": {"method": "morris", "n": 20, "num_resamples": 20}, "chunk_size": 1000}
+    report = run_stress(cfg, tmp_path, target=regimes_with_gaps, executor="serial")
+    x = load_run(tmp_path).x[:, 0]
+    rows = {(r["regime_a"], r["regime_b"]): r for r in report.robustness.to_dict("records")}
+    ab = rows[("a", "b")]
+    gaps = int((x >= 0.8).sum())
+    assert 0 < gaps < x.size and ab["non_finite"] == gaps and ab["samples"] == x.size - gaps
+    assert ab["a_wins"] == int(((x > 0.5) & (x < 0.8)).sum()) and ab["b_wins"] == int((x < 0.5).sum())
+    assert ab["a_wins"] + ab["ties"] + ab["b_wins"] == ab["samples"] and math.isfinite(ab["mean_difference"])
+    for pair in (("a", "c"), ("b", "c")):  # no sample with both values: nothing to say
+        assert rows[pair]["samples"] == 0 and rows[pair]["verdict"] == "not assessed (no finite values)"
+    c = report.outputs["c:y"]
+    assert c.verdict == "not assessed (no finite values)" and c.ranked("morris") == []
+    assert any("no index" in w for w in c.warnings) and c.indices["value"].isna().all()
+    text = (tmp_path / "summary.md").read_text()
+    assert f"- y, a against b: {gaps} of {x.size} samples have no finite value for one of them" in text
+    # the winner map needs a value of every regime (c has none): not drawn; c's indices: none to draw
+    assert not (tmp_path / "figures" / "winner_y.png").exists()
+    assert not (tmp_path / "figures" / "morris_c_y.png").exists()
+
+
+def test_a_swapped_robustness_row_mirrors_the_verdict():
+    from s3sim.analysis.sensitivity import robustness_verdict, swapped, wilson
+
+    for a, t, b in ((30, 5, 5), (5, 5, 30), (15, 10, 15), (3, 37, 0), (12, 9, 19)):
+        m, m_eff = a + t + b, 0.8 * (a + t + b)
+        lo, hi = wilson(a / m * m_eff, m_eff)
+        row = {"outcome": "y", "regime_a": "A", "regime_b": "B", "samples": m, "non_finite": 0, "effective_n": m_eff,
+               "a_wins": a, "ties": t, "b_wins": b, "share_a_wins": a / m, "ci_low": lo, "ci_high": hi,
+               "mean_difference": 1.0, "better": "higher",
+               "verdict": robustness_verdict(a / m, lo, hi, ties=t / m, b_ci_low=wilson(b / m * m_eff, m_eff)[0])}
+        back = swapped(row)
+        assert (back["regime_a"], back["a_wins"], back["b_wins"]) == ("B", b, a)
+        mirror = {"robust": "reversed", "mostly holds": "reversed"}
+        if row["verdict"] in mirror:
+            assert back["verdict"] == "reversed"
+        elif row["verdict"] == "reversed":
+            assert back["verdict"] in ("robust", "mostly holds")
+        else:
+            assert back["verdict"] == row["verdict"]
+        assert swapped(back)["ci_low"] == row["ci_low"] and swapped(back)["verdict"] == row["verdict"]
+
+
+def test_wilson_takes_the_share_not_a_rounded_count():
+    from s3sim.analysis.sensitivity import wilson
+
+    # 3 of 8 rows on 4 effective points: the interval of 37.5 %, not of 2 / 4 (50 %)
+    lo, hi = wilson(0.375 * 4, 4)
+    assert (lo + hi) / 2 < 0.5 and wilson(0.375 * 4, 4) != wilson(2, 4)
+    assert wilson(2, 4) == wilson(2.0, 4.0)
+
+
 def test_reanalysis_with_other_bootstrap_settings_says_so_and_refuses_bad_ones(tmp_path):
     cfg = problem_config(["target=ishigami", "sensitivity=sobol", "sensitivity.n=64", "sensitivity.num_resamples=40",
                           "figures=false"])
@@ -684,6 +744,11 @@ BAD = [
     (["sensitivity=sobolev"], "sensitivity='sobolev'", "delta, fast, morris, pawn, rbd_fast, sobol"),
     (["target.outputs=[innovations]"], "target.outputs='innovations'", "innovations_per_1000_firms"),
     (["target.outputs=[cluster-topdown_s3:firms]"], "target.outputs", "A-B:outcome"),
+    (["target.outputs=[cluster_s3-cluster_s3:firms]"], "target.outputs", "two different regimes"),
+    (["target.outputs=[topdown_s3:gini_innovation_per_capita@CH_FR]"], "target.outputs",
+     "gini_innovation_per_capita without @REGION"),
+    (["sensitivity.method=morris"], "sensitivity.method='morris'", "sensitivity=morris, which also sets"),
+    (["sensitivity=pawn", "sensitivity.method=delta"], "sensitivity.method='delta'", "sensitivity=pawn"),
     (["sensitivity.n=abc"], "sensitivity.n='abc'", "an integer"),
     (["seed=abc"], "seed='abc'", "an integer"),
     (["target=ishigami", "target.params=[x1]"], "target.params=['x1']", "all of x1, x2, x3"),
@@ -1037,6 +1102,8 @@ def test_morris_levels_that_miss_integers_are_noted():
     assert "sensitivity.num_levels=6 would" in notes[0]  # three integers: 6 levels, each integer twice
     assert _uneven_integer_levels(params[:1], 6) == [] and _uneven_integer_levels(params[:1], 12) == []
     assert _uneven_integer_levels(params[1:], 4) == []  # 4 levels on 4 integers: each once
+    wide = {"name": "n_agents", "kind": "int", "low": 200, "high": 400}  # levels on distinct integers: as continuous
+    assert _uneven_integer_levels([wide], 4) == [] and _uneven_integer_levels([wide], 6) == []
     assert "sensitivity.num_levels=4 would" in _uneven_integer_levels(params[1:2], 6)[0]
     # with a distribution: steps that leave the integer unchanged, integers never reached
     shaped = {"name": "m", "kind": "int", "low": 1, "high": 3, "dist": ["truncnorm", 1.0, 0.3], "group": "g"}

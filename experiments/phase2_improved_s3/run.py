@@ -27,25 +27,16 @@ from common import fixed_override, interval_bars, markdown_table, merged, run_st
 
 def oriented(table: pd.DataFrame, cfg: DictConfig) -> pd.DataFrame:
     """Rows 'improved regime vs baseline' of the stress test's robustness table, whichever order it holds them in
-    (a reversed row's share is the baseline's losses, with the Wilson interval over the same effective n)."""
-    from s3sim.analysis.sensitivity import robustness_verdict, wilson
+    (a reversed row is swapped: the baseline's losses as the share, with the interval over the same effective n)."""
+    from s3sim.analysis.sensitivity import swapped
 
     rows = []
     for row in table[table["outcome"] == cfg.outcome].to_dict("records"):
         if row["regime_a"] in cfg.improved and row["regime_b"] == cfg.baseline:
             rows.append(row)
         elif row["regime_b"] in cfg.improved and row["regime_a"] == cfg.baseline:
-            share = row["b_wins"] / row["samples"]
-            lo, hi = wilson(round(share * row["effective_n"]), int(row["effective_n"]))
-            rows.append({**row, "regime_a": row["regime_b"], "regime_b": row["regime_a"], "a_wins": row["b_wins"],
-                         "b_wins": row["a_wins"], "share_a_wins": share, "ci_low": lo, "ci_high": hi,
-                         "mean_difference": -row["mean_difference"]})
-    out = pd.DataFrame(rows)
-    out["verdict"] = [robustness_verdict(r.share_a_wins, r.ci_low, r.ci_high, ties=r.ties / r.samples,
-                                         b_ci_low=wilson(round(r.b_wins / r.samples * r.effective_n),
-                                                         int(r.effective_n))[0])
-                      for r in out.itertuples()]
-    return out
+            rows.append(swapped(row))
+    return pd.DataFrame(rows)
 
 
 def figure(contrasts: pd.DataFrame, robust: pd.DataFrame, cfg: DictConfig, path: Path, label: str) -> None:

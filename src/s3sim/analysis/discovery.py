@@ -48,9 +48,10 @@ class Box:
 
 def limits_text(name: str, low: float, high: float, digits: int = 3) -> str:
     """``name in [low, high]`` rounded outward to ``digits`` significant digits (the printed interval holds every
-    value of the real one), or ``name = value`` when the box holds one value only."""
+    value of the real one), or ``name = value`` when the box holds one value only (to 12 significant digits: 0.25,
+    or 2/3 as 0.666666666667, which no rounding to ``digits`` would keep apart from its neighbours)."""
     if low == high:
-        return f"{name} = {low:.{digits}g}"
+        return f"{name} = {low:.12g}"
     return f"{name} in [{_outward(low, digits, -1):.{digits}g}, {_outward(high, digits, 1):.{digits}g}]"
 
 

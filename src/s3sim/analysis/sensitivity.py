@@ -193,8 +193,9 @@ def bootstrap_seed(seed: int) -> int:
     return int(np.random.SeedSequence(seed, spawn_key=(SEED_KEY_BOOTSTRAP,)).generate_state(1)[0]) | 1
 
 
-def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of a binomial share k/n (Wilson 1927)."""
+def wilson(k: float, n: float, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a binomial share k/n (Wilson 1927). ``n`` may be an effective sample size (Kish):
+    then ``k`` is the observed share times ``n``, not necessarily a whole number."""
     if n == 0:
         return (math.nan, math.nan)
     p = k / n
@@ -389,8 +390,14 @@ class OutputAnalysis:
     no_effect: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=NO_EFFECT_COLUMNS))
 
     def ranking(self, method: str) -> list[str]:
+        """Every factor by its main index, largest first (factors without an index last)."""
         main = self.indices[(self.indices["index"] == MAIN_INDEX[method]) & (self.indices["parameter2"] == "")]
         return list(main.sort_values("value", ascending=False)["parameter"])
+
+    def ranked(self, method: str) -> list[str]:
+        """The factors that have a main index, largest first."""
+        main = self.indices[(self.indices["index"] == MAIN_INDEX[method]) & (self.indices["parameter2"] == "")]
+        return list(main[main["value"].notna()].sort_values("value", ascending=False)["parameter"])
 
 
 def analyse_output(run: StoredRun, output: dict[str, Any], settings: dict | None = None) -> OutputAnalysis:
@@ -406,6 +413,12 @@ def analyse_output(run: StoredRun, output: dict[str, Any], settings: dict | None
     y = y_rep.mean(axis=1)
     seed = bootstrap_seed(pr["seed"])
     notes: list[str] = []
+    if not np.isfinite(y).any():  # e.g. an outcome a regime never produces: nothing to analyse
+        table = pd.DataFrame({"parameter": names, "parameter2": "", "index": MAIN_INDEX[method], "value": math.nan,
+                              "conf": math.nan})
+        conv = pd.DataFrame(columns=["n", "runs", "parameter", "parameter2", "index", "value", "conf"])
+        notes.append(f"every one of the {len(y)} samples gave a non-finite value: no index")
+        return OutputAnalysis(output["label"], table, conv, "not assessed (no finite values)", _noise(y_rep), notes)
     if not np.all(np.isfinite(y)):
         bad = int((~np.isfinite(y)).sum())
         notes.append(f"{bad} samples gave a non-finite value; they were replaced by the mean of the others")
@@ -541,7 +554,9 @@ def _uneven_integer_levels(params: Sequence[dict[str, Any]], levels: int) -> lis
         values = np.clip(np.rint(scale_samples(unit, salib_problem([par]))[:, 0]), lo, hi).astype(np.int64)
         if "dist" not in par:
             counts = np.bincount(values - lo, minlength=count)
-            if counts.min() != counts.max():
+            # fewer integers than levels: some integers get two levels, others one. (With more integers than
+            # levels, the levels fall on distinct integers, as on a continuous range: nothing to note.)
+            if count < levels and counts.min() != counts.max():
                 even = count if count % 2 == 0 else 2 * count  # num_levels must be even; multiples of count work
                 out.append(f"{par['name']}: the {levels} Morris levels fall on {', '.join(map(str, values))}, not "
                            f"on every integer of [{lo}, {hi}] equally often (sensitivity.num_levels={even} would)")
@@ -659,19 +674,45 @@ def robustness(run: StoredRun, outcomes: Sequence[str]) -> pd.DataFrame:
         for i, a in enumerate(regimes):
             for b in regimes[i + 1:]:
                 diff = sign * (means[a] - means[b])
-                wins, ties = int((diff > 0).sum()), int((diff == 0).sum())
-                lo, hi = wilson(round(wins / n * n_eff), n_eff)
-                b_lo = wilson(round((n - wins - ties) / n * n_eff), n_eff)[0]  # B's share's interval
-                rows.append(dict(outcome=outcome, regime_a=a, regime_b=b, samples=n, effective_n=n_eff, a_wins=wins,
-                                 ties=ties, b_wins=n - wins - ties, share_a_wins=wins / n, ci_low=lo, ci_high=hi,
-                                 mean_difference=float(np.mean(means[a] - means[b])),
-                                 better="lower" if sign < 0 else "higher",
-                                 verdict=robustness_verdict(wins / n, lo, hi, ties=ties / n, b_ci_low=b_lo)))
+                ok = np.isfinite(diff)  # a sample where either regime has no value is neither side's win
+                m = int(ok.sum())
+                common = dict(outcome=outcome, regime_a=a, regime_b=b, samples=m, non_finite=n - m,
+                              better="lower" if sign < 0 else "higher")
+                if m == 0:
+                    rows.append(dict(common, effective_n=0, a_wins=0, ties=0, b_wins=0, share_a_wins=math.nan,
+                                     ci_low=math.nan, ci_high=math.nan, mean_difference=math.nan,
+                                     verdict="not assessed (no finite values)"))
+                    continue
+                wins, ties = int((diff[ok] > 0).sum()), int((diff[ok] == 0).sum())
+                # the shares' intervals on the design's independent points (the share itself, not a rounded count)
+                m_eff = n_eff * m / n
+                lo, hi = wilson(wins / m * m_eff, m_eff)
+                b_lo = wilson((m - wins - ties) / m * m_eff, m_eff)[0]  # B's share's interval
+                rows.append(dict(common, effective_n=m_eff, a_wins=wins, ties=ties, b_wins=m - wins - ties,
+                                 share_a_wins=wins / m, ci_low=lo, ci_high=hi,
+                                 mean_difference=float(np.mean(means[a][ok] - means[b][ok])),
+                                 verdict=robustness_verdict(wins / m, lo, hi, ties=ties / m, b_ci_low=b_lo)))
     return pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS)
 
 
-ROBUSTNESS_COLUMNS = ["outcome", "regime_a", "regime_b", "samples", "effective_n", "a_wins", "ties", "b_wins",
-                      "share_a_wins", "ci_low", "ci_high", "mean_difference", "better", "verdict"]
+def swapped(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of :func:`robustness` with A and B swapped: B's share with its interval over the same effective
+    points, and the verdict from B's side (robust or mostly holds <-> reversed, the others kept)."""
+    out = {**row, "regime_a": row["regime_b"], "regime_b": row["regime_a"], "a_wins": row["b_wins"],
+           "b_wins": row["a_wins"], "mean_difference": -row["mean_difference"]}
+    m, m_eff = row["samples"], row["effective_n"]
+    if not m:
+        return out
+    share, b_share = row["b_wins"] / m, row["a_wins"] / m
+    lo, hi = wilson(share * m_eff, m_eff)
+    out.update(share_a_wins=share, ci_low=lo, ci_high=hi,
+               verdict=robustness_verdict(share, lo, hi, ties=row["ties"] / m,
+                                          b_ci_low=wilson(b_share * m_eff, m_eff)[0]))
+    return out
+
+
+ROBUSTNESS_COLUMNS = ["outcome", "regime_a", "regime_b", "samples", "non_finite", "effective_n", "a_wins", "ties",
+                      "b_wins", "share_a_wins", "ci_low", "ci_high", "mean_difference", "better", "verdict"]
 
 
 def robustness_verdict(share: float, ci_low: float, ci_high: float, ties: float = 0.0,
@@ -694,11 +735,13 @@ def robustness_verdict(share: float, ci_low: float, ci_high: float, ties: float 
     return "fragile"
 
 
-def _losses(run: StoredRun, output: dict[str, Any]) -> np.ndarray:
-    """Per sample: does the first regime of a contrast ``A-B:outcome`` do worse than B (replicates averaged)?"""
+def _losses(run: StoredRun, output: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Does the first regime of a contrast ``A-B:outcome`` do worse than B (replicates averaged)? For the samples
+    with a finite contrast, and the mask of those samples (the others have no winner and are left out)."""
     outcome = output["plus"].split(":", 1)[1]
     diff = output_values(run, output).mean(axis=1)
-    return diff > 0 if lower_is_better(outcome) else diff < 0
+    ok = np.isfinite(diff)
+    return (diff[ok] > 0 if lower_is_better(outcome) else diff[ok] < 0), ok
 
 
 def discovery(run: StoredRun, output: dict[str, Any], **prim_kw: Any):
@@ -708,10 +751,10 @@ def discovery(run: StoredRun, output: dict[str, Any], **prim_kw: Any):
 
     if not output.get("minus"):
         return None
-    loses = _losses(run, output)
+    loses, ok = _losses(run, output)
     if loses.sum() < 3 or (~loses).sum() < 3:
         return None
-    return prim(applied_values(run.x, run.params), loses, run.names, **prim_kw)
+    return prim(applied_values(run.x, run.params)[ok], loses, run.names, **prim_kw)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -987,10 +1030,20 @@ def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = 
                   "| outcome | better | A | B | A better | 95 % CI | tie | B better | mean A - B | A's advantage |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for r in report.robustness.itertuples():
+            if not r.samples:
+                lines.append(f"| {r.outcome} | {r.better} | {r.regime_a} | {r.regime_b} | n/a | n/a | n/a | n/a | "
+                             f"n/a | {r.verdict} |")
+                continue
             lines.append(f"| {r.outcome} | {r.better} | {r.regime_a} | {r.regime_b} | {r.share_a_wins:.1%} | "
                          f"[{r.ci_low:.1%}, {r.ci_high:.1%}] | {r.ties / r.samples:.1%} | "
                          f"{r.b_wins / r.samples:.1%} | {_fmt(r.mean_difference)} | {r.verdict} |")
         lines.append("")
+        gaps = report.robustness[report.robustness["non_finite"] > 0]
+        for r in gaps.itertuples():
+            lines.append(f"- {r.outcome}, {r.regime_a} against {r.regime_b}: {r.non_finite} of "
+                         f"{r.samples + r.non_finite} samples have no finite value for one of them and are left out")
+        if len(gaps):
+            lines.append("")
     lines += ["Tables (CSV and Parquet): indices, convergence, noise, robustness, discovery"
               + (", no_effect" if any(len(a.no_effect) for a in report.outputs.values()) else "")
               + (", over_time" if len(timed) else "")
@@ -1007,8 +1060,9 @@ def _discovery_text(report: SensitivityReport, run: StoredRun, label: str) -> st
     a_reg, b_reg = output["plus"].split(":", 1)[0], output["minus"].split(":", 1)[0]
     worse = f"{a_reg} does worse than {b_reg}"
     if label not in report.discovery:
-        loses = _losses(run, output)
-        return (f"no box; {worse} in {int(loses.sum())} of {loses.size} samples, and PRIM needs at least 3 "
+        loses, ok = _losses(run, output)
+        gap = f" ({int((~ok).sum())} samples without a value left out)" if not ok.all() else ""
+        return (f"no box; {worse} in {int(loses.sum())} of {loses.size} samples{gap}, and PRIM needs at least 3 "
                 "samples on each side.")
     res = report.discovery[label]
     box = res.box

@@ -62,6 +62,8 @@ def plot_all(report: SensitivityReport, run: StoredRun) -> list[Path]:
         s = _slug(label)
         t = a.indices
         first = t[t["parameter2"] == ""]
+        if not a.ranked(method):  # no index at all (no finite value of the output): nothing to draw
+            continue
         if method == "morris" and not run.grouped:  # (SALib gives no sigma for a group: grouped mu* as bars)
             paths.append(_morris(plt, first, label, out / f"morris_{s}.png"))
         else:
@@ -270,19 +272,23 @@ def _winner_maps(plt, report, run, out):
         ranking = None
         for label, a in report.outputs.items():
             if label.endswith(f":{outcome}") or label == outcome:
-                ranking = a.ranking(report.method)
+                ranking = a.ranked(report.method)
                 break
         if ranking is None or len(ranking) < 2:
             continue
         means = np.stack([run.evaluations[f"{g}:{outcome}"].to_numpy(float).reshape(n, r).mean(axis=1)
                           for g in regimes], axis=1)
+        ok = np.isfinite(means).all(axis=1)  # a sample where a regime has no value has no winner: left out
+        if not ok.any():
+            continue
+        means, xo = means[ok], x[ok]
         if run.grouped:  # indices of groups: the parameters most rank-correlated with the regimes' difference
-            ranking = _rank_correlated(x, means[:, 0] - means[:, 1], run.names)
+            ranking = _rank_correlated(xo, means[:, 0] - means[:, 1], run.names)
         best = np.argmin(means, axis=1) if lower_is_better(outcome) else np.argmax(means, axis=1)
         top = means.min(axis=1) if lower_is_better(outcome) else means.max(axis=1)
         tied = (means == top[:, None]).sum(axis=1) > 1  # two or more regimes share the best value
         i, j = run.names.index(ranking[0]), run.names.index(ranking[1])
-        xi, xj = x[:, i], x[:, j]
+        xi, xj = xo[:, i], xo[:, j]
         grid = report.method == "morris"  # samples share grid points: spread them so that every colour shows
         if grid:
             xi, xj = _spread(xi, 0.7548776662466927), _spread(xj, 0.5698402909980532)  # R2 sequence
@@ -294,7 +300,10 @@ def _winner_maps(plt, report, run, out):
             ax.scatter(xi[tied], xj[tied], s=10, alpha=0.7, color="0.6", label=f"tie ({tied.mean():.0%})")
         ax.set_xlabel(ranking[0])
         ax.set_ylabel(ranking[1])
-        ax.set_title(f"best regime for {outcome}" + (" (grid points spread apart)" if grid else ""), fontsize=10)
+        left_out = int((~ok).sum())
+        ax.set_title(f"best regime for {outcome}" + (" (grid points spread apart)" if grid else "")
+                     + (f"\n{left_out} of {ok.size} samples without a value left out" if left_out else ""),
+                     fontsize=10)
         ax.legend(fontsize=8, frameon=False, markerscale=2)
         path = out / f"winner_{_slug(outcome)}.png"
         _save(fig, path)

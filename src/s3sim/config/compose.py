@@ -9,6 +9,7 @@ message names the field, the value and what is allowed.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -326,8 +327,10 @@ def validate(cfg: DictConfig | S3SimConfig) -> DictConfig:
         if p.kind is bool and not isinstance(value, bool):
             raise ConfigError(p.key, value, "true or false")
         lo, hi = p.bounds
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise ConfigError(p.key, value, f"a value in [{'-inf' if lo is None else lo}, "
+        if (lo is not None and value < lo) or (hi is not None and value > hi) or (
+                isinstance(value, float) and not math.isfinite(value)):  # nan passes every comparison
+            raise ConfigError(p.key, value, f"a {'finite ' if lo is None or hi is None else ''}value in "
+                                            f"[{'-inf' if lo is None else lo}, "
                                             f"{'inf' if hi is None else hi}] ({p.unit}: {p.meaning})")
         if p.choices is not None and value not in p.choices:
             raise ConfigError(p.key, value, f"one of {', '.join(p.choices)}")
@@ -389,7 +392,8 @@ def _validate_policy(cfg) -> None:
             if p.kind is int and (isinstance(v, bool) or not isinstance(v, int)):
                 raise ConfigError(f"policy.regions.{rid}.{k}", v, f"an integer in [{lo}, {hi}]")
             if p.kind in (int, float) and (isinstance(v, bool) or not isinstance(v, (int, float))
-                                           or (lo is not None and v < lo) or (hi is not None and v > hi)):
+                                           or (lo is not None and v < lo) or (hi is not None and v > hi)
+                                           or (isinstance(v, float) and not math.isfinite(v))):
                 raise ConfigError(f"policy.regions.{rid}.{k}", v, f"a number in [{lo}, {hi}]")
     for pilot in pol.get("pilots") or []:
         if pilot == "auto":

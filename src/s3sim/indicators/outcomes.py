@@ -36,6 +36,10 @@ OUTCOMES: dict[str, str] = {
 }
 
 
+#: outcomes with no value for a single region (a measure between regions): NaN under ``region=``
+WHOLE_WORLD_ONLY = frozenset({"gini_innovation_per_capita"})
+
+
 def top_share(values: np.ndarray, top: float = 0.1) -> float:
     """Share of the total held by the largest ``top`` fraction of values."""
     v = np.sort(np.asarray(values, dtype=np.float64))[::-1]

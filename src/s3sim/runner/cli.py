@@ -135,6 +135,18 @@ def _run_dir_override(overrides: list[str]) -> str | None:
     return run_dir
 
 
+def check_output_dir(key: str, value: str) -> None:
+    """A ConfigError unless ``value`` is a directory or a path where one can be made (Hydra makes it before the
+    task starts, and would show a traceback): neither it nor a parent may be an existing file."""
+    path = Path(value).absolute()
+    for where in (path, *path.parents):
+        if where.exists():
+            if not where.is_dir():
+                what = "this is a file" if where == path else f"{where} is a file"
+                raise ConfigError(key, value, f"a directory, or a path where one can be created ({what})")
+            return
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: validate overrides up front (one-line errors, exit 2), then run the Hydra app."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -166,6 +178,8 @@ def main(argv: list[str] | None = None) -> None:
             runs_task = not any(a in ("--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help") for a in argv)
             if runs_task and run_dir is not None:
                 from .result import MANIFEST
+
+                check_output_dir("hydra.run.dir", run_dir)
 
                 for out in (Path(run_dir).absolute(), Path(run_dir).absolute() / cfg.output.dir):
                     if (out / MANIFEST).exists():
@@ -269,6 +283,7 @@ def _multirun(argv: list[str], overrides: list[str]) -> None:
         if sweep_dir is None:
             sweep_dir = _default_sweep_dir()
             extra.append(f"hydra.sweep.dir={sweep_dir}")
+        check_output_dir("hydra.sweep.dir", sweep_dir)
         index, done = start_sweep(Path(sweep_dir), task_ovs, jobs, argv, hydra_ovs)
     except S3SimError as exc:
         fail(str(exc))

@@ -180,7 +180,7 @@ def _parse_outputs(outputs: Sequence[Any], target: str | Callable, regime: str,
         raise ConfigError("target.outputs", list(outputs), "a non-empty list of outputs")
     specs, regimes = [], []
     if target == "s3":
-        from ..indicators.outcomes import OUTCOMES
+        from ..indicators.outcomes import OUTCOMES, WHOLE_WORLD_ONLY
         from .targets import scenario_names
 
         names = scenario_names()
@@ -200,8 +200,14 @@ def _parse_outputs(outputs: Sequence[Any], target: str | Callable, regime: str,
             left, sep, outcome = text.rpartition(":")
             if outcome not in OUTCOMES:
                 raise ConfigError("target.outputs", o, syntax)
+            if at and outcome in WHOLE_WORLD_ONLY:
+                raise ConfigError("target.outputs", o, f"{outcome} without @REGION (it compares the regions with "
+                                                       "each other: one region has no value of it)")
             pair = left.split("-") if sep else [regime]
-            if len(pair) > 2 or any(g not in names for g in pair) or (len(pair) == 2 and pair[0] == pair[1]):
+            if len(pair) == 2 and pair[0] == pair[1] and pair[0] in names:
+                raise ConfigError("target.outputs", o, "A-B:outcome with two different regimes (a regime's "
+                                                       "contrast with itself is zero)")
+            if len(pair) > 2 or any(g not in names for g in pair):
                 raise ConfigError("target.outputs", o, syntax)
             label = (f"{pair[0]}-{pair[1]}:{outcome}" if len(pair) == 2 else f"{pair[0]}:{outcome}") + where
             spec = dict(label=label, plus=f"{pair[0]}:{outcome}{where}",
@@ -894,17 +900,19 @@ def _task(cfg) -> None:
     specs = {o["label"]: o for o in st.spec.outputs}
     for label, a in report.outputs.items():
         base, quarter = quarter_of(specs[label])
+        ranked = a.ranked(report.method)
         if quarter is None:
-            top = ", ".join(a.ranking(report.method)[:3])
-            say(f"s3sim-stress: {label}: most influential {top}; convergence: {a.verdict}")
+            top = f"most influential {', '.join(ranked[:3])}" if ranked else "no index"
+            say(f"s3sim-stress: {label}: {top}; convergence: {a.verdict}")
         else:
-            over.setdefault(base, []).append(f"q{quarter} {a.ranking(report.method)[0]}")
+            over.setdefault(base, []).append(f"q{quarter} {ranked[0] if ranked else 'no index'}")
         seen = set(report.outputs[base].warnings) if quarter is not None and base in report.outputs else set()
         for w in a.warnings:
             if w not in seen:  # a quarter's warnings that its output's end-of-run analysis has not given already
                 say(f"s3sim-stress: warning: {label}: {w}")
     for base, tops in over.items():
-        end = f", end {report.outputs[base].ranking(report.method)[0]}" if base in report.outputs else ""
+        end_ranked = report.outputs[base].ranked(report.method) if base in report.outputs else []
+        end = f", end {end_ranked[0] if end_ranked else 'no index'}" if base in report.outputs else ""
         say(f"s3sim-stress: {base} over time: most influential at {', '.join(tops)}{end}")
     written = "summary.md, indices.csv, figures/" if st.spec.figures else "summary.md, indices.csv"
     say(f"s3sim-stress: results written to {out} ({written})")
@@ -986,13 +994,37 @@ def normalise_overrides(overrides: Sequence[str]) -> list[str]:
     return [f"++{o}" if _in_mapping(o.partition("=")[0]) else o for o in overrides]
 
 
+def _check_method_override(overrides: list[str]) -> None:
+    """``sensitivity.method=X`` keeps the chosen option's settings (``sensitivity=sobol`` by default: n = 512 Sobol'
+    base points would become 512 Morris trajectories); a method other than the option's is refused, pointing to
+    ``sensitivity=X``, which sets the method with its own defaults."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    group, method = "sobol", None
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:  # noqa: BLE001  (a malformed override: compose_stress reports it)
+        return
+    for ov in parsed:
+        if ov.is_delete():
+            continue
+        if ov.key_or_group == "sensitivity":
+            group = str(ov.value())
+        elif ov.key_or_group == "sensitivity.method":
+            method = str(ov.value())
+    if method is not None and method in METHODS and method != group and group in METHODS:
+        raise ConfigError("sensitivity.method", method, f"the method of the chosen option, sensitivity={group}; "
+                                                        f"choose another with sensitivity={method}, which also sets "
+                                                        "its defaults (n, ...)")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point of ``s3sim-stress``: validate everything up front (one-line errors, exit 2), refuse a
     run directory holding a different design, then run the Hydra app."""
     import hydra
 
     from ..config.compose import CONFIG_DIR
-    from .cli import _run_dir_override
+    from .cli import _run_dir_override, check_output_dir
 
     argv = list(sys.argv[1:] if argv is None else argv)
     register_stress_configs()
@@ -1002,10 +1034,12 @@ def main(argv: list[str] | None = None) -> None:
     info_only = any(a in ("--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help") for a in argv)
     _STATE["args"] = overrides
     try:
+        _check_method_override(overrides)
         cfg = compose_stress(overrides)
         spec = resolve(cfg)
         run_dir = _run_dir_override(overrides)
         if run_dir is not None and not info_only:
+            check_output_dir("hydra.run.dir", run_dir)
             check_resume(spec, Path(run_dir).absolute())
     except S3SimError as exc:
         fail(str(exc), PROG)
