@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 import s3sim
 from s3sim import PARAMETERS, ConfigError, S3SimError, compose
 from s3sim.config import ModelConfig, S3SimConfig, WorldConfig, group_options, validate
+from s3sim.config.compose import SYNTHETIC_ONLY
 from s3sim.config.schema import PolicyConfig
 from s3sim.runner import config_from_params
 
@@ -64,7 +65,8 @@ class TestCompose:
         assert validate(default_cfg) is default_cfg
 
     def test_overrides_apply_with_declared_types(self):
-        cfg = compose(["seed=3", "model.n_agents=500", "model.a0=0.3", "model.partnering=false", "world.k_rel=3"])
+        cfg = compose(["seed=3", "model.n_agents=500", "model.a0=0.3", "model.partnering=false", "world=synthetic",
+                       "world.k_rel=3"])
         assert cfg.seed == 3
         assert cfg.model.n_agents == 500 and type(cfg.model.n_agents) is int
         assert cfg.model.a0 == 0.3 and type(cfg.model.a0) is float
@@ -81,6 +83,16 @@ class TestCompose:
         assert cfg.world.n_regions == 20
         # the other world defaults are untouched
         assert cfg.world.n_domains == WorldConfig().n_domains
+
+    @pytest.mark.parametrize("override", ["world.n_regions=20", "world.k_rel=3", "world.extent_km=100"])
+    def test_synthetic_world_parameters_are_refused_under_the_alpine_world(self, override):
+        # the shipped world ignores them: accepted, they were recorded in the manifest as if they applied
+        key, value = override.split("=")
+        with pytest.raises(ConfigError, match=f"{key}={value}.*under world=alpine.*world=synthetic"):
+            compose([override])
+        assert compose([override, "world=synthetic"]).world[key.split(".")[1]] == type(
+            getattr(WorldConfig(), key.split(".")[1]))(value)
+        compose([f"{key}={getattr(WorldConfig(), key.split('.')[1])}"])  # the default itself is fine
 
     def test_group_option_order_does_not_matter(self):
         # Hydra applies group selections before value overrides, whatever their order on the command line
@@ -232,6 +244,8 @@ def test_bounds_are_inclusive(p):
     lo, hi = p.bounds
     for ok in (v for v in (lo, hi) if v is not None):
         params = {p.name: ok}
+        if p.key.split(".")[1] in SYNTHETIC_ONLY and p.key.startswith("world."):
+            params["world_kind"] = "synthetic"  # read by generated worlds only (refused under the alpine world)
         cfg = config_from_params(**params)
         section, _, field = p.key.partition(".")
         assert getattr(getattr(cfg, section), field) == ok

@@ -142,6 +142,34 @@ class TestMultirun:
         assert r.returncode == 0 and "regime: topdown_s3" in r.stdout
 
 
+@pytest.mark.parametrize("args,field,allowed", [
+    (["replicate=range(0)"], "overrides=", "a sweep of at least one run"),
+    (["policy=none,none,cluster_s3"], "overrides=", "jobs 0 and 1 would be the same run"),
+    (["policy=none,topdown_s3", "hydra.launcher.n_jobs=0"], "hydra.launcher.n_jobs=0", "a non-zero integer"),
+], ids=["empty", "repeated", "n_jobs"])
+def test_a_sweep_that_cannot_run_is_refused_before_anything_is_written(work, args, field, allowed):
+    d = work / "refused"
+    r = run_cli("s3sim", "-m", *args, *SMALL, f"hydra.sweep.dir={d}", cwd=work)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    line, = r.stderr.strip().splitlines()
+    assert line.startswith(f"s3sim: error: {field}") and allowed in line, line
+    assert not d.exists()
+
+
+def test_the_slurm_launcher_needs_slurm(work):
+    import shutil
+
+    if shutil.which("sbatch"):
+        pytest.skip("SLURM is installed here")
+    d = work / "no_slurm"
+    r = run_cli("s3sim", "-m", "hydra/launcher=slurm", "hydra.launcher.partition=compute", "policy=none,topdown_s3",
+                *SMALL, f"hydra.sweep.dir={d}", cwd=work)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    line, = r.stderr.strip().splitlines()
+    assert "hydra/launcher='slurm'" in line and "sbatch is not on PATH" in line and "slurm_local" in line
+    assert not d.exists()
+
+
 @pytest.fixture(scope="module")
 def failing_sweep(work) -> tuple[Path, subprocess.CompletedProcess]:
     d = work / "failing"

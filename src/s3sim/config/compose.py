@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..errors import ConfigError, first_line
 from .parameters import PARAMETERS
-from .schema import S3SimConfig
+from .schema import S3SimConfig, WorldConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 CONFIG_NAME = "config"
@@ -125,13 +125,17 @@ def is_mapping_entry(key: str) -> bool:
 
 def normalise_overrides(overrides: Sequence[str]) -> list[str]:
     """``policy.regions.IT_VE=x`` adds a key to a mapping or replaces it (a policy preset may already set it),
-    which Hydra spells ``++policy.regions.IT_VE=x``; accept it with one or two ``+``, or none. A region's regime and its parameters given as separate overrides (``policy.regions.IT_VE=topdown_s3
+    which Hydra spells ``++policy.regions.IT_VE=x``; accept it with one or two ``+``, or none (also the whole
+    mapping, ``policy.regions={IT_VE: x, AT_UA: y}``, set on top of the regions a preset gives). A region's regime and its parameters given as separate overrides (``policy.regions.IT_VE=topdown_s3
     policy.regions.IT_VE.subsidy_rate=0.3``) are merged into one mapping, the last value of a key winning."""
     out: list[str] = []
     merged: dict[str, dict[str, str]] = {}
     for o in overrides:
         key, sep, value = o.partition("=")
         bare = key.lstrip("+")
+        if sep and bare == "policy.regions" and value.lstrip().startswith("{"):
+            out.append(f"++policy.regions={value}")  # several regions at once, set on top of a preset's
+            continue
         if not sep or not is_mapping_entry(bare):
             out.append(o)
             continue
@@ -297,6 +301,10 @@ def _kind_of(key: str, schema: type = S3SimConfig) -> type | None:
     return declared if declared in _WANT else type(node[leaf])
 
 
+#: world parameters that only a generated world reads (world=synthetic); the alpine world ships its own
+SYNTHETIC_ONLY = ("n_regions", "n_domains", "k_rel", "p_rewire", "region_size_exp", "extent_km")
+
+
 def validate(cfg: DictConfig | S3SimConfig) -> DictConfig:
     """Check every parameter against its bounds and choices, and the cross-field rules.
 
@@ -335,6 +343,13 @@ def validate(cfg: DictConfig | S3SimConfig) -> DictConfig:
         if p.choices is not None and value not in p.choices:
             raise ConfigError(p.key, value, f"one of {', '.join(p.choices)}")
     _validate_policy(cfg)
+    if cfg.world.kind == "alpine":  # the shipped world has its own regions, domains and relatedness
+        defaults = WorldConfig()
+        for name in SYNTHETIC_ONLY:
+            value = cfg.world[name]
+            if value != getattr(defaults, name):
+                raise ConfigError(f"world.{name}", value, f"its default {getattr(defaults, name)} under world=alpine "
+                                                          "(it shapes generated worlds only: add world=synthetic)")
     m = cfg.model
     if m.burn_in + m.horizon < 1:
         raise ConfigError("model.horizon", m.horizon, "burn_in + horizon >= 1")

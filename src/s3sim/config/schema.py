@@ -443,7 +443,6 @@ class OutputConfig:
     """Where and what the CLI writes."""
 
     dir: str = "."  # relative to Hydra's run directory
-    panel: bool = True
 
 
 @dataclass

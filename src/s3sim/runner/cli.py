@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -136,15 +137,25 @@ def _run_dir_override(overrides: list[str]) -> str | None:
 
 
 def check_output_dir(key: str, value: str) -> None:
-    """A ConfigError unless ``value`` is a directory or a path where one can be made (Hydra makes it before the
-    task starts, and would show a traceback): neither it nor a parent may be an existing file."""
+    """A ConfigError unless ``value`` is a writable directory or a path where one can be made (Hydra makes it
+    before the task starts, and would show a traceback): neither it nor a parent may be an existing file. Call it
+    last, just before the work starts: a missing directory is made here (as Hydra would make it next)."""
+    import os
+
     path = Path(value).absolute()
     for where in (path, *path.parents):
         if where.exists():
             if not where.is_dir():
                 what = "this is a file" if where == path else f"{where} is a file"
                 raise ConfigError(key, value, f"a directory, or a path where one can be created ({what})")
-            return
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(key, value, f"a directory, or a path where one can be created ({exc.strerror or exc})") \
+            from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(key, value, "a directory this user can write to")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -179,11 +190,13 @@ def main(argv: list[str] | None = None) -> None:
             if runs_task and run_dir is not None:
                 from .result import MANIFEST
 
-                check_output_dir("hydra.run.dir", run_dir)
-
                 for out in (Path(run_dir).absolute(), Path(run_dir).absolute() / cfg.output.dir):
                     if (out / MANIFEST).exists():
                         fail(f"{out} already holds a stored run; choose another hydra.run.dir")
+            if runs_task and Path(str(cfg.output.dir)).is_absolute():  # stored there, not under the run directory
+                check_output_dir("output.dir", str(cfg.output.dir))
+            if runs_task and run_dir is not None:
+                check_output_dir("hydra.run.dir", run_dir)
     except S3SimError as exc:
         fail(str(exc))
     # Hydra spells adding or replacing a key of a mapping "++policy.regions.X=..."; accept the plain form too
@@ -250,10 +263,20 @@ def _validate_hydra(hydra_ovs: list[str], job: list[str]) -> None:
                                           "outputs/sweeps/<date>/<time>")
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            hydra_compose(config_name="config", overrides=[*hydra_ovs, *job], return_hydra_config=True)
+            cfg = hydra_compose(config_name="config", overrides=[*hydra_ovs, *job], return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError("hydra overrides", " ".join(hydra_ovs),
                           f"overrides Hydra accepts ({first_line(exc)})") from None
+    launcher = cfg.hydra.launcher
+    target = str(launcher.get("_target_", ""))
+    n_jobs = launcher.get("n_jobs")
+    if "joblib" in target.lower() and (not isinstance(n_jobs, int) or isinstance(n_jobs, bool) or n_jobs == 0):
+        raise ConfigError("hydra.launcher.n_jobs", n_jobs, "a non-zero integer: worker processes, or -1 for one per "
+                                                           "core (joblib: -2 for all but one)")
+    if target.endswith("SlurmLauncher") and shutil.which("sbatch") is None:
+        raise ConfigError("hydra/launcher", "slurm", "a launcher this machine can run: SLURM's sbatch is not on PATH "
+                                                     "(hydra/launcher=slurm_local runs the same jobs as local "
+                                                     "processes; the default is joblib)")
 
 
 def _default_sweep_dir() -> str:
@@ -272,6 +295,15 @@ def _multirun(argv: list[str], overrides: list[str]) -> None:
     task_ovs = normalise_overrides([o for o in overrides if not _is_hydra_override(o)])
     try:
         jobs = expand_jobs(task_ovs)
+        if not jobs:
+            raise ConfigError("overrides", " ".join(task_ovs), "a sweep of at least one run (an empty range or list "
+                                                                 "sweeps nothing)")
+        first_of: dict[tuple[str, ...], int] = {}
+        for k, job in enumerate(jobs):
+            if tuple(job) in first_of:
+                raise ConfigError("overrides", " ".join(task_ovs), f"a sweep without a repeated value: jobs "
+                                  f"{first_of[tuple(job)]} and {k} would be the same run ({' '.join(job)})")
+            first_of[tuple(job)] = k
         _validate_jobs(jobs)
         _validate_hydra(hydra_ovs, jobs[0])
         sweep_dir = None

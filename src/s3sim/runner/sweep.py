@@ -168,7 +168,7 @@ def job_status(job_dir: Path, verify: bool = False) -> dict[str, Any]:
             return {**st, "status": "damaged", "error": problem}
         return {**st, "status": "completed"}
     status = st.get("status")
-    if status == "failed":
+    if status in ("failed", "interrupted"):  # interrupted: stopped by Ctrl-C, recorded by the job itself
         return st
     if status in ("running", "completed"):  # completed without a readable manifest counts as interrupted
         pid = st.get("pid")
@@ -210,13 +210,15 @@ def run_job(job_dir: Path, num: int, overrides: list[str], config: Any) -> str:
         result.manifest["output_dir"] = str(job_dir)
         result.manifest["timings"]["total_seconds"] = time.perf_counter() - t0
         result.save(job_dir, overwrite=True)
-    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - recorded, never raised into the launcher
+    except KeyboardInterrupt:  # Ctrl-C (the run stops between two steps): not a failure of the run; re-run on resume
+        _write_status(job_dir, status="interrupted", error="interrupted (Ctrl-C)",
+                      seconds=time.perf_counter() - t0, finished=datetime.now(timezone.utc).isoformat(), **base)
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded, never raised into the launcher
         _write_status(job_dir, status="failed", error=f"{type(exc).__name__}: {first_line(exc, '')}",
                       user_error=isinstance(exc, S3SimError), traceback=traceback.format_exc(),
                       seconds=time.perf_counter() - t0, finished=datetime.now(timezone.utc).isoformat(), **base)
         logging.getLogger("s3sim").error("job %d failed: %s", num, first_line(exc))
-        if isinstance(exc, KeyboardInterrupt):
-            raise
         return "failed"
     _write_status(job_dir, status="completed", seconds=time.perf_counter() - t0,
                   finished=datetime.now(timezone.utc).isoformat(), **base)
