@@ -126,6 +126,7 @@ BAD = [
     ("model.a0=2", "model.a0"),
     ("model.a0=nan", "model.a0"),  # nan passes every comparison: refused as not finite
     ("policy.budget_per_firm=inf", "policy.budget_per_firm"),
+    ("policy.pilots=AT_UA:automotive_mobility", "policy.pilots"),  # a list without its brackets
     ("seed=-1", "seed"),
     ("world=mars", "world"),
     ("model.ih_len_max=1", "model.ih_len_max"),

@@ -420,6 +420,15 @@ def test_reanalysis_with_other_bootstrap_settings_says_so_and_refuses_bad_ones(t
         line, = proc.stderr.strip().splitlines()
         assert line.startswith(f"s3sim.analysis.sensitivity: error: {field} is not allowed"), line
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()} == stamps
+    # a re-analysis prints its reading, as s3sim-stress does, and keeps it in the run's log after the run's own
+    (tmp_path / "stress.log").write_text("s3sim-stress: the run's own lines\n")
+    proc = subprocess.run([sys.executable, "-m", "s3sim.analysis.sensitivity", str(tmp_path), "--no-figures"],
+                          capture_output=True, text=True, env=ENV, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "s3sim.analysis.sensitivity: y: most influential x" in proc.stdout
+    log = (tmp_path / "stress.log").read_text().splitlines()
+    assert log[0] == "s3sim-stress: the run's own lines" and "re-analysis" in log[1]
+    assert any(x.startswith("s3sim.analysis.sensitivity: y: most influential") for x in log[2:])
 
 
 def test_sobol_on_the_model(tmp_path):
@@ -749,6 +758,7 @@ BAD = [
      "gini_innovation_per_capita without @REGION"),
     (["sensitivity.method=morris"], "sensitivity.method='morris'", "sensitivity=morris, which also sets"),
     (["sensitivity=pawn", "sensitivity.method=delta"], "sensitivity.method='delta'", "sensitivity=pawn"),
+    (["target.params=g_min"], "target.params='g_min'", "a list [a, b, ...] (in brackets: target.params=[g_min])"),
     (["sensitivity.n=abc"], "sensitivity.n='abc'", "an integer"),
     (["seed=abc"], "seed='abc'", "an integer"),
     (["target=ishigami", "target.params=[x1]"], "target.params=['x1']", "all of x1, x2, x3"),
@@ -782,7 +792,7 @@ BAD = [
     (["target.dists.g_min=[truncnorm,0.5]"], "target.dists.g_min", "[truncnorm, mean, sd]"),
     (["target.dists.nope=triang"], "target.dists.nope='triang'", "a distribution of a varied parameter (g_min"),
     (["target.ranges.g_min=[0.0,0.9]", "target.dists.g_min=logunif"], "target.dists.g_min='logunif'",
-     "other than logunif, whose range must be positive"),
+     "logunif needs a positive range"),
     (["target.params=[mu_g,g_min]", "target.ranges.mu_g=[-0.01,-0.001]", "target.dists.mu_g=triang"],
      "target.dists.mu_g='triang'", "ranges ending at 0 or above only"),
     (["target.dists.g_min=[truncnorm,100,0.01]"], "target.dists.g_min", "no probability left inside the range"),
@@ -971,6 +981,11 @@ def test_outputs_over_time_are_analysed_tabled_and_drawn(tmp_path):
                    "exit_rate#q4", "exit_rate#q8", "exit_rate"]
     figs = {p.name for p in (tmp_path / "figures").iterdir()}
     assert f"over_time_{CONTRAST.replace(':', '_')}.png" in figs
+    # a re-analysis of an output by name brings its quarters along, unless quarters are named too
+    assert list(analyse(tmp_path, outputs=[CONTRAST], figures=False).outputs) == [
+        CONTRAST, f"{CONTRAST}#q4", f"{CONTRAST}#q8"]
+    assert list(analyse(tmp_path, outputs=[CONTRAST, f"{CONTRAST}#q8"], figures=False).outputs) == [
+        CONTRAST, f"{CONTRAST}#q8"]
     # fewer quarters (or none) re-analyse the stored design; a quarter it did not evaluate is refused
     again = run_stress({**cfg, "target": {**cfg["target"], "times": []}}, tmp_path, executor="serial")
     assert list(again.outputs) == [CONTRAST, "cluster_s3:exit_rate"] and not (tmp_path / "over_time.csv").exists()

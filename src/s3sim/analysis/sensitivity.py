@@ -835,6 +835,15 @@ def analyse(run_dir: Path | str, *, outputs: Sequence[str] | None = None, num_re
             raise ConfigError("--output", label, f"one of the stored outputs: {', '.join(by_label)} (for another "
                               "output of the evaluated regimes, run s3sim-stress again with its target.outputs and "
                               "the same hydra.run.dir: the evaluations are re-analysed, not repeated)")
+    if outputs:  # an output chosen by name comes with its quarters (target.times), unless some are chosen too
+        named = set(chosen)
+        quarters = {}
+        for o in pr["outputs"]:
+            base, q = quarter_of(o)
+            if q is not None:
+                quarters.setdefault(base, []).append(o["label"])
+        chosen = [x for label in chosen for x in
+                  [label, *(quarters.get(label, []) if not named & set(quarters.get(label, [])) else [])]]
     results = {label: analyse_output(run, by_label[label], settings) for label in chosen}
     # the outcomes of the regimes' columns; an outcome's quarters (target.times) together, in time order, the end
     # of the run last
@@ -1123,6 +1132,30 @@ def _over_time_lines(report: SensitivityReport, run: StoredRun, base: str, timed
     return lines
 
 
+def result_lines(report: SensitivityReport, outputs: Sequence[dict[str, Any]]) -> list[str]:
+    """The console's reading of an analysis (``outputs``: the stored output specs): per output the most influential
+    factors and the convergence verdict, then its warnings; an output's quarters (``target.times``) in one line
+    after the output's own, with the warnings the end-of-run analysis has not given already."""
+    specs = {o["label"]: o for o in outputs}
+    lines: list[str] = []
+    over: dict[str, list[str]] = {}
+    for label, a in report.outputs.items():
+        base, quarter = quarter_of(specs[label])
+        ranked = a.ranked(report.method)
+        if quarter is None:
+            top = f"most influential {', '.join(ranked[:3])}" if ranked else "no index"
+            lines.append(f"{label}: {top}; convergence: {a.verdict}")
+        else:
+            over.setdefault(base, []).append(f"q{quarter} {ranked[0] if ranked else 'no index'}")
+        seen = set(report.outputs[base].warnings) if quarter is not None and base in report.outputs else set()
+        lines += [f"warning: {label}: {w}" for w in a.warnings if w not in seen]
+    for base, tops in over.items():
+        end_ranked = report.outputs[base].ranked(report.method) if base in report.outputs else []
+        end = f", end {end_ranked[0] if end_ranked else 'no index'}" if base in report.outputs else ""
+        lines.append(f"{base} over time: most influential at {', '.join(tops)}{end}")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m s3sim.analysis.sensitivity RUN_DIR``: re-analyse a finished stress run."""
     import argparse
@@ -1143,8 +1176,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--no-figures", action="store_true")
     args = ap.parse_args(argv)
     try:
-        analyse(args.run_dir, outputs=args.output, num_resamples=args.resamples, conf_level=args.conf_level,
-                figures=not args.no_figures)
+        report = analyse(args.run_dir, outputs=args.output, num_resamples=args.resamples, conf_level=args.conf_level,
+                         figures=not args.no_figures)
+        lines = result_lines(report, load_run(args.run_dir, evaluations=False).problem["outputs"])
     except ConfigError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         raise SystemExit(2)
@@ -1152,6 +1186,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"\n{prog}: interrupted; the evaluations are untouched, and the same command writes the whole "
               "analysis again", file=sys.stderr)
         raise SystemExit(130)
+    for line in lines:
+        print(f"{prog}: {line}")
+    log = Path(args.run_dir) / "stress.log"  # the run's report lines: this analysis's reading goes after them
+    if log.is_file():
+        from datetime import datetime
+
+        with log.open("a") as f:
+            f.write(f"[{datetime.now():%Y-%m-%d %H:%M:%S}] re-analysis ({' '.join(sys.argv[1:]) or args.run_dir}):\n")
+            f.writelines(f"{prog}: {line}\n" for line in lines)
     print(f"{prog}: analysis written to {args.run_dir}")
 
 

@@ -71,7 +71,7 @@ def plot_all(report: SensitivityReport, run: StoredRun) -> list[Path]:
         s2 = t[(t["index"] == "S2")]
         if len(s2):
             paths.append(_s2(plt, s2, run.factors, label, out / f"s2_{s}.png"))
-        if len(a.convergence):
+        if a.convergence["n"].nunique() >= 2:  # a line needs two sample sizes (else: "not assessed")
             paths.append(_convergence(plt, a.convergence, method, label, a.verdict, out / f"convergence_{s}.png"))
     timed = over_time(report, run)
     for base, t in timed.groupby("output", sort=False):

@@ -259,6 +259,8 @@ def translate_error(exc: Exception, overrides: Sequence[str], schema: type = S3S
         allowed = unknown.allowed
     elif kind is DictConfig and not value.strip().startswith("{"):  # a section or mapping given something else
         allowed = "a mapping {name: value, ...}"
+    elif "is not a ListConfig" in text or (cause is not None and "is not a ListConfig" in first_line(cause)):
+        allowed = f"a list [a, b, ...] (in brackets: {bare}=[{value}])"
     elif cause is not None:
         allowed = _WANT.get(kind) or first_line(cause)
     elif key.startswith("+") and not key.startswith("++") and "already" in text:

@@ -67,7 +67,7 @@ from ..analysis.sensitivity import (
     chunk_done,
     chunk_path,
     min_sample_size,
-    quarter_of,
+    result_lines,
     salib_problem,
     sampled_range,
 )
@@ -445,16 +445,16 @@ def _resolve_dists(dists: Any, params: list[dict[str, Any]]) -> None:
             continue
         if kind == "logunif" and not shape:
             if lo <= 0:
-                raise ConfigError(field_name, spec, f"a distribution on [{lo}, {hi}] other than logunif, whose "
-                                  f"range must be positive ({allowed})")
+                raise ConfigError(field_name, spec, f"a distribution that fits the range [{lo}, {hi}]: logunif "
+                                  f"needs a positive range ({allowed})")
         elif kind == "triang" and len(shape) <= 1:
             shape = shape or [0.5]
             if not 0.0 <= shape[0] < 1.0:
                 raise ConfigError(field_name, spec, allowed)
             if hi < 0:  # SALib's triangular distribution ends at a non-negative value
-                raise ConfigError(field_name, spec, f"a distribution on [{lo}, {hi}] other than triang, which "
-                                  "SALib takes on ranges ending at 0 or above only (truncnorm is the other "
-                                  "distribution with a mode)")
+                raise ConfigError(field_name, spec, f"a distribution that fits the range [{lo}, {hi}]: SALib takes "
+                                  "triang on ranges ending at 0 or above only (truncnorm is the other distribution "
+                                  "with a mode)")
         elif kind == "truncnorm" and len(shape) == 2:
             if shape[1] <= 0:
                 raise ConfigError(field_name, spec, allowed)
@@ -608,7 +608,16 @@ def check_resume(spec: StressSpec, run_dir: Path | str) -> dict[str, Any] | None
             if a == b:
                 continue
             if isinstance(a, dict) and isinstance(b, dict):
-                diff += [f"{k}.{j} ({a.get(j)} -> {b.get(j)})" for j in sorted(set(a) | set(b)) if a.get(j) != b.get(j)]
+                for j in sorted(set(a) | set(b)):
+                    if a.get(j) == b.get(j):
+                        continue
+                    if (k, j) == ("target", "regimes") and isinstance(a.get(j), list) and isinstance(b.get(j), list):
+                        extra = [g for g in b[j] if g not in a[j]]
+                        diff.append(f"the regimes evaluated ({', '.join(a[j])}); the outputs asked for also need "
+                                    f"{', '.join(extra)}, which it has not evaluated" if extra else
+                                    f"the regimes evaluated ({', '.join(a[j])} -> {', '.join(b[j])})")
+                    else:
+                        diff.append(f"{k}.{j} ({a.get(j)} -> {b.get(j)})")
             elif k == "params" and isinstance(a, list) and isinstance(b, list):
                 diff.append(f"params ({_params_diff(a, b)})")
             else:
@@ -896,24 +905,8 @@ def _task(cfg) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
-    over: dict[str, list[str]] = {}  # an output's quarters (target.times): one line, after the output's own
-    specs = {o["label"]: o for o in st.spec.outputs}
-    for label, a in report.outputs.items():
-        base, quarter = quarter_of(specs[label])
-        ranked = a.ranked(report.method)
-        if quarter is None:
-            top = f"most influential {', '.join(ranked[:3])}" if ranked else "no index"
-            say(f"s3sim-stress: {label}: {top}; convergence: {a.verdict}")
-        else:
-            over.setdefault(base, []).append(f"q{quarter} {ranked[0] if ranked else 'no index'}")
-        seen = set(report.outputs[base].warnings) if quarter is not None and base in report.outputs else set()
-        for w in a.warnings:
-            if w not in seen:  # a quarter's warnings that its output's end-of-run analysis has not given already
-                say(f"s3sim-stress: warning: {label}: {w}")
-    for base, tops in over.items():
-        end_ranked = report.outputs[base].ranked(report.method) if base in report.outputs else []
-        end = f", end {end_ranked[0] if end_ranked else 'no index'}" if base in report.outputs else ""
-        say(f"s3sim-stress: {base} over time: most influential at {', '.join(tops)}{end}")
+    for line in result_lines(report, st.spec.outputs):
+        say(f"s3sim-stress: {line}")
     written = "summary.md, indices.csv, figures/" if st.spec.figures else "summary.md, indices.csv"
     say(f"s3sim-stress: results written to {out} ({written})")
 

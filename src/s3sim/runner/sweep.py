@@ -57,6 +57,11 @@ def expand_jobs(overrides: list[str]) -> list[list[str]]:
         parsed = OverridesParser.create().parse_overrides([o for o in overrides])
         batches = BasicSweeper.split_arguments(parsed, None)
     except HydraException as exc:
+        globbed = [o for o in overrides if "glob(" in o.partition("=")[2]]
+        if globbed:  # expanding a glob needs Hydra's config loader, which the sweep's up-front expansion has not
+            raise ConfigError("overrides", globbed[0], "the options named one by one (glob(...) is not supported in "
+                                                       "a sweep: e.g. policy=topdown_s3,cluster_s3,transregional_s3)"
+                              ) from None
         detail = "; ".join(line.strip() for line in str(exc).splitlines()
                            if line.strip() and not line.strip().startswith("See https"))
         raise ConfigError("overrides", " ".join(overrides), f"Hydra override syntax ({detail})") from None
