@@ -394,6 +394,14 @@ def test_a_swapped_robustness_row_mirrors_the_verdict():
         assert swapped(back)["ci_low"] == row["ci_low"] and swapped(back)["verdict"] == row["verdict"]
 
 
+def test_summary_values_carry_the_decimals_of_their_interval():
+    from s3sim.analysis.sensitivity import _fmt_ci
+
+    assert _fmt_ci(0.443, 0.06) == "0.443 ± 0.060" and _fmt_ci(4.48e-06, 0.058) == "0.000 ± 0.058"
+    assert _fmt_ci(-0.0004, 0.05) == "0.000 ± 0.050" and _fmt_ci(-0.00292, 0.055) == "-0.003 ± 0.055"
+    assert _fmt_ci(92.5, 90.0) == "92 ± 90" and _fmt_ci(0.5, math.nan) == "0.5" and _fmt_ci(math.nan, 0.1) == "n/a"
+
+
 def test_wilson_takes_the_share_not_a_rounded_count():
     from s3sim.analysis.sensitivity import wilson
 

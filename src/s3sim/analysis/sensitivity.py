@@ -945,6 +945,22 @@ def _fmt(v: float, digits: int = 3) -> str:
     return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}g}"
 
 
+def _fmt_ci(value: float, half: float) -> str:
+    """``value ± half`` with the value to the decimal place of the interval's two significant digits
+    (0.443 ± 0.060, 0.000 ± 0.058, 92 ± 90); the value alone (3 significant digits) without an interval."""
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "n/a"
+    if not isinstance(half, (int, float)) or not math.isfinite(half):
+        return _fmt(value)
+    if half <= 0:
+        return f"{_fmt(value)} ± 0"
+    decimals = max(0, 1 - math.floor(math.log10(half)))
+    text = f"{value:.{decimals}f}"
+    if text.lstrip("-").strip("0.") == "":
+        text = text.lstrip("-")  # -0.000 is 0.000
+    return f"{text} ± {half:.{decimals}f}"
+
+
 def _percent(share: float) -> str:
     """A share as a percentage ("n/a" when not assessed: one replicate, or no variance to share)."""
     return "n/a" if share is None or not math.isfinite(share) else f"{_fmt(100 * share)} %"
@@ -995,7 +1011,7 @@ def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = 
                 cells = []
                 for c in cols:
                     v, ci = wide.loc[p, c], conf.loc[p, c]
-                    cells.append(_fmt(v) + ("" if not math.isfinite(ci) else f" ± {_fmt(ci, 2)}"))
+                    cells.append(_fmt_ci(v, ci))
                 lines.append(f"| {p} | " + " | ".join(cells) + " |")
             floor = a.no_effect.set_index("index")
             if len(floor):  # given-data methods: what an input with no effect gets at this sample size
@@ -1005,8 +1021,8 @@ def summary_markdown(report: SensitivityReport, run: StoredRun, figures: bool = 
                         cells.append("")
                         continue
                     f = floor.loc[c]
-                    cells.append(_fmt(f["value"]) + (f" ± {_fmt(f['conf'], 2)}" if f["dummies"] == 1 and
-                                                     math.isfinite(f["conf"]) else f" (95 %: {_fmt(f['level'])})"))
+                    cells.append(_fmt_ci(f["value"], f["conf"]) if f["dummies"] == 1 else
+                                 f"{_fmt(f['value'])} (95 %: {_fmt(f['level'])})")
                 lines.append("| *dummy (no effect)* | " + " | ".join(cells) + " |")
             lines.append("")
             if len(floor):
@@ -1106,7 +1122,7 @@ def _over_time_lines(report: SensitivityReport, run: StoredRun, base: str, timed
         cells = []
         for q in quarters:
             v, ci = value.loc[p, q], conf.loc[p, q]
-            cells.append(_fmt(v) + ("" if not math.isfinite(ci) else f" ± {_fmt(ci, 2)}"))
+            cells.append(_fmt_ci(v, ci))
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
     labels = {q: t[t["quarter"] == q]["label"].iloc[0] for q in quarters}
     lines.append("| *convergence* | " + " | ".join(report.outputs[labels[q]].verdict for q in quarters) + " |")
