@@ -104,7 +104,8 @@ def collect(sweep_dir: str | os.PathLike, *, progress: bool = True) -> "SweepSto
     schemas: dict[str, Any] = {}
     rows = []
     try:
-        for s in tqdm(statuses, desc="s3sim collect", unit="run", delay=2, file=sys.stderr, disable=not progress):
+        for s in tqdm(statuses, desc="s3sim collect", unit="run", delay=2, file=sys.stderr,
+                      disable=None if progress else True):  # None: on a terminal only
             num = int(s["num"])
             ov = dict(_override_key(t) for t in s["overrides"])
             row: dict[str, Any] = {"run": num, "status": s["status"],

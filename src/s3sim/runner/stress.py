@@ -751,8 +751,9 @@ class StressTest:
         if show:
             from tqdm.auto import tqdm
 
+            # disable=None: on a terminal only (in a log file every redraw would add a line of \r frames)
             bar = tqdm(total=len(todo), unit="chunk", desc="s3sim-stress", mininterval=1.0, delay=3.0,
-                       file=sys.stderr)
+                       file=sys.stderr, disable=None)
         needed = {o["plus"] for o in self.spec.outputs} | {o["minus"] for o in self.spec.outputs if o["minus"]}
         # in this process (serial): a stop signal is recorded and stops the run between evaluations; with workers,
         # this process only waits, and a stop signal interrupts the wait at once (see _on_stop)

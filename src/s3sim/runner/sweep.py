@@ -267,8 +267,9 @@ class SweepProgress:
     def _run(self) -> None:
         from tqdm import tqdm
 
+        # on a terminal only: in a log file (a batch job) every redraw would be one more line of \r frames
         with tqdm(total=self.n_jobs, initial=0, desc="s3sim sweep", unit="run", delay=2, file=sys.stderr,
-                  dynamic_ncols=True) as bar:
+                  dynamic_ncols=True, disable=None) as bar:
             while True:
                 stop = self._stop.wait(self.interval)
                 done, failed = self._count()
@@ -328,7 +329,8 @@ def rerun_missing(sweep_dir: Path, workers: int | None = None, jobs: Iterable[in
     results: dict[int, str] = {}
     from tqdm import tqdm
 
-    bar = tqdm(total=len(todo), desc="s3sim re-run", unit="run", delay=2, file=sys.stderr, disable=not progress)
+    bar = tqdm(total=len(todo), desc="s3sim re-run", unit="run", delay=2, file=sys.stderr,
+               disable=None if progress else True)  # None: on a terminal only
     with make_executor("local" if workers > 1 else "serial", workers=workers) as ex:
         for i, status in ex.map_unordered(_rerun_task, [(str(d), s["num"], s["overrides"]) for s in todo]):
             results[todo[i]["num"]] = status
