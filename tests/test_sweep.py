@@ -360,6 +360,12 @@ class TestBadInput:
             assert "sweep" in r.stderr
         assert sorted(p.name for p in foreign.iterdir()) == ["data.txt"]
 
+    def test_include_running_goes_with_rerun_missing(self, work, regime_sweep):
+        r = run_cli("s3sim-collect", str(regime_sweep), "--include-running", cwd=work)
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        line, = r.stderr.strip().splitlines()
+        assert "--include-running is not allowed alone" in line and "--rerun-missing" in line
+
     def test_unreadable_sweep_index(self, work):
         d = work / "garbled"
         d.mkdir()

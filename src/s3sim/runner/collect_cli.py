@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.workers is not None and args.workers < 1:
             raise S3SimError(f"--workers={args.workers} is not allowed: a positive number of processes")
+        if args.include_running and not args.rerun_missing:
+            raise S3SimError("--include-running is not allowed alone: it goes with --rerun-missing (it says which "
+                             "jobs to re-run)")
         read_sweep_index(args.sweep_dir)
         if args.rerun_missing:
             done = rerun_missing(args.sweep_dir, workers=args.workers, progress=not args.quiet,
