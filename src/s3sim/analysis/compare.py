@@ -338,7 +338,8 @@ def compare(store: SweepStore | str | Path, *, baseline: str | None = None, by: 
                 # average them, so that each independent replicate counts once
                 d = (sel[k.name] - sel[f"{k.name}__base"]).groupby(rep_of).mean().to_numpy(dtype=float)
                 st = paired_summary(d, conf)
-                base_mean = float(np.nanmean(sel[f"{k.name}__base"].to_numpy(dtype=float)))
+                base = sel[f"{k.name}__base"].to_numpy(dtype=float)
+                base_mean = float(np.nanmean(base)) if not np.isnan(base).all() else math.nan
                 rel = st["mean"] / abs(base_mean) if base_mean not in (0.0,) and np.isfinite(base_mean) else math.nan
                 rows.append({"scenario": s, "baseline": baseline, "kpi": k.name, "region": region, **st,
                              "baseline_mean": base_mean, "scenario_mean": base_mean + st["mean"],
@@ -373,8 +374,9 @@ def compare(store: SweepStore | str | Path, *, baseline: str | None = None, by: 
             common = [p for p in s_runs.index if p in base_runs.index]
             if not common:
                 continue
-            diff = piv[[s_runs[p] for p in common]].to_numpy(float) - piv[[base_runs[p] for p in common]].to_numpy(
-                float)
+            # a run whose indicator is missing at every step has no column in piv (pivot_table drops it): NaN
+            diff = (piv.reindex(columns=[s_runs[p] for p in common]).to_numpy(float)
+                    - piv.reindex(columns=[base_runs[p] for p in common]).to_numpy(float))
             diff = pd.DataFrame(diff.T).groupby(rep_of.loc[common].to_numpy()).mean().to_numpy().T
             for step, (mu, lo, hi) in zip(piv.index, mean_ci_rows(diff, conf)):
                 con_rows.append({"scenario": s, "kpi": k.name, "step": int(step), "mean": mu, "ci_low": lo,
