@@ -68,11 +68,17 @@ KPIS: dict[str, KPI] = {k.name: k for k in (
 )}
 
 
+_INDICATORS_ALLOWED = f"comma-separated names from {', '.join(KPIS)} (or no --indicators for all of them)"
+
+
 def _kpi_list(names: Sequence[str] | None) -> list[KPI]:
-    if not names:
+    """The key indicators named (``None``: all of them), a name given twice counted once, in the order given."""
+    if names is None:
         return list(KPIS.values())
+    if not names:
+        raise ConfigError("--indicators", "", _INDICATORS_ALLOWED)
     out = []
-    for n in names:
+    for n in dict.fromkeys(names):
         if n not in KPIS:
             raise ConfigError("--indicators", n, f"names from {', '.join(KPIS)}")
         out.append(KPIS[n])
@@ -417,7 +423,9 @@ def main(argv: list[str] | None = None) -> None:
     from .report import write_report
 
     try:
-        names = [s.strip() for s in args.indicators.split(",") if s.strip()] if args.indicators else None
+        names = None if args.indicators is None else [s.strip() for s in args.indicators.split(",") if s.strip()]
+        if names == []:
+            raise ConfigError("--indicators", args.indicators, _INDICATORS_ALLOWED)
         comp = compare(args.sweep_dir, baseline=args.baseline, by=args.by, indicators=names, window=args.window,
                        progress=not args.quiet)
         out = Path(args.out) if args.out else Path(args.sweep_dir) / "report"
