@@ -420,9 +420,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=None, help="output directory (default: SWEEP_DIR/report)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    from .report import write_report
+    from .report import check_output_dir, write_report
 
     try:
+        if args.out:  # the default, SWEEP_DIR/report, is the tool's own place (checked when it is written)
+            check_output_dir(args.out)
         names = None if args.indicators is None else [s.strip() for s in args.indicators.split(",") if s.strip()]
         if names == []:
             raise ConfigError("--indicators", args.indicators, _INDICATORS_ALLOWED)

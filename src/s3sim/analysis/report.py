@@ -31,6 +31,61 @@ from ..files import atomic_table, atomic_text, atomic_write
 from .compare import KPIS, Comparison, _fmt
 
 FIGURES = ("timeseries", "contrast_over_time", "region_contrasts", "map", "heatmap")
+#: the files :func:`write_report` writes directly into its output directory (besides ``figures/``)
+TABLES_AND_TEXTS = ("report.html", "summary.md", "contrasts.csv", "contrasts.parquet", "regions_improving.csv",
+                    "horizon.csv", "over_time.csv")
+_HTML_HEAD = "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>s3sim scenario comparison"
+_MD_HEAD = "# s3sim scenario comparison"
+
+
+def _starts_with(path: Path, head: str) -> bool:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(len(head)) == head
+    except OSError:
+        return False
+
+
+def _an_earlier_report(out: Path) -> bool:
+    """Whether the files of ``out`` that a report would replace are those of an earlier (perhaps unfinished)
+    report: its report.html or summary.md, or figures/ holding only report figures."""
+    if _starts_with(out / "report.html", _HTML_HEAD) or _starts_with(out / "summary.md", _MD_HEAD):
+        return True
+    figs = out / "figures"
+    names = {f"{n}.png" for n in FIGURES}
+    return (figs.is_dir() and any(figs.iterdir())
+            and all(p.name in names or p.name.endswith(".tmp.png") for p in figs.iterdir())
+            and not any((out / n).exists() for n in TABLES_AND_TEXTS))
+
+
+def check_output_dir(out: str | os.PathLike) -> Path:
+    """Refuse, before any work, an output directory that cannot hold a report: an existing file, a place that
+    cannot be written, or a directory whose files of the report's names are not an earlier report's (they would
+    be replaced). Creates nothing."""
+    import tempfile
+
+    from ..errors import ConfigError
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError("--out", str(out), "a directory to write the report into (this is an existing file)")
+    parent = out
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError("--out", str(out), f"a directory to write the report into ({parent} is a file)")
+    try:
+        tempfile.TemporaryDirectory(dir=parent, prefix=".s3sim-compare-check.").cleanup()
+    except OSError as exc:
+        raise ConfigError("--out", str(out), f"a directory that can be written (writing in {parent} "
+                                             f"failed: {exc.strerror or type(exc).__name__})") from None
+    if out.is_dir():
+        ours = [n for n in (*TABLES_AND_TEXTS, "figures") if (out / n).exists()]
+        if ours and not _an_earlier_report(out):
+            raise ConfigError("--out", str(out), f"a new or empty directory, or an earlier s3sim-compare report "
+                                                 f"(this directory holds {', '.join(ours)}, which the report would "
+                                                 f"replace)")
+    return out
 
 
 def _plt():
@@ -295,8 +350,7 @@ def write_report(c: Comparison, out_dir: str | os.PathLike, *, progress: bool = 
             f"paired over seeds (common random numbers). Made {created}.")
 
     # --- HTML ----------------------------------------------------------------------------------------------------
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>s3sim scenario comparison"
-             f"</title><style>{_CSS}</style></head><body>",
+    parts = [f"{_HTML_HEAD}</title><style>{_CSS}</style></head><body>",
              "<h1>s3sim scenario comparison</h1>", f"<p class='meta'>{meta}</p>",
              "<p id='figure-status'>figures not checked yet</p>",
              "<h2>Reading</h2><ul class='reading'>" + "".join(f"<li>{html.escape(x)}</li>" for x in reading)
@@ -327,7 +381,7 @@ def write_report(c: Comparison, out_dir: str | os.PathLike, *, progress: bool = 
     atomic_text(html_path, "\n".join(parts))
 
     # --- Markdown --------------------------------------------------------------------------------------------------
-    md = ["# s3sim scenario comparison", "",
+    md = [_MD_HEAD, "",
           f"Sweep `{c.sweep_dir}`; {n_runs} runs used, compared by `{c.factor}` against **{c.baseline}**; horizon "
           f"values over the last {c.window} quarters; paired over seeds. Made {created}.", "", "## Reading", ""]
     md += [f"- {x}" for x in reading]
