@@ -26,6 +26,7 @@ import argparse
 import math
 import sys
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -34,7 +35,7 @@ import pandas as pd
 
 from ..errors import ConfigError, S3SimError
 from ..runner.sweep import REPLICATE_KEYS
-from .collect import SweepStore, open_sweep
+from .collect import SweepStore, _override_key, open_sweep
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,77 @@ def mean_ci_rows(m: np.ndarray, conf: float = 0.95) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# swept values and runs not used
+# ----------------------------------------------------------------------------------------------------------------
+#: why a run that is not completed cannot be compared ("the run ...", "run N ...")
+_STATUS_PHRASE = {"failed": "failed", "missing": "is missing (it never ran, or its folder is gone)",
+                  "interrupted": "was interrupted", "running": "is still running",
+                  "damaged": "is damaged (its tables cannot be read)"}
+
+
+def _number(text: str) -> Decimal | None:
+    """The exact finite number a swept value spells (``1``, ``1.0`` and ``1e0`` alike), or None."""
+    try:
+        d = Decimal(text.strip())
+    except (InvalidOperation, ValueError, AttributeError):
+        return None
+    return d if d.is_finite() else None
+
+
+def _same_value(a: str, b: str) -> bool:
+    """Two spellings of one swept value: equal text, or the same number."""
+    if a == b:
+        return True
+    x, y = _number(a), _number(b)
+    return x is not None and y is not None and x == y
+
+
+def _spelling(value: str, values: Sequence[str]) -> str | None:
+    """The spelling among ``values`` of ``value`` (``1.0`` finds ``1``), or None."""
+    return next((v for v in values if v == value), None) or next((v for v in values if _same_value(value, v)), None)
+
+
+def _one_spelling(col: pd.Series) -> pd.Series:
+    """The swept values of a column with every spelling of one number (``1``, ``1.0``) replaced by the first."""
+    first: list[str] = []
+
+    def one(v: Any) -> Any:
+        if not isinstance(v, str):
+            return v
+        s = _spelling(v, first)
+        if s is None:
+            first.append(v)
+            return v
+        return s
+
+    return col.map(one)
+
+
+def _identity(overrides: Any, by: str) -> tuple[tuple[str, str], ...]:
+    """A job's overrides other than ``by``: the runs of one pair share them."""
+    return tuple(sorted(_override_key(t) for t in str(overrides).split() if _override_key(t)[0] != by))
+
+
+def _partner_reasons(idx: pd.DataFrame, unpaired: pd.DataFrame, by: str, baseline: str) -> dict[int, str]:
+    """Why each completed run in ``unpaired`` has no baseline partner: the partner's run number and status."""
+    base = idx[idx[by] == baseline]
+    partner = {}
+    for run, overrides in base[["run", "overrides"]].itertuples(index=False):
+        partner.setdefault(_identity(overrides, by), int(run))
+    status = dict(zip(idx["run"].astype(int), idx["status"]))
+    out = {}
+    for run, overrides in unpaired[["run", "overrides"]].itertuples(index=False):
+        p = partner.get(_identity(overrides, by))
+        if p is None:
+            out[int(run)] = (f"no baseline partner: the sweep has no {by}={baseline} run with the same other "
+                             f"overrides")
+        else:
+            st = status.get(p, "missing")
+            out[int(run)] = f"no baseline partner: run {p} ({by}={baseline}) {_STATUS_PHRASE.get(st, f'is {st}')}"
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # the comparison
 # ----------------------------------------------------------------------------------------------------------------
 @dataclass
@@ -160,9 +232,10 @@ class Comparison:
     contrasts_over_time: pd.DataFrame  # scenario, kpi, step, mean, ci_low, ci_high (region ALL)
     regions: pd.DataFrame          # id, name, lon, lat (from the runs' manifests)
     burn_in: int
-    excluded: pd.DataFrame         # runs not used (not completed, or without a partner in the baseline)
+    excluded: pd.DataFrame         # runs not used, with a reason (not completed, no baseline partner, a repeat)
     n_pairs: dict[str, int] = field(default_factory=dict)
     sweep_dir: Path | None = None
+    where: dict[str, str] = field(default_factory=dict)  # the runs compared: those with these swept values
 
     @property
     def headline(self) -> KPI:
@@ -227,6 +300,11 @@ class Comparison:
         return out
 
 
+def plural(n: int, word: str) -> str:
+    """``1 run``, ``2 runs``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _fmt(x: float, sign: bool = False) -> str:
     if not np.isfinite(x):
         return "n/a"
@@ -262,9 +340,11 @@ def _kpi_frame(sums: pd.DataFrame, kpis: list[KPI], means: pd.DataFrame | None =
 
 def compare(store: SweepStore | str | Path, *, baseline: str | None = None, by: str = "policy",
             indicators: Sequence[str] | None = None, window: int = 8, conf: float = 0.95,
-            progress: bool = True) -> Comparison:
+            where: dict[str, str] | None = None, progress: bool = True) -> Comparison:
     """Paired contrasts of every value of the swept key ``by`` against ``baseline`` (default: ``none`` if swept,
-    else the first value)."""
+    else the first value), over the runs with the swept values in ``where`` (default: every run). Numeric values
+    match by value (``1.0`` is ``1``). Runs of different worlds are not pooled: ``where`` picks one, or ``by``
+    compares them."""
     if not isinstance(store, SweepStore):
         store = open_sweep(store, progress=progress)
     kpis = _kpi_list(indicators)
@@ -276,13 +356,29 @@ def compare(store: SweepStore | str | Path, *, baseline: str | None = None, by: 
     if by not in comparable:
         raise ConfigError("--by", by, f"a key the sweep varies other than seed and replicate "
                                       f"({', '.join(comparable) or 'this sweep varies none'})")
+    idx = idx.copy()
+    idx[by] = _one_spelling(idx[by])
+    where = dict(where or {})
+    for key, value in where.items():
+        others = [k for k in comparable if k != by]
+        if key not in others:
+            raise ConfigError("--where", f"{key}={value}", f"KEY=VALUE with KEY a key the sweep varies other than "
+                                                           f"--by, seed and replicate ({', '.join(others) or 'none'})")
+        options = list(dict.fromkeys(v for v in idx[key] if isinstance(v, str)))
+        spelled = _spelling(value, options)
+        if spelled is None:
+            raise ConfigError("--where", f"{key}={value}", f"a value of {key} in this sweep: {', '.join(options)}")
+        where[key] = spelled
+        idx = idx[idx[key].map(lambda v, spelled=spelled: isinstance(v, str) and _same_value(v, spelled))]
     values = list(dict.fromkeys(v for v in idx[by] if isinstance(v, str)))
     if len(values) < 2:
         raise ConfigError("--by", by, "a key with at least two values in the sweep")
     if baseline is None:
         baseline = "none" if "none" in values else values[0]
-    if baseline not in values:
+    spelled = _spelling(str(baseline), values)
+    if spelled is None:
         raise ConfigError("--baseline", baseline, f"one of {', '.join(values)} (the values of {by} in this sweep)")
+    baseline = spelled
     scenarios = [v for v in values if v != baseline]
     strata = [k for k in keys if k != by and k not in REPLICATE_KEYS]
     pair_cols = ["seed", "replicate", *strata]
@@ -293,14 +389,35 @@ def compare(store: SweepStore | str | Path, *, baseline: str | None = None, by: 
     done["replicate"] = done["replicate"].astype("Int64").fillna(-1).astype(int)
     done["pair"] = done[pair_cols].astype(str).agg("|".join, axis=1)
     done["rep"] = done[["seed", "replicate"]].astype(str).agg("|".join, axis=1)  # the independent unit
+    # a value given twice in the sweep (policy=none,none,...) ran the same pair twice: the first run is used
+    done = done.sort_values("run", kind="stable")
+    repeat = done.duplicated([by, "pair"], keep="first")
+    kept = done[~repeat].set_index([by, "pair"])["run"]
+    reasons = {}
+    for run, value, pair in done.loc[repeat, ["run", by, "pair"]].itertuples(index=False):
+        reasons[int(run)] = (f"repeats run {int(kept[(value, pair)])} (the same {by}, seed, replicate and other swept "
+                             f"values): one run per pair is used")
+    done = done[~repeat]
     base_pairs = set(done.loc[done[by] == baseline, "pair"])
     if not base_pairs:
         raise ConfigError("--baseline", baseline, f"a value of {by} with completed runs (every {by}={baseline} run "
                                                   f"failed or is missing; re-run them with s3sim-collect "
                                                   f"--rerun-missing)")
     usable = done[done["pair"].isin(base_pairs)]
-    excluded = pd.concat([idx[idx["status"] != "completed"],
-                          idx[idx["run"].isin(done.loc[~done["pair"].isin(base_pairs), "run"])]])
+    for r in idx[idx["status"] != "completed"].itertuples():
+        reasons[int(r.run)] = f"the run {_STATUS_PHRASE.get(r.status, f'is {r.status}')}"
+    reasons.update(_partner_reasons(idx, done[~done["pair"].isin(base_pairs)], by, baseline))
+    excluded = idx[idx["run"].isin(list(reasons))].copy()
+    excluded["reason"] = excluded["run"].map(lambda r: reasons[int(r)])
+    excluded = excluded.sort_values("run", kind="stable")
+    for key in (k for k in strata if k == "world" or k.startswith("world.")):
+        worlds = list(dict.fromkeys(v if isinstance(v, str) else "(default)" for v in usable[key]))
+        if len(worlds) > 1:
+            first = next((w for w in worlds if w != "(default)"), worlds[0])
+            raise ConfigError("--by", by, f"a comparison within one world, but the runs come from different worlds "
+                                          f"({key}={', '.join(worlds)}), whose regions cannot be paired or pooled: "
+                                          f"add --where {key}={first} (or another value), or compare the worlds "
+                                          f"with --by {key}")
     dropped = [s for s in scenarios if not (usable[by] == s).any()]
     scenarios = [s for s in scenarios if s not in dropped]
     if not scenarios:
@@ -398,7 +515,7 @@ def compare(store: SweepStore | str | Path, *, baseline: str | None = None, by: 
                       horizon=horizon, contrasts=contrasts, regions_improving=pd.DataFrame(improving),
                       levels_over_time=pd.DataFrame(lev_rows), contrasts_over_time=pd.DataFrame(con_rows),
                       regions=regions, burn_in=burn_in, excluded=excluded, n_pairs=n_pairs,
-                      sweep_dir=store.sweep_dir)
+                      sweep_dir=store.sweep_dir, where=where)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -417,6 +534,9 @@ def main(argv: list[str] | None = None) -> None:
                              f"{', '.join(KPIS)})")
     parser.add_argument("--window", type=int, default=8, help="quarters at the end of the run that make the "
                         "horizon value (default 8)")
+    parser.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                        help="compare only the runs with this value of another swept key, e.g. world=alpine "
+                             "(repeatable)")
     parser.add_argument("--out", default=None, help="output directory (default: SWEEP_DIR/report)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
@@ -428,8 +548,14 @@ def main(argv: list[str] | None = None) -> None:
         names = None if args.indicators is None else [s.strip() for s in args.indicators.split(",") if s.strip()]
         if names == []:
             raise ConfigError("--indicators", args.indicators, _INDICATORS_ALLOWED)
+        where: dict[str, str] = {}
+        for text in args.where:
+            key, eq, value = text.partition("=")
+            if not eq or not key.strip() or key.strip() in where:
+                raise ConfigError("--where", text, "KEY=VALUE, a swept key (each key once) and one of its values")
+            where[key.strip()] = value.strip()
         comp = compare(args.sweep_dir, baseline=args.baseline, by=args.by, indicators=names, window=args.window,
-                       progress=not args.quiet)
+                       where=where, progress=not args.quiet)
         out = Path(args.out) if args.out else Path(args.sweep_dir) / "report"
         paths = write_report(comp, out, progress=not args.quiet)
     except S3SimError as exc:
@@ -437,6 +563,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     for line in comp.reading():
         print(f"  {line}")
+    if len(comp.excluded):
+        n = len(comp.excluded)
+        print(f"s3sim-compare: {plural(n, 'run')} not used ({', '.join(str(int(r)) for r in comp.excluded['run'])}), "
+              f"listed with the reason in the report")
     print(f"s3sim-compare: report written to {paths['html']}")
     print(f"s3sim-compare: summary in {paths['markdown']}")
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..files import atomic_table, atomic_text, atomic_write
-from .compare import KPIS, Comparison, _fmt
+from .compare import KPIS, Comparison, _fmt, plural
 
 FIGURES = ("timeseries", "contrast_over_time", "region_contrasts", "map", "heatmap")
 #: the files :func:`write_report` writes directly into its output directory (besides ``figures/``)
@@ -345,9 +345,11 @@ def write_report(c: Comparison, out_dir: str | os.PathLike, *, progress: bool = 
     n_runs = int(len(c.horizon["run"].unique()))
     excluded = c.excluded
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    meta = (f"Sweep {c.sweep_dir}; {n_runs} runs used, compared by <code>{html.escape(c.factor)}</code> against "
-            f"<b>{html.escape(c.baseline)}</b>; horizon values over the last {c.window} quarters; "
-            f"paired over seeds (common random numbers). Made {created}.")
+    only = "; ".join(f"{k}={v}" for k, v in c.where.items())
+    only = f" (only the runs with {only})" if only else ""
+    meta = (f"Sweep {c.sweep_dir}; {plural(n_runs, 'run')} used{html.escape(only)}, compared by "
+            f"<code>{html.escape(c.factor)}</code> against <b>{html.escape(c.baseline)}</b>; horizon values over the "
+            f"last {c.window} quarters; paired over seeds (common random numbers). Made {created}.")
 
     # --- HTML ----------------------------------------------------------------------------------------------------
     parts = [f"{_HTML_HEAD}</title><style>{_CSS}</style></head><body>",
@@ -364,8 +366,9 @@ def write_report(c: Comparison, out_dir: str | os.PathLike, *, progress: bool = 
                      f"<p>{html.escape(captions[name])}</p>")
     if len(excluded):
         parts.append("<h2>Runs not used</h2>")
-        cols = [x for x in ("run", "status", "overrides", "error") if x in excluded]
-        parts.append(excluded[cols].to_html(index=False, escape=True, border=0))
+        cols = [x for x in ("run", "status", "reason", "overrides", "error") if x in excluded]
+        parts.append(excluded[cols].astype(object).where(excluded[cols].notna(), "")
+                     .to_html(index=False, escape=True, border=0))
     parts.append("<h2>Method</h2><p>For each pair of runs that share a seed and replicate (and so the burn-in "
                  "and every random stream), the contrast is the scenario's value minus the baseline's. The table "
                  "gives the mean contrast with a 95% t interval, the paired effect size d_z (mean / standard "
@@ -382,15 +385,18 @@ def write_report(c: Comparison, out_dir: str | os.PathLike, *, progress: bool = 
 
     # --- Markdown --------------------------------------------------------------------------------------------------
     md = [_MD_HEAD, "",
-          f"Sweep `{c.sweep_dir}`; {n_runs} runs used, compared by `{c.factor}` against **{c.baseline}**; horizon "
-          f"values over the last {c.window} quarters; paired over seeds. Made {created}.", "", "## Reading", ""]
+          f"Sweep `{c.sweep_dir}`; {plural(n_runs, 'run')} used{only}, compared by `{c.factor}` against "
+          f"**{c.baseline}**; horizon values over the last {c.window} quarters; paired over seeds. Made {created}.",
+          "", "## Reading", ""]
     md += [f"- {x}" for x in reading]
     md += ["", "## Contrasts against the baseline (all regions)", "", markdown_table(table), ""]
     for name in FIGURES:
         md += [f"![{captions[name]}](figures/{name}.png)", ""]
     if len(excluded):
-        md += [f"{len(excluded)} runs were not used (not completed, or without a baseline partner); see "
-               f"report.html.", ""]
+        md += ["## Runs not used", ""]
+        md += [f"- run {int(r.run)} ({r.status}): {r.reason}" for r in excluded.itertuples()]
+        md += ["", f"{plural(len(excluded), 'run')} {'was' if len(excluded) == 1 else 'were'} not used; "
+               f"report.html lists their overrides and errors.", ""]
     md_path = out / "summary.md"
     atomic_text(md_path, "\n".join(md))
     return {"html": html_path, "markdown": md_path, **{f"figure_{k}": v for k, v in paths.items()}}
