@@ -261,6 +261,10 @@ class Comparison:
             better = int(ri["improving"].iloc[0]) if len(ri) else 0
             clearly = int(ri["clearly_improving"].iloc[0]) if len(ri) else 0
             worse = int(ri["clearly_worsening"].iloc[0]) if len(ri) else 0
+            if int(c["n"]) == 0:
+                out.append(f"{s}: no pair of runs has a value of {k.label}, so there is no contrast against "
+                           f"{self.baseline}.")
+                continue
             if int(c["n"]) < 2:
                 out.append(f"{s}: {_fmt(c['mean'], sign=True)} on {k.label} against {self.baseline} from a single "
                            f"pair of runs, which cannot be judged: run more replicates.")
@@ -277,16 +281,27 @@ class Comparison:
                         f"[{_fmt(lo)}, {_fmt(hi)}]{rel} against {self.baseline}")
             word = "improves" if k.higher_is_better else "worsens"
             worsens = f", and clearly {'worsens' if k.higher_is_better else 'improves'} it in {worse}" if worse else ""
-            out.append(f"{s} {verb}; it {word} the indicator in {better} of {n_regions} regions "
+            out.append(f"{s} {verb}; it {word} the indicator in {better} of {plural(n_regions, 'region')} "
                        f"({clearly} with an interval excluding zero){worsens}; paired over {int(c['n'])} "
                        f"replicates.")
         # the best scenario on the headline
         tot = self.contrasts[(self.contrasts["kpi"] == k.name) & (self.contrasts["region"] == "ALL")]
-        if len(tot) > 1:
+        tot = tot[np.isfinite(tot["mean"].to_numpy(dtype=float))]
+        if len(tot) > 1:  # ranked by the better direction: the largest gain, or when all lose, the smallest loss
             best = tot.sort_values("mean", ascending=not k.higher_is_better).iloc[0]
             clear = np.isfinite(best["ci_low"]) and (best["ci_low"] > 0 or best["ci_high"] < 0)
-            out.append(f"On {k.label}, {best['scenario']} has the largest mean contrast with {self.baseline} across "
-                       f"the whole area{'' if clear else ' (its interval includes zero)'}.")
+            note = "" if clear else " (its interval includes zero)"
+            gain = best["mean"] if k.higher_is_better else -best["mean"]
+            if gain > 0:
+                what = "gain" if k.higher_is_better else "reduction"
+                out.append(f"On {k.label}, {best['scenario']} has the largest mean {what} against {self.baseline} "
+                           f"across the whole area{note}.")
+            elif gain < 0:
+                out.append(f"On {k.label}, every scenario does worse than {self.baseline} across the whole area on "
+                           f"average; {best['scenario']} has the smallest loss, {_fmt(best['mean'], sign=True)}{note}.")
+            else:
+                out.append(f"On {k.label}, no scenario does better than {self.baseline} across the whole area on "
+                           f"average; {best['scenario']} matches it{note}.")
         # clear effects on the other indicators
         others = self.contrasts[(self.contrasts["region"] == "ALL") & (self.contrasts["kpi"] != k.name)]
         clear = others[(others["ci_low"] > 0) | (others["ci_high"] < 0)]
