@@ -322,7 +322,7 @@ def _multirun(argv: list[str], overrides: list[str]) -> None:
     n = len(jobs)
     launcher = next((o.partition("=")[2] for o in hydra_ovs if o.lstrip("+").startswith("hydra/launcher=")),
                     "joblib")
-    print(f"s3sim: sweep of {n} runs into {sweep_dir} (launcher: {launcher})"
+    print(f"s3sim: sweep of {n} run{'' if n == 1 else 's'} into {sweep_dir} (launcher: {launcher})"
           + (f"; resuming, {done} already completed" if done else ""), flush=True)
     is_override = override_mask(argv)
     resume = "s3sim " + shlex.join([*argv, *extra])
