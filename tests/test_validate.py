@@ -229,3 +229,24 @@ def test_validation_runs_are_identical_on_one_and_two_worker_processes_shared_bu
     assert len(tables) >= 12 and tables == sorted(p.relative_to(two) for p in (two / "runs").rglob("*.parquet"))
     for rel in tables:  # a shared burn-in (one worker) and separate runs (two workers) give the same tables
         pd.testing.assert_frame_equal(pd.read_parquet(one / rel), pd.read_parquet(two / rel))
+
+
+def test_validation_progress_counts_each_run_once(tmp_path, monkeypatch):
+    """The bar counts stored runs: two per job when a job runs both regimes, one when it runs one."""
+    import tqdm
+
+    from s3sim.runner.validate import _share_burn_in, run_validation
+
+    bars = []
+
+    class Recorded(tqdm.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(tqdm, "tqdm", Recorded)
+    small = {"n_agents": 300, "burn_in": 2, "horizon": 6}
+    assert _share_burn_in(1, 1, 2, 6) and not _share_burn_in(1, 2, 2, 6)
+    run_validation(tmp_path / "shared", seeds=1, workers=1, progress=True, **small)  # one job of two runs
+    run_validation(tmp_path / "separate", seeds=1, workers=2, progress=True, **small)  # two jobs of one run
+    assert [(b.n, b.total) for b in bars] == [(2, 2), (2, 2)]

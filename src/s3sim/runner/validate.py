@@ -157,9 +157,9 @@ def run_validation(out: str | Path, seeds: int, base_seed: int = 0, workers: int
 
         bar = tqdm(total=seeds * len(REGIMES), desc="s3sim-validate", unit="run", delay=2, file=sys.stderr)
     with make_executor("local", workers=workers) if workers > 1 else make_executor("serial") as ex:
-        for done in ex.map_unordered(_job, jobs):
+        for _, paths in ex.map_unordered(_job, jobs):  # (job index, the job's stored runs)
             if bar:
-                bar.update(len(done))
+                bar.update(len(paths))
     if bar:
         bar.close()
     return out
