@@ -250,3 +250,43 @@ def test_validation_progress_counts_each_run_once(tmp_path, monkeypatch):
     run_validation(tmp_path / "shared", seeds=1, workers=1, progress=True, **small)  # one job of two runs
     run_validation(tmp_path / "separate", seeds=1, workers=2, progress=True, **small)  # two jobs of one run
     assert [(b.n, b.total) for b in bars] == [(2, 2), (2, 2)]
+
+
+def test_small_world_without_ties_fails_with_a_note_and_a_figure(tmp_path):
+    """Runs without a tie (partnering off) have no giant component and no Q: F4 fails, says why, and its figure
+    is drawn without a log scale (it raised 'Data cannot be log-scaled'); one run with ties keeps the log scale."""
+    none = pd.DataFrame({"a": np.zeros(0, dtype=np.int64), "b": np.zeros(0, dtype=np.int64)})
+    fact = V.small_world([none, none], [300, 300], seed=0)
+    assert not fact.passed and fact.details["giant_share"] == 0 and np.isnan(fact.value)
+    assert fact.note.startswith("2 of 2 runs have no collaboration ties")
+    V.plot_fact(fact, tmp_path / "F4.png")
+    assert (tmp_path / "F4.png").stat().st_size > 1000
+    ring = pd.DataFrame([(i, (i + s) % 60) for i in range(60) for s in (1, 2)], columns=["a", "b"])
+    mixed = V.small_world([none, ring], [300, 300], seed=0)
+    assert mixed.note.startswith("1 of 2 runs have no collaboration ties") and mixed.note.endswith("in those runs")
+    V.plot_fact(mixed, tmp_path / "F4_mixed.png")
+    assert (tmp_path / "F4_mixed.png").stat().st_size > 1000
+    assert V.small_world([ring, ring], [60, 60], seed=0).note == ""
+    paths = V.write_report([fact], tmp_path / "report")
+    assert "- note: 2 of 2 runs have no collaboration ties" in paths["md"].read_text()
+
+
+def test_s3sim_validate_without_partnering_reports_f4_and_writes_everything(tmp_path):
+    """--set partnering=false (no network at all) used to crash drawing F4 and leave a half-written --out that a
+    rerun refused; now the run completes into an existing empty directory, F4 fails with its note, and a rerun
+    into the finished directory is refused with one line."""
+    out = tmp_path / "v_nop"
+    out.mkdir()  # an empty directory is a valid --out
+    args = ("--quick", "--seeds", "1", "--agents", "300", "--workers", "2", "--set", "partnering=false", "--quiet",
+            "--out", str(out))
+    proc = run_cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(out / "validation.csv").set_index("fact")
+    assert table.loc["F4", "result"] == "FAIL" and "no collaboration ties" in table.loc["F4", "note"]
+    assert (out / "validation.md").is_file() and (out / "validation.json").is_file()
+    assert sorted(p.name for p in (out / "figures").iterdir()) == sorted(f"{f}.png" for f in table.index)
+    assert [p.name for p in tmp_path.iterdir()] == ["v_nop"]  # no build directory left beside it
+    again = run_cli(*args)
+    lines = again.stderr.strip().splitlines()
+    assert again.returncode == 2 and len(lines) == 1 and "--out" in lines[0] and "validation already" in lines[0]
+

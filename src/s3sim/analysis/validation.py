@@ -360,6 +360,10 @@ def small_world(edge_tables: Sequence[pd.DataFrame], n_actors: Sequence[int], se
     lr, lrlo, lrhi = mean_ci(df["L_ratio"], seed)
     gs, _, _ = mean_ci(df["giant_share"], seed)
     ok = bool(qlo > 1 if np.isfinite(qlo) else q > 1) and c >= 5 and lr <= 2 and gs >= 0.25
+    empty = sum(len(e) == 0 for e in edge_tables)
+    note = (f"{empty} of {len(edge_tables)} runs have no collaboration ties at the last step: no network, so no "
+            "giant component (share 0) and no Q" + ("" if empty == len(edge_tables) else " in those runs")
+            if empty else "")
     return Fact("F4", "small-world collaboration network", "small-world quotient Q = (C/C_rand)/(L/L_rand) of "
                 "the final network (mean over runs)", q, qlo, qhi,
                 "C >> C_rand, L ~ L_rand, Q > 1, a giant component",
@@ -368,7 +372,7 @@ def small_world(edge_tables: Sequence[pd.DataFrame], n_actors: Sequence[int], se
                 details={"C": float(df["C"].mean()), "C_over_C_rand": c, "L": float(df["L"].mean()),
                          "L_over_L_rand": lr, "L_ratio_ci": f"[{lrlo:.3g}, {lrhi:.3g}]",
                          "giant_share": gs, "mean_degree_giant": float(df["k_giant"].mean())},
-                figure={"kind": "small_world", "table": df},
+                figure={"kind": "small_world", "table": df}, note=note,
                 also=("C_over_C_rand", "L_over_L_rand", "giant_share"))
 
 
@@ -688,6 +692,7 @@ def write_report(facts: Sequence[Fact], out: str | Path, command: str = "", head
                f"- statistic: {f.statistic}", f"- measured: {f.value:.4g} (95% interval {f.low:.4g} to {f.high:.4g})",
                f"- target: {f.target}; pass rule: {f.tolerance}", f"- source: {f.source}",
                "- details: " + ", ".join(f"{k} = {_round(v)}" for k, v in f.details.items()),
+               *([f"- note: {f.note}"] if f.note else []),
                f"- figure: [figures/{f.id}.png](figures/{f.id}.png)", ""]
     if command:
         md += ["Command:", "", f"    {command}", ""]
@@ -735,9 +740,16 @@ def plot_fact(fact: Fact, path: str | Path) -> None:
         ax.set_ylabel("share of value")
     elif kind == "small_world":
         t = d["table"]
-        ax.scatter(t["L"] / t["L_rand"], t["C"] / t["C_rand"])
+        x, y = t["L"] / t["L_rand"], t["C"] / t["C_rand"]
+        ax.scatter(x, y)
         ax.axvline(1, color="grey", ls=":")
-        ax.set_yscale("log")
+        if (np.isfinite(x) & (y > 0)).any():  # a log scale needs a positive value to show
+            ax.set_yscale("log")
+        else:
+            empty = bool((t["n_giant"] == 0).all())
+            ax.text(0.5, 0.5, "no collaboration ties in any run" if empty else
+                    "no run with C > 0 and a finite L / L_rand", transform=ax.transAxes, ha="center", va="center",
+                    fontsize=8)
         ax.set_xlabel("L / L_rand")
         ax.set_ylabel("C / C_rand")
     elif kind == "spillovers":
