@@ -208,13 +208,44 @@ def test_s3sim_validate_quick_writes_the_table_and_a_figure_per_fact(tmp_path):
 
 
 @pytest.mark.parametrize("args, field", [(("--seeds", "0"), "--seeds"), (("--workers", "0"), "--workers"),
-                                         (("--set", "nope=1"), "nope"), (("--agents", "3"), "n_agents")])
+                                         (("--set", "nope=1"), "nope"), (("--agents", "3"), "n_agents"),
+                                         (("--set", "policy_regime=horizontal"), "--set policy_regime"),
+                                         (("--set", "policy_pilot_regime=none"), "--set policy_pilot_regime"),
+                                         (("--set", "policy_sigma_sel=2.0"), "--set policy_sigma_sel")])
 def test_s3sim_validate_user_errors_exit_2_with_one_line(tmp_path, args, field):
     proc = run_cli(*args, "--out", str(tmp_path / "x"), "--quiet")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("s3sim-validate: error:") and field in lines[0], proc.stderr
-    assert not (tmp_path / "x" / "validation.csv").exists()
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+    if args[0] == "--set":  # the allowed names, without those the validation cannot apply
+        allowed = lines[0].split("validation runs use: ", 1)[1].split(", ")
+        assert "search_rate" in allowed and "policy_subsidy_rate" in allowed
+        assert not {"policy_regime", "policy_pilot_regime", "policy_sigma_sel"} & set(allowed)
+
+
+def test_parameters_validate_refuses_have_no_effect_on_its_runs():
+    """Every policy parameter --set refuses leaves a cluster_s3 run unchanged (the regime is set by the command,
+    pilots cannot be named, the rest belong to topdown_s3 and transregional_s3); a parameter it allows does
+    change it."""
+    from s3sim import PARAMETERS
+    from s3sim.runner.simulate import config_from_params, simulate
+    from s3sim.runner.validate import NO_EFFECT
+
+    base = {"n_agents": 300, "burn_in": 4, "horizon": 16, "policy_regime": "cluster_s3", "materialize_agents": False}
+
+    def series(**change) -> pd.DataFrame:
+        return simulate(config_from_params(**{**base, **change}), seed=3).timeseries
+
+    ref = series()
+    other = {"policy_pilot_regime": "cluster_s3", "policy_review_period": 4, "policy_use_stated_priorities": True,
+             "policy_sigma_sel": 3.0, "policy_transregional_share": 0.9, "policy_phi_min": 0.0,
+             "policy_joint_cost_factor": 3.0}
+    assert set(other) == {n for n in NO_EFFECT if n.startswith("policy_") and n != "policy_regime"}
+    for name, value in other.items():
+        assert value != PARAMETERS[name].default
+        pd.testing.assert_frame_equal(series(**{name: value}), ref, obj=name)
+    assert not series(policy_subsidy_rate=0.9).equals(ref)
 
 
 def test_validation_runs_are_identical_on_one_and_two_worker_processes_shared_burn_in_or_not(tmp_path):

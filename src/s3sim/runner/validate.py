@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..config import PARAMETERS
 from ..errors import ConfigError, S3SimError
 from ..files import atomic_json, atomic_table
 from .cli import fail
@@ -40,6 +41,12 @@ from .executors import make_executor
 
 REGIMES = ("none", "cluster_s3")
 QUICK = {"n_agents": 400, "burn_in": 8, "horizon": 24, "seeds": 3}
+#: parameters that ``--set`` refuses because they cannot change a validation run: the command sets the regime and
+#: headless models itself, pilot clusters (``pilot_regime``) cannot be named, and the rest are read only by the
+#: regimes it does not run (``topdown_s3``'s selection, ``transregional_s3``'s joint pool and calls)
+NO_EFFECT = ("policy_regime", "materialize_agents", "policy_pilot_regime", "policy_review_period",
+             "policy_use_stated_priorities", "policy_sigma_sel", "policy_transregional_share", "policy_phi_min",
+             "policy_joint_cost_factor")
 
 
 def record_runs(params: dict[str, Any], seed: int, replicate: int, regimes: Sequence[str],
@@ -202,7 +209,14 @@ def main(argv: list[str] | None = None) -> None:
             name, eq, raw = item.partition("=")
             if not eq:
                 raise ConfigError("--set", item, "NAME=VALUE with NAME from s3sim.PARAMETERS")
-            params[name.strip()] = _parse_value(raw.strip())
+            name, value = name.strip(), _parse_value(raw.strip())
+            if name not in PARAMETERS or name in NO_EFFECT:
+                allowed = ", ".join(n for n in PARAMETERS if n not in NO_EFFECT)
+                why = (f"it has no effect here (s3sim-validate runs {' and '.join(REGIMES)} itself); "
+                       if name in NO_EFFECT else "")
+                raise ConfigError(f"--set {name}", value, f"{why}a parameter of s3sim.PARAMETERS the validation "
+                                  f"runs use: {allowed}")
+            params[name] = value
         out = Path(args.out) if args.out else Path("outputs/validation") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
         if (out / "validation.csv").exists():
             raise ConfigError("--out", str(out), "a new or empty directory (it holds a validation already)")
