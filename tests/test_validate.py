@@ -3,8 +3,11 @@ run of the command (real subprocess). See docs/validation.md."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -248,6 +251,54 @@ def test_parameters_validate_refuses_have_no_effect_on_its_runs():
     assert not series(policy_subsidy_rate=0.9).equals(ref)
 
 
+@pytest.mark.parametrize("kind", ["file", "other files", "unwritable", "under a file"])
+def test_s3sim_validate_out_must_be_a_new_or_empty_directory(tmp_path, kind):
+    """--out at a file, at a directory holding anything (here a sweep's job directory), or where no directory can
+    be made: one line naming --out, exit 2, before any run, and nothing changed."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    sweep = tmp_path / "sweep"
+    (sweep / "0").mkdir(parents=True)
+    (sweep / "0" / "status.json").write_text("{}")
+    out = {"file": afile, "other files": sweep, "unwritable": Path("/proc/s3sim-validate-test"),
+           "under a file": afile / "val"}[kind]
+    before = sorted(tmp_path.rglob("*"))
+    proc = run_cli("--quick", "--quiet", "--out", str(out))
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"s3sim-validate: error: --out='{out}' is not allowed:")
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("stop", ["kill", "interrupt"])
+def test_s3sim_validate_stopped_part_way_leaves_no_directory_that_blocks_a_rerun(tmp_path, stop):
+    """A killed validation leaves only its hidden build directory (removed by the next run into the same --out);
+    Ctrl-C removes it at once (exit 130). Either way --out does not exist and a rerun writes it."""
+    out = tmp_path / "val"
+    args = [sys.executable, "-m", "s3sim.runner.validate", "--quick", "--seeds", "2", "--agents", "300",
+            "--workers", "1", "--quiet", "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    build = tmp_path / f".val.{proc.pid}.partial"
+    deadline = time.monotonic() + 300
+    while not (build / "runs").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the validation finished before it could be stopped"
+    if stop == "kill":
+        proc.kill()
+    else:
+        proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert not out.exists()
+    if stop == "kill":
+        assert build.is_dir()
+    else:
+        assert proc.returncode == 130 and "interrupted; nothing was written" in err and not build.exists()
+    again = run_cli("--quick", "--seeds", "1", "--agents", "300", "--workers", "1", "--quiet", "--out", str(out))
+    assert again.returncode == 0, again.stderr
+    assert (out / "validation.md").is_file() and [p.name for p in tmp_path.iterdir()] == ["val"]
+
+
 def test_validation_runs_are_identical_on_one_and_two_worker_processes_shared_burn_in_or_not(tmp_path):
     from s3sim.runner.validate import _share_burn_in, run_validation
 
@@ -320,4 +371,3 @@ def test_s3sim_validate_without_partnering_reports_f4_and_writes_everything(tmp_
     again = run_cli(*args)
     lines = again.stderr.strip().splitlines()
     assert again.returncode == 2 and len(lines) == 1 and "--out" in lines[0] and "validation already" in lines[0]
-

@@ -13,16 +13,20 @@ stored tables do not hold: yearly firm snapshots (``firm_years``: capital, reven
 every firm, F2 and F16), the final collaboration network (``network_edges``, F4) and the priority cells at the
 first policy step (``targeted``, F16). Everything else is computed from the stored runs by the analysis layer.
 
-Writes ``OUT/runs/<regime>/<seed>/`` (stored runs), ``validation.csv``, ``validation.md`` and
-``figures/<fact>.png``, and prints the table. Exit status 0 whether or not facts pass (a failing fact is a
-result); 2 for a user error.
+Writes ``OUT/runs/<regime>/<seed>/`` (stored runs), ``validation.csv``, ``validation.md``, ``validation.json``
+and ``figures/<fact>.png``, and prints the table. ``OUT`` must be a new or empty directory; everything is built in
+a hidden sibling (``.<name>.<pid>.partial``) and renamed onto it when complete, so an error, Ctrl-C or a killed
+process never leaves a half-written ``OUT``. Exit status 0 whether or not facts pass (a failing fact is a
+result); 2 for a user error, before any run; 130 after Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -218,26 +222,81 @@ def main(argv: list[str] | None = None) -> None:
                                   f"runs use: {allowed}")
             params[name] = value
         out = Path(args.out) if args.out else Path("outputs/validation") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-        if (out / "validation.csv").exists():
-            raise ConfigError("--out", str(out), "a new or empty directory (it holds a validation already)")
-        t0 = time.perf_counter()
-        run_validation(out, seeds, args.base_seed, workers=min(workers, 2 * seeds), progress=not args.quiet,
-                       **params)
-        from ..analysis.validation import format_table, validate_store, write_report
+        from .simulate import config_from_params
 
-        facts = validate_store(out, seed=args.base_seed)
+        config_from_params(**params)  # a bad parameter fails before anything is written
+        build, target = _start_build(out)
     except S3SimError as exc:
         fail(str(exc), "s3sim-validate")
     command = "s3sim-validate " + " ".join(argv_used)
-    header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {seeds} seeds (replicates of base seed "
-              f"{args.base_seed}); parameters {json.dumps(params) if params else 'defaults'}; "
-              f"{time.perf_counter() - t0:.0f} s")
-    write_report(facts, out, command=command, header=header)
-    atomic_json(out / "validation.json", {"command": command, "seeds": seeds, "params": params,
-                                          "base_seed": args.base_seed}, sort_keys=False)
+    try:
+        t0 = time.perf_counter()
+        run_validation(build, seeds, args.base_seed, workers=min(workers, 2 * seeds), progress=not args.quiet,
+                       **params)
+        from ..analysis.validation import format_table, validate_store, write_report
+
+        facts = validate_store(build, seed=args.base_seed)
+        header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {seeds} seeds (replicates of base seed "
+                  f"{args.base_seed}); parameters {json.dumps(params) if params else 'defaults'}; "
+                  f"{time.perf_counter() - t0:.0f} s")
+        write_report(facts, build, command=command, header=header)
+        atomic_json(build / "validation.json", {"command": command, "seeds": seeds, "params": params,
+                                                "base_seed": args.base_seed}, sort_keys=False)
+    except BaseException as exc:  # nothing half-written stays behind: --out is as it was before the command
+        shutil.rmtree(build, ignore_errors=True)
+        if isinstance(exc, S3SimError):
+            fail(str(exc), "s3sim-validate")
+        if isinstance(exc, KeyboardInterrupt):  # Ctrl-C: the runs stop between two steps (S3Model.run)
+            print(f"\ns3sim-validate: interrupted; nothing was written to {out} (run the command again)",
+                  file=sys.stderr)
+            raise SystemExit(130) from None
+        raise
+    try:
+        os.replace(build, target)  # onto a new name or an empty directory: the validation appears whole
+    except OSError as exc:
+        print(f"s3sim-validate: error: could not move the finished validation to {out} ({exc.strerror}); it is "
+              f"complete in {build}", file=sys.stderr)
+        raise SystemExit(1) from None
     print(format_table(facts))
     passed = sum(f.passed for f in facts)
     print(f"s3sim-validate: {passed} of {len(facts)} facts pass; table and figures in {out}")
+
+
+def _start_build(out: Path) -> tuple[Path, Path]:
+    """Check ``--out`` (a new or empty directory in a place that can be written) and create the hidden sibling
+    the validation is built in (``.<name>.<pid>.partial``, renamed onto ``out`` when complete), after removing
+    those that killed processes left behind. Returns it and ``out`` resolved (the rename's target). Raises
+    :class:`ConfigError` before anything runs."""
+    try:
+        if out.exists() or out.is_symlink():
+            if not out.is_dir():
+                raise ConfigError("--out", str(out), "a new or empty directory (it is a file)")
+            if any(out.iterdir()):
+                held = ("a validation already" if (out / "validation.json").exists() or
+                        (out / "validation.csv").exists() else "other files")
+                raise ConfigError("--out", str(out), f"a new or empty directory (it holds {held})")
+        target = out.resolve()
+        if target == target.parent:
+            raise ConfigError("--out", str(out), "a new or empty directory other than the file-system root")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for old in target.parent.glob(f".{glob.escape(target.name)}.*.partial"):
+            try:
+                pid = int(old.name[len(target.name) + 2: -len(".partial")])
+                if pid != os.getpid():
+                    os.kill(pid, 0)
+                    continue  # a live process is building it
+            except ProcessLookupError:  # its process is gone: an unfinished build
+                pass
+            except (ValueError, OSError):  # not a name of ours, or another user's live process
+                continue
+            shutil.rmtree(old, ignore_errors=True)
+        build = target.parent / f".{target.name}.{os.getpid()}.partial"
+        build.mkdir()
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename and ".partial" not in str(exc.filename) else ""
+        raise ConfigError("--out", str(out), f"a directory that can be created and written "
+                          f"({exc.strerror or exc}{where})") from None
+    return build, target
 
 
 def _parse_value(raw: str) -> Any:
