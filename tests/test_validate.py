@@ -275,10 +275,12 @@ def test_s3sim_validate_stopped_part_way_leaves_no_directory_that_blocks_a_rerun
     """A killed validation leaves only its hidden build directory (removed by the next run into the same --out);
     Ctrl-C removes it at once (exit 130). Either way --out does not exist and a rerun writes it."""
     out = tmp_path / "val"
-    args = [sys.executable, "-m", "s3sim.runner.validate", "--quick", "--seeds", "2", "--agents", "300",
-            "--workers", "1", "--quiet", "--out", str(out)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # Python's Ctrl-C handler even where the test runs with SIGINT ignored (started in the background)
+    start = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "runpy.run_module('s3sim.runner.validate', run_name='__main__')")
+    args = [sys.executable, "-c", start, "--quick", "--seeds", "2", "--agents", "300", "--workers", "1", "--quiet",
+            "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     build = tmp_path / f".val.{proc.pid}.partial"
     deadline = time.monotonic() + 300
     while not (build / "runs").exists() and proc.poll() is None and time.monotonic() < deadline:
