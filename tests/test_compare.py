@@ -68,6 +68,16 @@ def no_partnering_report(work, no_partnering) -> Path:
     return no_partnering / "report"
 
 
+def test_no_figures_writes_the_tables_and_texts_only(work, no_partnering, no_partnering_report):
+    out = work / "no-figures"
+    r = run_cli("s3sim-compare", str(no_partnering), "--no-figures", "--out", str(out), "--quiet", cwd=work)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert not (out / "figures").exists() and (out / "report.html").is_file()
+    assert "Figures not drawn (--no-figures)" in (out / "summary.md").read_text()
+    pd.testing.assert_frame_equal(pd.read_csv(out / "contrasts.csv"),
+                                  pd.read_csv(no_partnering_report / "contrasts.csv"))
+
+
 class TestIndicatorWithoutValues:
     def test_its_contrasts_are_na_and_the_others_are_kept(self, no_partnering_report):
         c = pd.read_csv(no_partnering_report / "contrasts.csv")
@@ -81,7 +91,7 @@ class TestIndicatorWithoutValues:
         assert "| horizontal | share of new partnerships across regions | n/a | n/a | n/a [n/a, n/a] |" in md
 
     def test_as_headline_it_is_said_to_have_no_contrast(self, work, no_partnering):
-        r = run_cli("s3sim-compare", str(no_partnering), "--indicators", f"{SHARE},firms", "--out",
+        r = run_cli("s3sim-compare", "--no-figures", str(no_partnering), "--indicators", f"{SHARE},firms", "--out",
                     str(work / "share-headline"), "--quiet", cwd=work)
         assert r.returncode == 0, r.stderr[-3000:]
         assert "horizontal: no pair of runs has a value of share of new partnerships across regions" in r.stdout
@@ -107,7 +117,7 @@ class TestRepeatedValue:
     an older ``s3sim -m`` wrote them: the same overrides, an identical run (runs are deterministic)."""
 
     def test_one_run_per_pair_is_used_and_the_repeat_listed(self, work, repeated, no_partnering_report):
-        r = run_cli("s3sim-compare", str(repeated), "--quiet", cwd=work)
+        r = run_cli("s3sim-compare", "--no-figures", str(repeated), "--quiet", cwd=work)
         assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
         assert "2 runs not used (4, 5)" in r.stdout
         out = repeated / "report"
@@ -124,7 +134,8 @@ class TestRepeatedValue:
 class TestIndicatorOption:
     def test_a_name_given_twice_counts_once(self, work, no_partnering):
         out = work / "twice"
-        r = run_cli("s3sim-compare", str(no_partnering), "--indicators", "firms,radical_per_1000_firms,firms",
+        r = run_cli("s3sim-compare", "--no-figures",
+                    str(no_partnering), "--indicators", "firms,radical_per_1000_firms,firms",
                     "--out", str(out), "--quiet", cwd=work)
         assert r.returncode == 0, r.stderr[-3000:]
         c = pd.read_csv(out / "contrasts.csv")
@@ -133,7 +144,8 @@ class TestIndicatorOption:
 
     @pytest.mark.parametrize("value", ["", " , "])
     def test_an_empty_list_is_an_error(self, work, no_partnering, value):
-        r = run_cli("s3sim-compare", str(no_partnering), "--indicators", value, "--out", str(work / "empty"),
+        r = run_cli("s3sim-compare", "--no-figures",
+                    str(no_partnering), "--indicators", value, "--out", str(work / "empty"),
                     "--quiet", cwd=work)
         one_line_error(r, "--indicators", "innovations_per_1000_firms")
         assert not (work / "empty").exists()
@@ -150,7 +162,7 @@ class TestOutOption:
         for out, words in ((a_file, ("existing file",)), (a_file / "sub", ("is a file",)),
                            (Path("/proc/s3sim-compare-test"), ("can be written",)),
                            (foreign, ("summary.md", "would replace"))):
-            r = run_cli("s3sim-compare", str(d), "--out", str(out), "--quiet", cwd=work)
+            r = run_cli("s3sim-compare", "--no-figures", str(d), "--out", str(out), "--quiet", cwd=work)
             one_line_error(r, "--out", str(out), *words)
             assert r.stdout == ""
         assert not (d / "collected").exists() and not (d / "report").exists()
@@ -160,7 +172,7 @@ class TestOutOption:
     def test_an_earlier_report_and_a_new_nested_directory_are_fine(self, work, no_partnering):
         out = work / "new" / "nested" / "report"
         for _ in range(2):  # the second time over the first report
-            r = run_cli("s3sim-compare", str(no_partnering), "--out", str(out), "--quiet", cwd=work)
+            r = run_cli("s3sim-compare", "--no-figures", str(no_partnering), "--out", str(out), "--quiet", cwd=work)
             assert r.returncode == 0, r.stderr[-3000:]
             assert (out / "report.html").is_file()
 
@@ -169,7 +181,7 @@ class TestRunsNotUsed:
     def test_a_missing_baseline_partner_is_named(self, work, no_partnering):
         d = copy_sweep(no_partnering, work / "no-partner")
         shutil.rmtree(d / "0")  # policy=none replicate=0: run 2 (horizontal replicate=0) loses its partner
-        r = run_cli("s3sim-compare", str(d), "--quiet", cwd=work)
+        r = run_cli("s3sim-compare", "--no-figures", str(d), "--quiet", cwd=work)
         assert r.returncode == 0, r.stderr[-3000:]
         assert "2 runs not used (0, 2)" in r.stdout
         md = (d / "report" / "summary.md").read_text()
@@ -182,7 +194,7 @@ class TestRunsNotUsed:
     def test_one_run_in_the_singular(self, work, no_partnering):
         d = copy_sweep(no_partnering, work / "one-missing")
         shutil.rmtree(d / "3")  # policy=horizontal replicate=1
-        r = run_cli("s3sim-compare", str(d), "--quiet", cwd=work)
+        r = run_cli("s3sim-compare", "--no-figures", str(d), "--quiet", cwd=work)
         assert r.returncode == 0, r.stderr[-3000:]
         assert "1 run not used (3)" in r.stdout
         md = (d / "report" / "summary.md").read_text()
@@ -205,7 +217,8 @@ class TestNumericValues:
         tables = []
         for given in ("1", "1.0", "1e0"):
             out = work / f"g_min-{given}"
-            r = run_cli("s3sim-compare", str(g_min), "--by", "model.g_min", "--baseline", given, "--out", str(out),
+            r = run_cli("s3sim-compare", "--no-figures",
+                        str(g_min), "--by", "model.g_min", "--baseline", given, "--out", str(out),
                         "--quiet", cwd=work)
             assert r.returncode == 0, (given, r.stderr[-3000:])
             tables.append(pd.read_csv(out / "contrasts.csv"))
@@ -213,18 +226,21 @@ class TestNumericValues:
         for t in tables[1:]:
             pd.testing.assert_frame_equal(t, tables[0])
         assert set(tables[0]["baseline"].astype(str)) == {"1"}
-        r = run_cli("s3sim-compare", str(g_min), "--by", "model.g_min", "--baseline", "2", "--quiet", cwd=work)
+        r = run_cli("s3sim-compare", "--no-figures",
+                    str(g_min), "--by", "model.g_min", "--baseline", "2", "--quiet", cwd=work)
         one_line_error(r, "--baseline", "one of 0.5, 1")
 
     def test_the_reverse_a_sweep_spelled_with_a_decimal_point(self, work, g_min):
         d = work / "g_min-decimal"
         sweep(work, d, "model.g_min=0.5,1.0", "replicate=range(2)")
-        r = run_cli("s3sim-compare", str(d), "--by", "model.g_min", "--baseline", "1", "--quiet", cwd=work)
+        r = run_cli("s3sim-compare", "--no-figures",
+                    str(d), "--by", "model.g_min", "--baseline", "1", "--quiet", cwd=work)
         assert r.returncode == 0, r.stderr[-3000:]
         assert "against 1.0:" in r.stdout  # the sweep's spelling
         a = pd.read_csv(d / "report" / "contrasts.csv")
         out = work / "g_min-spelled-1"  # the same runs, swept as 1
-        r = run_cli("s3sim-compare", str(g_min), "--by", "model.g_min", "--baseline", "1", "--out", str(out), "--quiet",
+        r = run_cli("s3sim-compare", "--no-figures",
+                    str(g_min), "--by", "model.g_min", "--baseline", "1", "--out", str(out), "--quiet",
                     cwd=work)
         assert r.returncode == 0, r.stderr[-3000:]
         b = pd.read_csv(out / "contrasts.csv")
@@ -241,13 +257,14 @@ def worlds(work) -> Path:
 
 class TestWorlds:
     def test_runs_of_different_worlds_are_not_pooled(self, work, worlds):
-        r = run_cli("s3sim-compare", str(worlds), "--quiet", cwd=work)
+        r = run_cli("s3sim-compare", "--no-figures", str(worlds), "--quiet", cwd=work)
         one_line_error(r, "--by='policy'", "world=alpine, synthetic", "--where world=alpine", "--by world")
         assert r.stdout == "" and not (worlds / "report").exists()
 
     def test_where_compares_within_one_world(self, work, worlds):
         out = work / "worlds-synthetic"
-        r = run_cli("s3sim-compare", str(worlds), "--where", "world=synthetic", "--out", str(out), "--quiet",
+        r = run_cli("s3sim-compare", "--no-figures",
+                    str(worlds), "--where", "world=synthetic", "--out", str(out), "--quiet",
                     cwd=work)
         assert r.returncode == 0, r.stderr[-3000:]
         h = pd.read_csv(out / "horizon.csv")
@@ -261,7 +278,8 @@ class TestWorlds:
                                                   ("policy=none", ("other than --by",)),
                                                   ("world", ("KEY=VALUE",))])
     def test_bad_where(self, work, worlds, where, words):
-        r = run_cli("s3sim-compare", str(worlds), "--where", where, "--out", str(work / "never"), "--quiet",
+        r = run_cli("s3sim-compare", "--no-figures",
+                    str(worlds), "--where", where, "--out", str(work / "never"), "--quiet",
                     cwd=work)
         one_line_error(r, "--where", *words)
 

@@ -554,6 +554,8 @@ def main(argv: list[str] | None = None) -> None:
                              "(repeatable)")
     parser.add_argument("--out", default=None, help="output directory (default: SWEEP_DIR/report)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--no-figures", action="store_true", help="tables, report.html and summary.md without "
+                        "figures (much faster)")
     args = parser.parse_args(argv)
     from .report import check_output_dir, write_report
 
@@ -572,7 +574,7 @@ def main(argv: list[str] | None = None) -> None:
         comp = compare(args.sweep_dir, baseline=args.baseline, by=args.by, indicators=names, window=args.window,
                        where=where, progress=not args.quiet)
         out = Path(args.out) if args.out else Path(args.sweep_dir) / "report"
-        paths = write_report(comp, out, progress=not args.quiet)
+        paths = write_report(comp, out, progress=not args.quiet, figures=not args.no_figures)
     except S3SimError as exc:
         print(f"s3sim-compare: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -313,13 +313,17 @@ img.figure{max-width:100%;border:1px solid #eee;margin:.4em 0}.meta{color:#555;f
 #figure-status{font-size:.8em;color:#777}.reading li{margin:.3em 0}"""
 
 
-def write_report(c: Comparison, out_dir: str | os.PathLike, *, progress: bool = True) -> dict[str, Path]:
-    """Write the figures, tables, ``report.html`` and ``summary.md`` of a comparison into ``out_dir``."""
+def write_report(c: Comparison, out_dir: str | os.PathLike, *, progress: bool = True,
+                 figures: bool = True) -> dict[str, Path]:
+    """Write the figures, tables, ``report.html`` and ``summary.md`` of a comparison into ``out_dir``
+    (``figures=False``: the tables and texts only, much faster; the texts say that no figures were drawn)."""
     from tqdm import tqdm
 
     out = Path(out_dir)
     figs = out / "figures"
-    figs.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    if figures:
+        figs.mkdir(exist_ok=True)
     makers = {"timeseries": fig_timeseries, "contrast_over_time": fig_contrast_over_time,
               "region_contrasts": fig_region_contrasts, "map": fig_map, "heatmap": fig_heatmap}
     captions = {
@@ -330,8 +334,11 @@ def write_report(c: Comparison, out_dir: str | os.PathLike, *, progress: bool = 
         "heatmap": "Relative effect of every scenario on every key indicator, all regions together.",
     }
     paths: dict[str, Path] = {}
-    for name in tqdm(FIGURES, desc="s3sim report", unit="figure", delay=2, file=sys.stderr, disable=not progress):
+    for name in tqdm(FIGURES if figures else (), desc="s3sim report", unit="figure", delay=2, file=sys.stderr,
+                     disable=not progress):
         paths[name] = makers[name](c, figs / f"{name}.png")
+    no_figures = ("Figures not drawn (--no-figures); any in figures/ are an earlier report's." if not figures
+                  else None)
 
     atomic_table(c.contrasts, out / "contrasts.csv")
     atomic_table(c.contrasts, out / "contrasts.parquet")
@@ -359,8 +366,10 @@ def write_report(c: Comparison, out_dir: str | os.PathLike, *, progress: bool = 
              + "</ul>",
              "<h2>Contrasts against the baseline (all regions)</h2>",
              table.to_html(index=False, escape=True, border=0)]
-    for name in FIGURES:
-        data = base64.b64encode(paths[name].read_bytes()).decode("ascii")
+    if no_figures:
+        parts.append(f"<p>{html.escape(no_figures)}</p>")
+    for name, path in paths.items():
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
         parts.append(f"<h2>{html.escape(name.replace('_', ' ').capitalize())}</h2>"
                      f"<img class='figure' alt='{html.escape(captions[name])}' src='data:image/png;base64,{data}'>"
                      f"<p>{html.escape(captions[name])}</p>")
@@ -390,7 +399,9 @@ def write_report(c: Comparison, out_dir: str | os.PathLike, *, progress: bool = 
           "", "## Reading", ""]
     md += [f"- {x}" for x in reading]
     md += ["", "## Contrasts against the baseline (all regions)", "", markdown_table(table), ""]
-    for name in FIGURES:
+    if no_figures:
+        md += [no_figures, ""]
+    for name in paths:
         md += [f"![{captions[name]}](figures/{name}.png)", ""]
     if len(excluded):
         md += ["## Runs not used", ""]
