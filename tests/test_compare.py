@@ -215,7 +215,7 @@ def g_min(work) -> Path:
 class TestNumericValues:
     def test_a_baseline_matches_by_value(self, work, g_min):
         tables = []
-        for given in ("1", "1.0", "1e0"):
+        for given in ("1", "1.0"):  # (1e0 and any other spelling go through the same decimal comparison)
             out = work / f"g_min-{given}"
             r = run_cli("s3sim-compare", "--no-figures",
                         str(g_min), "--by", "model.g_min", "--baseline", given, "--out", str(out),
@@ -238,11 +238,12 @@ class TestNumericValues:
         assert r.returncode == 0, r.stderr[-3000:]
         assert "against 1.0:" in r.stdout  # the sweep's spelling
         a = pd.read_csv(d / "report" / "contrasts.csv")
-        out = work / "g_min-spelled-1"  # the same runs, swept as 1
-        r = run_cli("s3sim-compare", "--no-figures",
-                    str(g_min), "--by", "model.g_min", "--baseline", "1", "--out", str(out), "--quiet",
-                    cwd=work)
-        assert r.returncode == 0, r.stderr[-3000:]
+        out = work / "g_min-1"  # the same runs, swept as 1 (the report of the test above, if it ran)
+        if not (out / "contrasts.csv").exists():
+            r = run_cli("s3sim-compare", "--no-figures",
+                        str(g_min), "--by", "model.g_min", "--baseline", "1", "--out", str(out), "--quiet",
+                        cwd=work)
+            assert r.returncode == 0, r.stderr[-3000:]
         b = pd.read_csv(out / "contrasts.csv")
         numbers = ["n", "mean", "ci_low", "ci_high", "baseline_mean", "relative"]
         pd.testing.assert_frame_equal(a[numbers], b[numbers])
@@ -251,7 +252,7 @@ class TestNumericValues:
 @pytest.fixture(scope="module")
 def worlds(work) -> Path:
     d = work / "worlds"
-    sweep(work, d, "world=alpine,synthetic", "policy=none,cluster_s3", "replicate=range(2)")
+    sweep(work, d, "world=alpine,synthetic", "policy=none,cluster_s3")
     return d
 
 
@@ -268,7 +269,7 @@ class TestWorlds:
                     cwd=work)
         assert r.returncode == 0, r.stderr[-3000:]
         h = pd.read_csv(out / "horizon.csv")
-        assert set(h["world"]) == {"synthetic"} and h["run"].nunique() == 4
+        assert set(h["world"]) == {"synthetic"} and h["run"].nunique() == 2
         regions = set(pd.read_csv(out / "contrasts.csv")["region"]) - {"ALL"}
         assert regions and all(r.startswith("R") for r in regions)
         assert "only the runs with world=synthetic" in (out / "summary.md").read_text()
