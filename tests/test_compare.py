@@ -212,16 +212,20 @@ def g_min(work) -> Path:
     return d
 
 
+def g_min_against(work: Path, sweep_dir: Path, given: str) -> subprocess.CompletedProcess:
+    """``s3sim-compare --by model.g_min --baseline given`` of a g_min sweep, into its own report directory."""
+    out = work / f"{sweep_dir.name}-{given}"
+    return run_cli("s3sim-compare", "--no-figures", str(sweep_dir), "--by", "model.g_min", "--baseline", given,
+                   "--out", str(out), "--quiet", cwd=work)
+
+
 class TestNumericValues:
     def test_a_baseline_matches_by_value(self, work, g_min):
         tables = []
         for given in ("1", "1.0"):  # (1e0 and any other spelling go through the same decimal comparison)
-            out = work / f"g_min-{given}"
-            r = run_cli("s3sim-compare", "--no-figures",
-                        str(g_min), "--by", "model.g_min", "--baseline", given, "--out", str(out),
-                        "--quiet", cwd=work)
+            r = g_min_against(work, g_min, given)
             assert r.returncode == 0, (given, r.stderr[-3000:])
-            tables.append(pd.read_csv(out / "contrasts.csv"))
+            tables.append(pd.read_csv(work / f"g_min-{given}" / "contrasts.csv"))
             assert "0.5 " in r.stdout and "against 1:" in r.stdout  # the sweep's spelling
         for t in tables[1:]:
             pd.testing.assert_frame_equal(t, tables[0])
@@ -233,18 +237,13 @@ class TestNumericValues:
     def test_the_reverse_a_sweep_spelled_with_a_decimal_point(self, work, g_min):
         d = work / "g_min-decimal"
         sweep(work, d, "model.g_min=0.5,1.0", "replicate=range(2)")
-        r = run_cli("s3sim-compare", "--no-figures",
-                    str(d), "--by", "model.g_min", "--baseline", "1", "--quiet", cwd=work)
+        r = g_min_against(work, d, "1")
         assert r.returncode == 0, r.stderr[-3000:]
         assert "against 1.0:" in r.stdout  # the sweep's spelling
-        a = pd.read_csv(d / "report" / "contrasts.csv")
-        out = work / "g_min-1"  # the same runs, swept as 1 (the report of the test above, if it ran)
-        if not (out / "contrasts.csv").exists():
-            r = run_cli("s3sim-compare", "--no-figures",
-                        str(g_min), "--by", "model.g_min", "--baseline", "1", "--out", str(out), "--quiet",
-                        cwd=work)
-            assert r.returncode == 0, r.stderr[-3000:]
-        b = pd.read_csv(out / "contrasts.csv")
+        a = pd.read_csv(work / "g_min-decimal-1" / "contrasts.csv")
+        if not (work / "g_min-1" / "contrasts.csv").exists():  # the same runs, swept as 1 (made by the test above)
+            assert g_min_against(work, g_min, "1").returncode == 0
+        b = pd.read_csv(work / "g_min-1" / "contrasts.csv")
         numbers = ["n", "mean", "ci_low", "ci_high", "baseline_mean", "relative"]
         pd.testing.assert_frame_equal(a[numbers], b[numbers])
 

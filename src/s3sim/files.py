@@ -1,6 +1,7 @@
 """Atomic file writes: every file s3sim stores is written to a hidden temporary name beside its target and renamed
 into place, so a reader (or a crash) never sees half a file. One mechanism for run stores, sweep status files,
-stress-test chunks, analysis tables, figures and reports."""
+stress-test chunks, analysis tables, figures and reports. :func:`check_output_dir` checks, before any work, that
+a directory can be stored into."""
 
 from __future__ import annotations
 
@@ -58,3 +59,24 @@ def remove_stale_temp_files(directory: str | os.PathLike, pattern: str = "*") ->
             tmp.unlink(missing_ok=True)
         except (ValueError, IndexError, OSError):  # not a name of ours, or another user's live process
             continue
+
+
+def check_output_dir(field: str, value: str | os.PathLike) -> Path:
+    """``value`` as an absolute path, or a one-line ConfigError naming ``field`` unless it is a directory, or a path
+    where one can be made, that can be written: neither it nor a parent may be a file, and a probe directory must
+    be creatable in it (or in its nearest existing parent). Creates nothing that stays."""
+    import tempfile
+
+    from .errors import ConfigError
+
+    path = Path(value).absolute()
+    nearest = next(where for where in (path, *path.parents) if where.exists())
+    if not nearest.is_dir():
+        what = "this is an existing file" if nearest == path else f"{nearest} is a file"
+        raise ConfigError(field, str(value), f"a directory, or a path where one can be created ({what})")
+    try:
+        tempfile.TemporaryDirectory(dir=nearest, prefix=".s3sim-check.").cleanup()
+    except OSError as exc:
+        raise ConfigError(field, str(value), f"a directory, or a path where one can be created (nothing can be "
+                                             f"written in {nearest}: {exc.strerror or type(exc).__name__})") from None
+    return path

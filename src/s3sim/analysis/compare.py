@@ -557,11 +557,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-figures", action="store_true", help="tables, report.html and summary.md without "
                         "figures (much faster)")
     args = parser.parse_args(argv)
-    from .report import check_output_dir, write_report
+    from .report import check_report_dir, write_report
 
     try:
         if args.out:  # the default, SWEEP_DIR/report, is the tool's own place (checked when it is written)
-            check_output_dir(args.out)
+            check_report_dir(args.out)
         names = None if args.indicators is None else [s.strip() for s in args.indicators.split(",") if s.strip()]
         if names == []:
             raise ConfigError("--indicators", args.indicators, _INDICATORS_ALLOWED)

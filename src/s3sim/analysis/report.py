@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..files import atomic_table, atomic_text, atomic_write
+from ..files import atomic_table, atomic_text, atomic_write, check_output_dir
 from .compare import KPIS, Comparison, _fmt, plural
 
 FIGURES = ("timeseries", "contrast_over_time", "region_contrasts", "map", "heatmap")
@@ -58,27 +58,14 @@ def _an_earlier_report(out: Path) -> bool:
             and not any((out / n).exists() for n in TABLES_AND_TEXTS))
 
 
-def check_output_dir(out: str | os.PathLike) -> Path:
-    """Refuse, before any work, an output directory that cannot hold a report: an existing file, a place that
-    cannot be written, or a directory whose files of the report's names are not an earlier report's (they would
-    be replaced). Creates nothing."""
-    import tempfile
-
+def check_report_dir(out: str | os.PathLike) -> Path:
+    """Refuse, before any work, an output directory that cannot hold a report: one that cannot be stored into
+    (:func:`s3sim.files.check_output_dir`), or a directory whose files of the report's names are not an earlier
+    report's (they would be replaced). Creates nothing."""
     from ..errors import ConfigError
 
+    check_output_dir("--out", out)
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError("--out", str(out), "a directory to write the report into (this is an existing file)")
-    parent = out
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ConfigError("--out", str(out), f"a directory to write the report into ({parent} is a file)")
-    try:
-        tempfile.TemporaryDirectory(dir=parent, prefix=".s3sim-compare-check.").cleanup()
-    except OSError as exc:
-        raise ConfigError("--out", str(out), f"a directory that can be written (writing in {parent} "
-                                             f"failed: {exc.strerror or type(exc).__name__})") from None
     if out.is_dir():
         ours = [n for n in (*TABLES_AND_TEXTS, "figures") if (out / n).exists()]
         if ours and not _an_earlier_report(out):

@@ -36,6 +36,7 @@ from omegaconf import DictConfig
 from ..config import register_configs
 from ..config.compose import CONFIG_DIR, check_overrides, compose, normalise_overrides
 from ..errors import ConfigError, S3SimError, first_line
+from ..files import check_output_dir
 
 EXIT_USER_ERROR = 2
 
@@ -134,28 +135,6 @@ def _run_dir_override(overrides: list[str]) -> str | None:
         if ov.key_or_group == "hydra.run.dir" and not ov.is_delete():
             run_dir = str(ov.value())
     return run_dir
-
-
-def check_output_dir(key: str, value: str) -> None:
-    """A ConfigError unless ``value`` is a writable directory or a path where one can be made (Hydra makes it
-    before the task starts, and would show a traceback): neither it nor a parent may be an existing file. Call it
-    last, just before the work starts: a missing directory is made here (as Hydra would make it next)."""
-    import os
-
-    path = Path(value).absolute()
-    for where in (path, *path.parents):
-        if where.exists():
-            if not where.is_dir():
-                what = "this is a file" if where == path else f"{where} is a file"
-                raise ConfigError(key, value, f"a directory, or a path where one can be created ({what})")
-            break
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(key, value, f"a directory, or a path where one can be created ({exc.strerror or exc})") \
-            from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ConfigError(key, value, "a directory this user can write to")
 
 
 def main(argv: list[str] | None = None) -> None:

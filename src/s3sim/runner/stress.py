@@ -1018,7 +1018,8 @@ def main(argv: list[str] | None = None) -> None:
     import hydra
 
     from ..config.compose import CONFIG_DIR
-    from .cli import _run_dir_override, check_output_dir
+    from ..files import check_output_dir
+    from .cli import _run_dir_override
 
     argv = list(sys.argv[1:] if argv is None else argv)
     register_stress_configs()
