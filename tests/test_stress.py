@@ -811,6 +811,15 @@ BAD = [
     (["target=ishigami", "target.times=[4]"], "target.times=[4]", "only the s3 target runs over time"),
     (["target.params=[g_min,horizon]", "target.ranges.horizon=[40,80]", "target.times=[20]"], "target.times=[20]",
      "while horizon varies"),
+    # settings and options that would be ignored
+    (["sensitivity=morris", "sensitivity.second_order=true"], "sensitivity.second_order=True",
+     "False (the default) with sensitivity=morris: only sensitivity=sobol uses it"),
+    (["sensitivity.num_levels=6"], "sensitivity.num_levels=6", "only sensitivity=morris uses it"),
+    (["sensitivity=pawn", "sensitivity.m=8"], "sensitivity.m=8", "only sensitivity=fast and sensitivity=rbd_fast use it"),
+    (["sensitivity=delta", "sensitivity.slices=5"], "sensitivity.slices=5", "only sensitivity=pawn uses it"),
+    (["target=ishigami", "target.regime=cluster_s3"], "target.regime='cluster_s3'",
+     "none (only the s3 target runs policy regimes)"),
+    (["target.regime=cluster_s3"], "target.regime='cluster_s3'", "every output names its regimes"),
 ]
 
 
@@ -849,8 +858,7 @@ def test_resolve_groups_ranges_and_contrasts():
                     "sensitivity": {"num_resamples": 10}, "executor": {"kind": "serial"}})
     assert same.fingerprint() == spec.fingerprint()
     other = resolve({"seed": 1, "target": {"params": ["group:critical_mass", "a0"], "ranges": {"eta": [1.5, 2.5]},
-                                           "outputs": ["transregional_s3-cluster_s3:innovations_per_1000_firms"],
-                                           "regime": "topdown_s3"}})
+                                           "outputs": ["transregional_s3-cluster_s3:innovations_per_1000_firms"]}})
     assert other.fingerprint() != spec.fingerprint()
     with pytest.raises(ConfigError, match="target.fixed"):
         resolve({"target": {"params": ["g_min"], "fixed": {"g_min": 0.5}}})

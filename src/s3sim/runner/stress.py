@@ -225,6 +225,33 @@ def _parse_outputs(outputs: Sequence[Any], target: str | Callable, regime: str,
     return specs, []
 
 
+# the settings that only some methods read: a value other than the default given with another method would be
+# ignored, so it is refused (the defaults are those of the structured config)
+_METHOD_SETTINGS = {"second_order": ("sobol",), "num_levels": ("morris",), "m": ("fast", "rbd_fast"),
+                    "slices": ("pawn",)}
+
+
+def _check_method_settings(method: str, s: Mapping[str, Any]) -> None:
+    defaults = StressConfig().sensitivity
+    for key, methods in _METHOD_SETTINGS.items():
+        if method not in methods and s[key] != getattr(defaults, key):
+            users = " and ".join(f"sensitivity={m}" for m in methods) + (" use" if len(methods) > 1 else " uses")
+            raise ConfigError(f"sensitivity.{key}", s[key], f"{getattr(defaults, key)} (the default) with "
+                                                            f"sensitivity={method}: only {users} it")
+
+
+def _check_regime_used(t: Mapping[str, Any], tname: Any) -> None:
+    """``target.regime`` names the regime of a bare outcome (s3 only); a regime no output uses would be ignored."""
+    regime = t["regime"]
+    if regime == "none":
+        return
+    if tname != "s3":
+        raise ConfigError("target.regime", regime, "none (only the s3 target runs policy regimes)")
+    if all(":" in str(o) for o in t["outputs"]):
+        raise ConfigError("target.regime", regime, "none while every output names its regimes (regime:outcome or "
+                                                   "A-B:outcome); target.regime applies to a bare outcome only")
+
+
 def resolve(config: Any = None, *, target: Callable | None = None) -> StressSpec:
     """Validate a stress config (DictConfig, StressConfig or nested mapping) into a :class:`StressSpec`.
 
@@ -253,6 +280,7 @@ def resolve(config: Any = None, *, target: Callable | None = None) -> StressSpec
     if s["slices"] < 2:
         raise ConfigError("sensitivity.slices", s["slices"], "an integer >= 2")
     check_settings(s)
+    _check_method_settings(method, s)
     tname = target if target is not None else t["name"]
     if not callable(tname) and tname not in TARGETS:
         raise ConfigError("target.name", tname, f"one of {', '.join(TARGETS)}")
@@ -278,6 +306,7 @@ def resolve(config: Any = None, *, target: Callable | None = None) -> StressSpec
         world_fixed = {k: v for k, v in fixed.items() if k.startswith("world_")}
         region_list = region_ids(config_from_params(**world_fixed).world)
     outputs, regimes = _parse_outputs(t["outputs"], tname, t["regime"], region_list)
+    _check_regime_used(t, tname)
     if tname == "s3":
         _check_fixed(fixed, params, regimes)
     elif fixed:
