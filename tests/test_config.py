@@ -145,6 +145,8 @@ BAD_OVERRIDES = [
     ("model.n_agents=1.5", "model.n_agents", "1.5", "integer"),
     ("model.a0=high", "model.a0", "high", "number"),
     ("model.partnering=maybe", "model.partnering", "maybe", "true or false"),
+    ("model.partnering=2", "model.partnering", "2", "true or false"),  # OmegaConf alone takes it as true
+    ("model.partnering=0.0", "model.partnering", "0.0", "true or false"),
     ("world.n_regions=abc", "world.n_regions", "abc", "integer"),
     ("seed=abc", "seed", "abc", "integer"),
     # out of bounds

@@ -787,6 +787,7 @@ BAD = [
     (["executor.workers=two"], "executor.workers='two'", "an integer"),  # Optional[int], default null
     (["sensitivity.conf_level=high"], "sensitivity.conf_level='high'", "a number"),
     (["figures=maybe"], "figures='maybe'", "true or false"),
+    (["sensitivity.convergence=2"], "sensitivity.convergence=2", "true or false"),
     (["sensitivity.foo=1"], "sensitivity.foo", "num_resamples"),
     (["sensitivity=fast", "sensitivity.n=32"], "sensitivity.n=32", "4 * m^2"),
     (["executor=dask", "executor.address=localhost"], "executor.address", "tcp://"),

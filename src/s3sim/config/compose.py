@@ -97,6 +97,18 @@ def check_overrides(overrides: Sequence[str]) -> None:
         error = unknown_key_error(key, ov.value() if not ov.is_sweep_override() else text.split("=", 1)[1])
         if error is not None:
             raise error
+        check_boolean(ov)
+
+
+def check_boolean(ov: Any, schema: type = S3SimConfig) -> None:
+    """A parsed override of a true/false key: OmegaConf would take any integer (2 as true) and any number; only
+    true, false and their spellings yes/no, on/off, 1/0 are accepted."""
+    if _kind_of(ov.key_or_group, schema) is not bool:
+        return
+    values = list(ov.sweep_iterator()) if ov.is_sweep_override() else [ov.value()]
+    for v in values:
+        if isinstance(v, float) or (isinstance(v, int) and not isinstance(v, bool) and v not in (0, 1)):
+            raise ConfigError(ov.key_or_group, v, "true or false")
 
 
 def unknown_key_error(key: str, value: Any, schema: type = S3SimConfig) -> ConfigError | None:

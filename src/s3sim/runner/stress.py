@@ -966,9 +966,12 @@ def compose_stress(overrides: Sequence[str] = ()):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     from ..config.compose import (
         CONFIG_DIR,
         STRESS_GROUPS,
+        check_boolean,
         deletion_error,
         group_deletion_error,
         group_options,
@@ -991,6 +994,12 @@ def compose_stress(overrides: Sequence[str] = ()):
             error = unknown_key_error(bare, value, StressConfig)  # Hydra's + would add it unseen
             if error is not None:
                 raise error
+        if not key.startswith("~") and not _in_mapping(bare):
+            try:
+                (parsed,) = OverridesParser.create().parse_overrides([o])
+            except Exception:  # noqa: BLE001  (a malformed override: Hydra's error is translated below)
+                continue
+            check_boolean(parsed, StressConfig)
     overrides = normalise_overrides(overrides)
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
