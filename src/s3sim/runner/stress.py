@@ -965,7 +965,6 @@ def compose_stress(overrides: Sequence[str] = ()):
     a one-line ConfigError."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from ..config.compose import (
@@ -998,8 +997,9 @@ def compose_stress(overrides: Sequence[str] = ()):
             try:
                 (parsed,) = OverridesParser.create().parse_overrides([o])
             except Exception:  # noqa: BLE001  (a malformed override: Hydra's error is translated below)
-                continue
-            check_boolean(parsed, StressConfig)
+                parsed = None
+            if parsed is not None:
+                check_boolean(parsed, StressConfig)
     overrides = normalise_overrides(overrides)
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
