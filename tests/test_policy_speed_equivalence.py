@@ -236,3 +236,138 @@ def test_the_second_region_repair_keeps_the_sme(size):
     got = members[0, : lens[0]]
     assert got.size == size and got[0] == 0
     assert 6 in got and 7 in got  # the SME kept, the second region brought in
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the built-in regimes' support of a quarter in few compiled passes (S3Policy._support_builtin)
+# ----------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(4))
+def test_regions_subsidies_and_grants_equal_one_scope_at_a_time(seed):
+    n, alive, region, kind, cluster, profile, _, _ = _actors(seed)
+    rng = np.random.default_rng(seed)
+    D, R = profile.shape[1], int(region[:n].max()) + 1
+    product_domain = rng.integers(0, D, alive.size).astype(np.int32)
+    capital = rng.random(alive.size) * 3000.0
+    transfers0 = np.where(rng.random(alive.size) < 0.3, rng.random(alive.size) * 500.0, 0.0)
+    target = rng.random((R, D)) < 0.5
+    key = np.where(kind[:n] != 3, region[:n], -1).astype(np.int64)
+    start, rows = K.build_csr(key, alive, n, R)
+    regions = rng.permutation(R)[: max(R - 1, 1)].astype(np.int64)
+    all_domains = rng.random(regions.size) < 0.4
+    domains = rng.random((regions.size, D)) < 0.4
+    rate = rng.choice([0.25, 0.5, 0.75], regions.size)
+    budget = rng.choice([0.0, 2000.0, 15000.0, 1e9], regions.size)
+    books = [np.zeros(R) for _ in range(4)]
+    ref_t, ref_s = transfers0.copy(), np.zeros(alive.size)
+    ref_rng = np.random.default_rng(seed)
+    for s, r in enumerate(regions):
+        if budget[s] <= 0:
+            continue
+        booked, *got = K.subsidise(ref_rng, rows[start[r]:start[r + 1]], np.zeros(0, dtype=bool) if all_domains[s]
+                                   else domains[s], product_domain, capital, ref_t, ref_s, cluster, rate[s], 1000.0,
+                                   200.0, 1000.0, budget[s], target[r])
+        if booked:
+            for book, x in zip(books, (got[0], got[0], got[1], got[2])):
+                book[r] += x
+    got_books = [np.zeros(R) for _ in range(4)]
+    got_t, got_s = transfers0.copy(), np.zeros(alive.size)
+    k_rng = np.random.default_rng(seed)
+    K.subsidise_regions(k_rng, regions, start, rows, all_domains, domains, product_domain, capital, got_t, got_s,
+                        cluster, rate, 1000.0, 200.0, 1000.0, budget, target, *got_books)
+    assert all(np.array_equal(a, b) for a, b in zip(books, got_books))
+    assert np.array_equal(got_t, ref_t) and np.array_equal(got_s, ref_s)
+    assert k_rng.random() == ref_rng.random()  # the same draws were taken
+    # operating grants
+    n_co = 3 * R
+    co_region = rng.integers(0, R, n_co)
+    co_rows = np.argsort(co_region, kind="stable").astype(np.int64)
+    co_start = np.zeros(R + 1, dtype=np.int64)
+    np.cumsum(np.bincount(co_region, minlength=R), out=co_start[1:])
+    co_domain = rng.integers(0, D, n_co).astype(np.int32)[co_rows]
+    brokerage = rng.choice([1.5, 2.0], regions.size)
+    ref = [np.ones(n_co), np.zeros(n_co)] + [np.zeros(R) for _ in range(4)]
+    for s, r in enumerate(regions):
+        lo, hi = co_start[r], co_start[r + 1]
+        k, tf = K.grant_clusters(co_rows[lo:hi], co_domain[lo:hi], domains[s], brokerage[s], ref[0], ref[1],
+                                 budget[s], target[r])
+        if k and budget[s] > 0:
+            for book, x in zip(ref[2:], (budget[s], budget[s], budget[s], tf)):
+                book[r] += x
+    got = [np.ones(n_co), np.zeros(n_co)] + [np.zeros(R) for _ in range(4)]
+    K.grant_regions(regions, co_start, co_rows, co_domain, domains, brokerage, got[0], got[1], budget, target,
+                    *got[2:])
+    assert all(np.array_equal(a, b) for a, b in zip(ref, got))
+
+
+def test_target_mask_is_numpys():
+    rng = np.random.default_rng(3)
+    for R, D in ((11, 18), (3, 7), (4, 1), (2, 0)):
+        rd = np.floor(rng.random((R, D)) * 4.0) / 4.0
+        if D > 2:
+            rd[0, 1] = np.nan
+        spec = rng.random((R, D)) < 0.3
+        with np.errstate(invalid="ignore"):
+            want = (rd > np.median(rd, axis=1)[:, None]) & ~spec if D else np.zeros((R, 0), dtype=bool)
+        assert np.array_equal(K.target_mask(rd, spec), want), (R, D)
+
+
+def test_builtin_support_in_compiled_passes_equals_the_general_loop():
+    """Subclasses of the built-in regimes that restate ``direct_support`` and ``publish_calls`` (so every region's
+    support runs through the general loop of ``S3Policy.before_step``, one region at a time) give bit-identical
+    tables to the built-ins (``S3Policy._support_builtin``), on a map mixing every regime, with and without
+    pilots (pilots always take the general loop)."""
+    from omegaconf import OmegaConf
+
+    import s3sim
+    from s3sim.policy import REGIMES, ClusterS3, Horizontal, S3Policy, TopDownS3, TransregionalS3, register
+
+    class _Restated:
+        def direct_support(self, engine, model, t, budget):
+            return super().direct_support(engine, model, t, budget)
+
+        def publish_calls(self, engine, model, t, budget):
+            return super().publish_calls(engine, model, t, budget)
+
+    made = {}
+    for base in (Horizontal, TopDownS3, ClusterS3, TransregionalS3):
+        made[base.name] = register(type(f"Restated{base.__name__}", (_Restated, base),
+                                        {"name": f"_restated_{base.name}"})).name
+    calls = []
+    fast = S3Policy._support_builtin
+
+    def counted(self, model, t, due):
+        calls.append(t)
+        return fast(self, model, t, due)
+
+    S3Policy._support_builtin = counted
+    try:
+        cfg = s3sim.compose(["model.n_agents=400", "model.burn_in=8", "model.horizon=24",
+                             "model.materialize_agents=false", "policy=transregional_s3",
+                             "policy.budget_per_firm=100", "policy.project_cost=150", "policy.call_period=2"])
+        base_pol = OmegaConf.to_container(cfg.policy, resolve=True)
+        for seed in (1, 2):
+            m0 = s3sim.S3Model(cfg, seed=seed)
+            rids = list(m0.world.regions.ids)
+            mix = dict(zip(rids, ("cluster_s3", "topdown_s3", "horizontal", "none", "topdown_s3", "cluster_s3",
+                                  "horizontal", "cluster_s3")))
+            for pilots in ([], ["auto"]):
+                builtin = dict(base_pol, regions=mix, pilots=pilots, pilot_regime="cluster_s3")
+                restated = dict(builtin, regime=made["transregional_s3"], pilot_regime=made["cluster_s3"],
+                                regions={r: made.get(v, v) for r, v in mix.items()})
+                n_fast = len(calls)
+                a = s3sim.simulate(cfg, seed=seed, policy=S3Policy(builtin))
+                assert (len(calls) > n_fast) == (not pilots)
+                n_fast = len(calls)
+                b = s3sim.simulate(cfg, seed=seed, policy=S3Policy(restated))
+                assert len(calls) == n_fast
+                for name in ("timeseries", "panel", "firms", "innovations"):
+                    ta, tb = getattr(a, name), getattr(b, name)
+                    assert ta.equals(tb), (seed, pilots, name)
+                assert a.manifest["ledger"] == b.manifest["ledger"]
+                for indicator in ("spent_subsidies", "spent_cluster_grants", "spent_projects"):
+                    spent = a.timeseries.query(f"indicator == '{indicator}' and region == 'ALL'")
+                    assert spent["value"].sum() > 0, indicator  # subsidies, grants and calls all ran
+    finally:
+        S3Policy._support_builtin = fast
+        for name in made.values():
+            REGIMES.pop(name, None)

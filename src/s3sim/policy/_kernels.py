@@ -646,20 +646,55 @@ def grant_clusters(cos, co_domain, priorities, brokerage, co_brokerage, co_budge
     return k, 0.0 + _pairwise(vals[:m])
 
 
+@kernel
+def grant_regions(regions, co_start, co_rows, co_domain, priorities, brokerage, co_brokerage, co_budget, budget,
+                  target, spent, cum_spent, to_clusters, transformative):
+    """The operating grants of several regions' scopes in turn (``regions[s]``, its cluster organisations
+    ``co_rows[co_start[r]:co_start[r + 1]]`` with their domains in ``co_domain``; ``priorities[s]``,
+    ``brokerage[s]``, ``budget[s]``), each exactly as :func:`grant_clusters` and booked as the engine books one
+    (nothing when none is granted or the budget is not positive): ``spent``, ``cum_spent``, ``to_clusters`` and
+    ``transformative`` of the region, added in that order."""
+    for s in range(regions.size):
+        r = regions[s]
+        lo, hi = co_start[r], co_start[r + 1]
+        k, tf = grant_clusters(co_rows[lo:hi], co_domain[lo:hi], priorities[s], brokerage[s], co_brokerage, co_budget,
+                               budget[s], target[r])
+        if k == 0 or budget[s] <= 0:
+            continue
+        spent[r] += budget[s]
+        cum_spent[r] += budget[s]
+        to_clusters[r] += budget[s]
+        transformative[r] += tf
+
+
+@kernel
+def target_mask(rd, specialised):
+    """``(rd > np.median(rd, axis=1)[:, None]) & ~specialised``: per region, the domains whose relatedness
+    density is above the region's median (:func:`median`; a row with a NaN has a NaN median, above which
+    nothing is) and that are not specialised."""
+    R, D = rd.shape
+    out = np.zeros((R, D), dtype=np.bool_)
+    for r in range(R):
+        row = rd[r].copy()
+        nan = False
+        for d in range(D):
+            if np.isnan(row[d]):
+                nan = True
+        if nan:
+            continue
+        med = median(row)
+        for d in range(D):
+            out[r, d] = rd[r, d] > med and not specialised[r, d]
+    return out
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # single-beneficiary subsidies
 # ----------------------------------------------------------------------------------------------------------------
 @kernel
-def subsidise(rng, rows, domains, product_domain, capital, transfers, subsidy, cluster, rate, c_rad, c_incr,
-              low_capital_threshold, budget, target):
-    """``S3Policy.subsidise`` for one scope: of the candidate ``rows`` (those whose product domain is flagged in
-    ``domains``; all when ``domains`` is empty), in a random order (one permutation from ``rng``), pay
-    ``rate`` x the research cost (radical when capital plus transfers plus the radical-sized subsidy stays at or
-    below the threshold) while the running total stays within ``budget``. Returns whether anything was booked
-    (no candidates or no budget: no draw, no booking), the total paid, the part paid to cluster members and the
-    part in ``target`` domains, each summed as numpy sums (``amount.sum()``, a masked sum, and the sum of the
-    target bins of ``np.bincount(product_domain, weights=amount)``)."""
-    check_stream(rng)  # a Generator or its stream handle (model._jit)
+def _subsidise(rng, rows, domains, product_domain, capital, transfers, subsidy, cluster, rate, c_rad, c_incr,
+               low_capital_threshold, budget, target):
+    """The body of :func:`subsidise` (one scope)."""
     m = 0
     sel = np.empty(rows.size, dtype=np.int64)
     for j in range(rows.size):
@@ -701,6 +736,47 @@ def subsidise(rng, rows, domains, product_domain, capital, transfers, subsidy, c
             sel_t[t] = by_domain[d]
             t += 1
     return True, 0.0 + _pairwise(cost[:k]), 0.0 + _pairwise(to_cl[:c]), 0.0 + _pairwise(sel_t[:t])
+
+
+@kernel
+def subsidise(rng, rows, domains, product_domain, capital, transfers, subsidy, cluster, rate, c_rad, c_incr,
+              low_capital_threshold, budget, target):
+    """``S3Policy.subsidise`` for one scope: of the candidate ``rows`` (those whose product domain is flagged in
+    ``domains``; all when ``domains`` is empty), in a random order (one permutation from ``rng``), pay
+    ``rate`` x the research cost (radical when capital plus transfers plus the radical-sized subsidy stays at or
+    below the threshold) while the running total stays within ``budget``. Returns whether anything was booked
+    (no candidates or no budget: no draw, no booking), the total paid, the part paid to cluster members and the
+    part in ``target`` domains, each summed as numpy sums (``amount.sum()``, a masked sum, and the sum of the
+    target bins of ``np.bincount(product_domain, weights=amount)``)."""
+    check_stream(rng)  # a Generator or its stream handle (model._jit)
+    return _subsidise(rng, rows, domains, product_domain, capital, transfers, subsidy, cluster, rate, c_rad, c_incr,
+                      low_capital_threshold, budget, target)
+
+
+@kernel
+def subsidise_regions(rng, regions, start, rows, all_domains, domains, product_domain, capital, transfers, subsidy,
+                      cluster, rate, c_rad, c_incr, low_capital_threshold, budget, target, spent, cum_spent,
+                      to_clusters, transformative):
+    """The subsidies of several regions' scopes in turn (``regions[s]``, candidates ``rows[start[r]:start[r + 1]]``
+    of its region ``r``, every domain when ``all_domains[s]``, else those flagged in ``domains[s]``; ``rate[s]``,
+    ``budget[s]``), each exactly as :func:`subsidise` (none with a budget <= 0) and booked as the engine
+    books one: ``spent``, ``cum_spent``, ``to_clusters`` and ``transformative`` of the region, added in that
+    order."""
+    check_stream(rng)  # a Generator or its stream handle (model._jit)
+    no_domains = np.zeros(0, dtype=np.bool_)
+    for s in range(regions.size):
+        if budget[s] <= 0:
+            continue
+        r = regions[s]
+        booked, total, to_cl, tf = _subsidise(rng, rows[start[r]:start[r + 1]],
+                                              no_domains if all_domains[s] else domains[s], product_domain, capital,
+                                              transfers, subsidy, cluster, rate[s], c_rad, c_incr,
+                                              low_capital_threshold, budget[s], target[r])
+        if booked:
+            spent[r] += total
+            cum_spent[r] += total
+            to_clusters[r] += to_cl
+            transformative[r] += tf
 
 
 @kernel

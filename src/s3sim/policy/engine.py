@@ -22,6 +22,9 @@ the regime's next call.
 StressTest scores are compiled (:mod:`s3sim.policy._kernels`); they take the same draws from the ``policy`` stream
 in the same order and do the same floating-point operations as the rules described in the docstrings here, so a run
 is bit-identical to the plain-numpy rules (``benchmarks/policy_equivalence.py`` checks stored runs table by table).
+When every region runs a built-in regime (no pilots, no override of its support or calls), a quarter's subsidies,
+operating grants and calls run in few compiled passes instead of one per region (:meth:`S3Policy._support_builtin`:
+the same draws and bookings in the same order; a test checks it against the one-region-at-a-time loop).
 A regime that overrides ``eligible`` or ``rank`` gets its proposals as :class:`Proposal` objects through those
 methods. Lean runs (``model.full_records = False``, the stress test) skip the policy's own indicators, which no
 outcome reads, until the last step.
@@ -37,6 +40,7 @@ import numpy as np
 from ..errors import ConfigError
 from . import _kernels as K
 from .base import Call, Project, Proposal, Regime, Scope, regime_class
+from .regimes import ClusterS3, Horizontal, NoPolicy, TopDownS3, TransregionalS3
 
 INSTRUMENTS = ("spent_subsidies", "spent_projects", "spent_cluster_grants")
 STRESS = ("stress_cluster_design", "stress_cluster_implementation", "stress_breadth", "stress_alignment",
@@ -139,6 +143,10 @@ class S3Policy:
         self._region_cos = [np.flatnonzero((cl.region == r) & (self.pilot_of < 0)).astype(np.int64)
                             for r in range(R)]
         self._region_co_domains = [cl.domain[cos] for cos in self._region_cos]
+        self._co_start = np.zeros(R + 1, dtype=np.int64)  # the same as one array: region r's are _co_rows[start[r]:]
+        np.cumsum([cos.size for cos in self._region_cos], out=self._co_start[1:])
+        self._co_rows = np.concatenate(self._region_cos).astype(np.int64) if R else np.zeros(0, dtype=np.int64)
+        self._co_domain = cl.domain[self._co_rows]
         self._all_region_cos = [np.flatnonzero(cl.region == r) for r in range(R)]  # pilots included
         self._one_region = np.eye(R, dtype=bool)
         self._no_domains = np.zeros(0, dtype=bool)  # subsidies open to every domain
@@ -294,12 +302,20 @@ class S3Policy:
         pilot cluster members left out: the candidates of a region's subsidies."""
         out = self._step_cache.get("researching")
         if out is None:
-            a, p = model.actors, model.p
-            start, rows = K.researching_by_region(a.n, a.alive, a.kind, a.profit, a.region, a.cluster,
-                                                   self._pilot_flag, p.success_threshold, model.world.n_regions)
+            start, rows = self._researching_csr(model)
             out = [rows[start[r]: start[r + 1]] for r in range(model.world.n_regions)]
             self._step_cache["researching"] = out
         return out
+
+    def _researching_csr(self, model) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_researching` as one array: the rows of region r are ``rows[start[r]:start[r + 1]]``."""
+        csr = self._step_cache.get("researching_csr")
+        if csr is None:
+            a, p = model.actors, model.p
+            csr = self._step_cache["researching_csr"] = K.researching_by_region(
+                a.n, a.alive, a.kind, a.profit, a.region, a.cluster, self._pilot_flag, p.success_threshold,
+                model.world.n_regions)
+        return csr
 
     def grant_clusters(self, model, scope: Scope, budget: float, domains: np.ndarray, brokerage: float) -> None:
         """Operating grants, split equally among the scope's cluster organisations in priority domains, which
@@ -327,9 +343,8 @@ class S3Policy:
         the model's evidence (``rd``, ``specialised``: replaced, never changed in place) is new."""
         key = (model.rd, model.specialised)
         if self._target_key is None or self._target_key[0] is not key[0] or self._target_key[1] is not key[1]:
-            rd = model.rd
-            med = np.median(rd, axis=1)
-            self._target_cache = (rd > med[:, None]) & ~model.specialised
+            self._target_cache = K.target_mask(np.ascontiguousarray(model.rd, dtype=np.float64),
+                                               np.ascontiguousarray(model.specialised, dtype=np.bool_))
             self._target_key = key
         return self._target_cache
 
@@ -506,37 +521,37 @@ class S3Policy:
                 call.budget, funded)
         return self._funded(model, call, p, members, lens, funded[:n_funded] if n_funded else (), committed, t)
 
-    def _fund_calls(self, model, calls: list[Call], t: int) -> list[float]:
-        """Fund calls in turn (as :meth:`_fund` does one by one); returns the money each committed."""
+    def _fund_calls(self, model, calls: list[Call], t: int, regs: list[Regime] | None = None) -> list[float]:
+        """Fund calls in turn (as :meth:`_fund` does one by one); returns the money each committed. ``regs``: the
+        calls' regimes (:meth:`_regime_for_call`), when the caller knows them."""
         if not calls:
             return []
-        regs = [self._regime_for_call(call) for call in calls]
-        if not all(self._standard_rules(reg) for reg in regs):
-            return [self._fund(model, call, t) for call in calls]
+        if regs is None:
+            regs = [self._regime_for_call(call) for call in calls]
+        checked: set[int] = set()
+        for reg in regs:
+            if id(reg) not in checked:
+                if not self._standard_rules(reg):
+                    return [self._fund(model, call, t) for call in calls]
+                checked.add(id(reg))
         a = model.actors
         k = len(calls)
         params = [reg.p for reg in regs]
         R = model.world.n_regions
-        domain = np.empty(k, dtype=np.int64)
         region_ok = np.zeros((k, R), dtype=bool)
         single = np.empty(k, dtype=np.int64)
         scope = np.empty(k, dtype=np.int64)
         use_mask = np.empty(k, dtype=bool)
-        sizes = np.empty(k, dtype=np.int64)
-        min_regions = np.empty(k, dtype=np.int64)
-        rate = np.empty(k)
-        unit = np.empty(k)
-        duration = np.empty(k)
-        budget = np.empty(k)
-        for j, (call, p) in enumerate(zip(calls, params)):
-            domain[j] = call.domain
+        for j, call in enumerate(calls):
             region_ok[j], single[j], scope[j], use_mask[j] = self._pool(model, call)
-            sizes[j] = int(p.project_size)
-            min_regions[j] = call.min_regions
-            rate[j] = p.subsidy_rate
-            unit[j] = self._unit(p, call)
-            duration[j] = p.project_duration
-            budget[j] = call.budget
+        units = [self._unit(p, call) for call, p in zip(calls, params)]
+        domain = np.array([call.domain for call in calls], dtype=np.int64)
+        sizes = np.array([int(p.project_size) for p in params], dtype=np.int64)
+        min_regions = np.array([call.min_regions for call in calls], dtype=np.int64)
+        rate = np.array([p.subsidy_rate for p in params], dtype=np.float64)
+        unit = np.array(units, dtype=np.float64)
+        duration = np.array([p.project_duration for p in params], dtype=np.float64)
+        budget = np.array([call.budget for call in calls], dtype=np.float64)
         members = np.empty((k, K.MAX_COORDINATORS, max(int(sizes.max()), 3)), dtype=np.int64)
         lens = np.empty((k, K.MAX_COORDINATORS), dtype=np.int64)
         funded = np.empty((k, K.MAX_COORDINATORS), dtype=np.int64)
@@ -548,24 +563,32 @@ class S3Policy:
             self._busy_of(model), model.mass, reg_start, reg_rows, self._joint_mask(model), domain, region_ok, single,
             scope, use_mask, sizes, min_regions, rate, unit, duration, budget, members, lens, funded, n_funded,
             committed)
-        return [self._funded(model, call, p, members[j], lens[j], funded[j, : n_funded[j]], float(committed[j]), t)
+        n_funded = n_funded.tolist()
+        committed = committed.tolist()
+        return [self._funded(model, call, p, members[j], lens[j], funded[j, : n_funded[j]] if n_funded[j] else (),
+                             committed[j], t, units[j])
                 for j, (call, p) in enumerate(zip(calls, params))]
 
-    def _funded(self, model, call: Call, p: Any, members, lens, funded, committed: float, t: int) -> float:
-        """Start the funded proposals' projects (in funding order) and book the call's commitment."""
-        a = model.actors
-        unit = self._unit(p, call)
-        for k in funded:
-            m = members[k, : lens[k]].copy()
-            regions = np.array(sorted(set(a.region[m].tolist())), dtype=a.region.dtype)  # np.unique, cheaper
-            per_step = p.subsidy_rate * unit * m.size
-            self.projects.append(Project(call, m, regions, t, t + int(p.project_duration), per_step, unit))
-            self._first_end = min(self._first_end, self.projects[-1].end)
-            if regions.size > 1:
-                self.funded_inter[regions] += 1
-                self.funded_inter_total += 1
-            else:
-                self.funded_intra[regions[0]] += 1
+    def _funded(self, model, call: Call, p: Any, members, lens, funded, committed: float, t: int,
+                unit: float | None = None) -> float:
+        """Start the funded proposals' projects (in funding order) and book the call's commitment (``unit``: the
+        call's :meth:`_unit`, when the caller has it)."""
+        if len(funded):
+            region = model.actors.region
+            if unit is None:
+                unit = self._unit(p, call)
+            end = t + int(p.project_duration)
+            for k in funded:
+                m = members[k, : lens[k]].copy()
+                regions = np.array(sorted(set(region[m].tolist())), dtype=region.dtype)  # np.unique, cheaper
+                per_step = p.subsidy_rate * unit * m.size
+                self.projects.append(Project(call, m, regions, t, end, per_step, unit))
+                self._first_end = min(self._first_end, end)
+                if regions.size > 1:
+                    self.funded_inter[regions] += 1
+                    self.funded_inter_total += 1
+                else:
+                    self.funded_intra[regions[0]] += 1
         self.committed += committed
         self.budget_log.append((call.call_id, call.budget, committed))
         return committed
@@ -621,25 +644,134 @@ class S3Policy:
             model.regions.priority[r] = reg.priorities if reg.prioritises else False
             tilt[r] = reg.p.tau_dir * reg.priorities if reg.prioritises else 0.0
         due = (t - self.started) % int(self.config["call_period"]) == 0
-        for reg in self._all():
-            b = self._budget_of(reg)
-            pool_part = self.config["transregional_share"] * b if reg.joint else 0.0
+        if self._builtin_support():
+            self._support_builtin(model, t, due)
+        else:
+            for reg in self._all():
+                b = self._budget_of(reg)
+                pool_part = self.config["transregional_share"] * b if reg.joint else 0.0
+                self.pool_acc += pool_part
+                b -= pool_part
+                if reg.collaborative:
+                    reg.direct_support(self, model, t, b)
+                    self.call_budget_acc[id(reg)] += b * reg.call_share()
+                    if due:
+                        calls = list(reg.publish_calls(self, model, t, self.call_budget_acc[id(reg)]))
+                        for committed in self._fund_calls(model, calls, t):
+                            # what a call does not commit carries over to the next call
+                            self.call_budget_acc[id(reg)] -= committed
+                elif reg.funded:
+                    reg.direct_support(self, model, t, b)
+            if due:
+                for committed in self._fund_calls(model, self._joint_calls(model, self.pool_acc), t):
+                    self.pool_acc -= committed
+        self._run_projects(model, t)
+
+    def _builtin_support(self) -> bool:
+        """True when the quarter's support may run as :meth:`_support_builtin`: no pilots, every region under a
+        built-in regime whose support and calls are the shipped rules (no override in a subclass, on the class or
+        on the instance), and the engine's own instruments as shipped."""
+        if self.pilots or self.__dict__.keys() & _ENGINE_INSTRUMENTS or type(self) is not S3Policy:
+            return False
+        for reg in self.regimes:
+            rules = _BUILTIN_RULES.get(type(reg))
+            if rules is None or reg.__dict__.keys() & _SUPPORT_RULES:
+                return False
+            if rules != tuple(getattr(type(reg), m, None) for m in _SUPPORT_RULES):
+                return False
+        return True
+
+    def _support_builtin(self, model, t: int, due: bool) -> None:
+        """The quarter's budgets, subsidies, operating grants and calls of the built-in regimes (no pilots), with
+        the same draws, bookings and floating-point operations, in the same order, as the general loop in
+        :meth:`before_step`, but in few compiled passes: the subsidies of consecutive regions in one, the calls of
+        consecutive regions in one (a region's subsidies and calls draw from the policy stream, so they keep their
+        order), every operating grant in one (grants draw nothing, and without pilots a region's grants and
+        subsidies never meet in one region's books)."""
+        share = self.config["transregional_share"]
+        budgets = self.region_budget.tolist()
+        acc = self.call_budget_acc
+        subs: list[tuple[int, Regime, float]] = []
+        grants: list[tuple[int, Regime, float]] = []
+        calls: list[Call] = []
+        owners: list[Regime] = []
+        for r, reg in enumerate(self.regimes):
+            b = budgets[r] * (1.0 - 0.0) if reg.funded else 0.0  # as _budget_of: no pilot takes a share
+            pool_part = share * b if reg.joint else 0.0
             self.pool_acc += pool_part
+            if not reg.funded:
+                continue
             b -= pool_part
             if reg.collaborative:
-                reg.direct_support(self, model, t, b)
-                self.call_budget_acc[id(reg)] += b * reg.call_share()
+                grants.append((r, reg, reg.p.co_grant_share * b))
+                acc[id(reg)] += b * reg.call_share()
                 if due:
-                    calls = list(reg.publish_calls(self, model, t, self.call_budget_acc[id(reg)]))
-                    for committed in self._fund_calls(model, calls, t):
-                        # what a call does not commit carries over to the next call
-                        self.call_budget_acc[id(reg)] -= committed
-            elif reg.funded:
-                reg.direct_support(self, model, t, b)
+                    new = reg.publish_calls(self, model, t, acc[id(reg)])
+                    if new:
+                        if subs:
+                            self._subsidise_regions(model, subs)
+                            subs = []
+                        calls.extend(new)
+                        owners.extend([reg] * len(new))
+            else:
+                if calls:
+                    self._fund_owned(model, calls, owners, t)
+                    calls, owners = [], []
+                subs.append((r, reg, b))
+        if grants:
+            self._grant_regions(model, grants)
+        if subs:
+            self._subsidise_regions(model, subs)
         if due:
-            for committed in self._fund_calls(model, self._joint_calls(model, self.pool_acc), t):
+            joint = self._joint_calls(model, self.pool_acc)
+            calls.extend(joint)
+            owners.extend([None] * len(joint))
+        if calls:
+            self._fund_owned(model, calls, owners, t)
+
+    def _fund_owned(self, model, calls: list[Call], owners: list[Regime | None], t: int) -> None:
+        """Fund calls in one pass and carry what each does not commit over to its owner's next call (``None``:
+        the trans-regional pool)."""
+        regs = [self._regime_for_call(call) if owner is None else owner for call, owner in zip(calls, owners)]
+        for owner, committed in zip(owners, self._fund_calls(model, calls, t, regs)):
+            if owner is None:
                 self.pool_acc -= committed
-        self._run_projects(model, t)
+            else:
+                self.call_budget_acc[id(owner)] -= committed
+
+    def _subsidise_regions(self, model, subs: list[tuple[int, Regime, float]]) -> None:
+        """:meth:`subsidise` of several regions' scopes (region, regime, budget) in turn, in one compiled pass;
+        ``topdown_s3`` subsidises its priority domains, ``horizontal`` every domain."""
+        a, p = model.actors, model.p
+        k = len(subs)
+        regions = np.array([r for r, _, _ in subs], dtype=np.int64)
+        budget = np.array([b for _, _, b in subs], dtype=np.float64)
+        rate = np.array([reg.p.subsidy_rate for _, reg, _ in subs], dtype=np.float64)
+        all_domains = np.array([type(reg) is Horizontal for _, reg, _ in subs], dtype=np.bool_)
+        domains = np.zeros((k, model.world.n_domains), dtype=np.bool_)
+        for j, (_, reg, _) in enumerate(subs):
+            if not all_domains[j]:
+                domains[j] = reg.priorities
+        start, rows = self._researching_csr(model)
+        K.subsidise_regions(model.stream_handle("policy"), regions, start, rows, all_domains, domains,
+                            a.product_domain, a.capital, a.transfers, a.subsidy, a.cluster, rate, p.c_rad, p.c_incr,
+                            p.low_capital_threshold, budget, self._target(model), self.spent["spent_subsidies"],
+                            self.cum_spent, self.to_clusters, self.transformative)
+
+    def _grant_regions(self, model, grants: list[tuple[int, Regime, float]]) -> None:
+        """:meth:`grant_clusters` of several regions' ``cluster_s3`` scopes (region, regime, grant budget) in
+        turn, in one compiled pass."""
+        cl = model.clusters
+        k = len(grants)
+        regions = np.array([r for r, _, _ in grants], dtype=np.int64)
+        budget = np.array([b for _, _, b in grants], dtype=np.float64)
+        brokerage = np.array([reg.p.co_brokerage for _, reg, _ in grants], dtype=np.float64)
+        priorities = np.zeros((k, model.world.n_domains), dtype=np.bool_)
+        for j, (_, reg, _) in enumerate(grants):
+            priorities[j] = reg.priorities
+        K.grant_regions(regions, self._co_start, self._co_rows, self._co_domain, priorities, brokerage,
+                        cl.brokerage, cl.budget, budget, self._target(model), self.spent["spent_cluster_grants"],
+                        self.cum_spent, self.to_clusters, self.transformative)
 
     def after_step(self, model) -> None:
         t = model.steps
@@ -738,6 +870,12 @@ class S3Policy:
                         cl.region, cl.domain, w.regions.distance_km <= model.p.lambda_km, self.participations,
                         self.cluster_participations, self.cum_spent, self.transformative, self.to_clusters, out)
         return dict(zip(STRESS, out))
+
+
+_SUPPORT_RULES = ("direct_support", "call_share", "publish_calls", "eligible", "rank")
+_BUILTIN_RULES = {cls: tuple(getattr(cls, m, None) for m in _SUPPORT_RULES)
+                  for cls in (NoPolicy, Horizontal, TopDownS3, ClusterS3, TransregionalS3)}
+_ENGINE_INSTRUMENTS = frozenset({"subsidise", "grant_clusters", "_fund_calls", "_fund", "_funded"})
 
 
 def build_policy(config: Any) -> S3Policy | None:
