@@ -371,3 +371,56 @@ def test_builtin_support_in_compiled_passes_equals_the_general_loop():
         S3Policy._support_builtin = fast
         for name in made.values():
             REGIMES.pop(name, None)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# EDP reviews: the compiled scoring and exit rule against the numpy statements of ClusterS3.review_priorities
+# ----------------------------------------------------------------------------------------------------------------
+def _edp_update_reference(score, kpi, pri, strikes, theta_exit, max_changes, k):
+    med = float(np.median(kpi[pri])) if pri.any() else 0.0
+    failing = pri & (kpi < theta_exit * med)
+    strikes[failing] += 1
+    strikes[~failing] = 0
+    out = np.flatnonzero(pri & (strikes >= 2))
+    out = out[np.argsort(score[out], kind="stable")][:max_changes]
+    new = pri.copy()
+    new[out] = False
+    strikes[out] = 0
+    need = k - int(new.sum())
+    if need > 0:
+        candidates = np.flatnonzero(~pri)
+        new[candidates[np.argsort(-score[candidates], kind="stable")][:need]] = True
+    return new, out.size
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_edp_review_matches_the_numpy_rules(seed):
+    from s3sim.policy.regimes import zscore
+
+    rng = np.random.default_rng(seed)
+    for case in range(200):
+        D = int(rng.integers(1, 25))
+        score = np.round(rng.standard_normal(D), 1)  # ties
+        if case % 17 == 0:
+            score[rng.integers(0, D)] = np.nan
+        kpi = np.floor(rng.random(D) * 4.0)
+        pri = rng.random(D) < 0.4
+        strikes = rng.integers(0, 3, D).astype(np.int64)
+        theta, max_changes, k = float(rng.choice([0.2, 0.5, 0.9])), int(rng.integers(0, 4)), int(rng.integers(1, 9))
+        ref_strikes, got_strikes = strikes.copy(), strikes.copy()
+        want, n_out = _edp_update_reference(score, kpi, pri, ref_strikes, theta, max_changes, min(k, D))
+        got = np.empty(D, dtype=bool)
+        assert K.edp_update(score, kpi, pri, got_strikes, theta, max_changes, min(k, D), got) == n_out, case
+        assert np.array_equal(got, want) and np.array_equal(got_strikes, ref_strikes), case
+        signal = np.floor(rng.random(D) * 5.0)
+        rd, cx, noise = rng.random(D) * 100.0, rng.random(D), rng.standard_normal(D)
+        w = rng.random(4) * 2.0
+        z_cx = zscore(cx)
+        want = w[0] * zscore(signal) + w[1] * zscore(rd) + w[2] * z_cx + w[3] * noise
+        assert K.edp_scores(signal, rd, z_cx, noise, *w).tobytes() == want.tobytes(), case
+        n_co = int(rng.integers(0, 6))
+        cos = rng.permutation(8)[:n_co].astype(np.int64)
+        cl_domain = rng.integers(0, D, 8).astype(np.int32)
+        member_innov = np.floor(rng.random((8, D)) * 3.0)
+        want = np.bincount(cl_domain[cos], minlength=D) + member_innov[cos].sum(axis=0)
+        assert K.cluster_signals(cos, cl_domain, member_innov, D).tobytes() == want.tobytes(), case

@@ -1,4 +1,5 @@
-"""Compiled loops of the policy engine (S16 calls, proposals and projects).
+"""Compiled loops of the policy engine (S16 calls, proposals and projects; subsidies, grants and the EDP reviews of
+the S15 regimes).
 
 Each kernel does exactly what the engine's reference rules say, in the same order: the same random draws from the
 ``policy`` stream (same calls, same sizes, same order) and the same floating-point operations, so a run is
@@ -128,6 +129,103 @@ def median(x):
     if s.size % 2:
         return 0.0 + s[h]
     return ((0.0 + s[h - 1]) + s[h]) / 2.0
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# EDP reviews (ClusterS3.review_priorities)
+# ----------------------------------------------------------------------------------------------------------------
+@kernel
+def cluster_signals(cos, cl_domain, member_innov, n_domains):
+    """``np.bincount(cl_domain[cos], minlength=n_domains) + member_innov[cos].sum(axis=0)`` (whole numbers, so the
+    order of the additions does not matter)."""
+    count = np.zeros(n_domains, dtype=np.int64)
+    total = np.zeros(n_domains)
+    for c in cos:
+        count[cl_domain[c]] += 1
+        for d in range(n_domains):
+            total[d] += member_innov[c, d]
+    out = np.empty(n_domains)
+    for d in range(n_domains):
+        out[d] = count[d] + total[d]
+    return out
+
+
+@kernel
+def edp_scores(signal, rd, z_complexity, noise, w_signal, w_relatedness, w_complexity, sigma_edp):
+    """``w_signal * zscore(signal) + w_relatedness * zscore(rd) + w_complexity * z_complexity + sigma_edp * noise``
+    elementwise, added left to right as numpy does (float64 arrays of one size)."""
+    z_signal = zscore(signal)
+    z_rd = zscore(rd)
+    out = np.empty(signal.size)
+    for d in range(signal.size):
+        out[d] = (w_signal * z_signal[d] + w_relatedness * z_rd[d] + w_complexity * z_complexity[d]
+                  + sigma_edp * noise[d])
+    return out
+
+
+@step_kernel
+def _before(a, b):
+    """numpy's sort order of floats: ``a`` sorts before ``b`` (NaN last)."""
+    return a < b or (np.isnan(b) and not np.isnan(a))
+
+
+@step_kernel
+def _stable_order(keys, idx, m):
+    """Sort ``idx[:m]`` in place by ``keys[idx]`` ascending, ties in their order (numpy's stable argsort)."""
+    for i in range(1, m):
+        x = idx[i]
+        j = i - 1
+        while j >= 0 and _before(keys[x], keys[idx[j]]):
+            idx[j + 1] = idx[j]
+            j -= 1
+        idx[j + 1] = x
+
+
+@kernel
+def edp_update(score, kpi, pri, strikes, theta_exit, max_changes, k, new):
+    """The EDP exit rule of ``ClusterS3.review_priorities`` for a region that holds priorities: a priority whose
+    innovations ``kpi`` fall below ``theta_exit`` x the median of the priorities' (:func:`median`) gets a
+    strike (the others lose theirs); of those with two strikes, the ``max_changes`` lowest-scoring (stable) are
+    dropped (strikes reset), and while fewer than ``k`` priorities remain the best-scoring non-priorities
+    (stable) join. Writes the new priorities into ``new``, updates ``strikes``; returns the number dropped."""
+    D = score.size
+    med = median(kpi[pri]) if pri.any() else 0.0
+    threshold = theta_exit * med
+    for d in range(D):
+        if pri[d] and kpi[d] < threshold:
+            strikes[d] += 1
+        else:
+            strikes[d] = 0
+    idx = np.empty(D, dtype=np.int64)
+    m = 0
+    for d in range(D):
+        if pri[d] and strikes[d] >= 2:
+            idx[m] = d
+            m += 1
+    _stable_order(score, idx, m)
+    n_out = min(m, max_changes) if max_changes >= 0 else max(m + max_changes, 0)  # idx[:m][:max_changes]
+    for d in range(D):
+        new[d] = pri[d]
+    for q in range(n_out):
+        new[idx[q]] = False
+        strikes[idx[q]] = 0
+    need = k
+    for d in range(D):
+        if new[d]:
+            need -= 1
+    if need > 0:  # a dropped priority is replaced by the best non-priorities, not re-selected at once
+        neg = np.empty(D)
+        for d in range(D):
+            neg[d] = -score[d]
+        m = 0
+        for d in range(D):
+            if not pri[d]:
+                idx[m] = d
+                m += 1
+        _stable_order(neg, idx, m)
+        for q in range(min(need, m)):
+            new[idx[q]] = True
+    return n_out
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -789,6 +887,27 @@ def researching_by_region(n, alive, kind, profit, region, cluster, pilot_flag, s
         if kind[i] != 3 and profit[i] <= success_threshold and not pilot_flag[cluster[i]]:
             key[i] = region[i]
     return build_csr(key, alive, n, n_regions)
+
+
+@kernel
+def count_review_innovations(innov, rows, doms, region, n_domains, innov_review, cum_innov):
+    """A quarter's innovations as EDP evidence: ``innov`` rows (value, kind, region x n_domains + domain) and the
+    deliverables (actor ``rows``, domains ``doms``) counted by region and domain, added to ``innov_review`` and, by
+    region, to ``cum_innov`` (``np.bincount`` of the cells plus ``np.add.at`` of the deliverables, then
+    ``innov_review += counts`` and ``cum_innov += counts.sum(axis=1)``)."""
+    R = innov_review.shape[0]
+    counts = np.zeros(R * n_domains, dtype=np.int64)
+    for q in range(innov.shape[0]):
+        counts[np.int64(innov[q, 2])] += 1
+    for j in range(rows.size):
+        counts[region[rows[j]] * n_domains + doms[j]] += 1
+    for r in range(R):
+        total = 0
+        for d in range(n_domains):
+            c = counts[r * n_domains + d]
+            innov_review[r, d] += c
+            total += c
+        cum_innov[r] += total
 
 
 @kernel

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..model.partnering import build_csr
 from . import _kernels as K
 from .base import Call, Project, Proposal, Regime, Scope, regime_class
 from .regimes import ClusterS3, Horizontal, NoPolicy, TopDownS3, TransregionalS3
@@ -53,28 +54,50 @@ class _ProjectTable:
 
     def __init__(self, engine: S3Policy, projects: list[Project]):
         self.n = len(projects)
-        members, regions, funding, cost, funder, domain, p_deliverable = [], [], [], [], [], [], []
+        calls = [pr.call for pr in projects]
         p_of_call: dict[tuple[int, int], float] = {}  # a call's regime follows from its scope and funder
-        for pr in projects:
-            call = pr.call
-            members.append(pr.members)
-            regions.append(pr.regions)
-            funding.append(pr.funding_per_step)
-            cost.append(pr.cost_per_member)
-            funder.append(call.funder)
-            domain.append(call.domain)
+        for call in calls:
             key = (call.scope, call.funder)
-            p = p_of_call.get(key)
-            if p is None:
-                p = p_of_call[key] = engine._regime_for_call(call).p.p_deliverable
-            p_deliverable.append(p)
-        self.off, self.members = self._flat(members)
-        self.reg_off, self.regions = self._flat(regions)
-        self.funding = np.array(funding, dtype=np.float64)
-        self.cost = np.array(cost, dtype=np.float64)
-        self.funder = np.array(funder, dtype=np.int64)
-        self.domain = np.array(domain, dtype=np.int64)
-        self.p_deliverable = np.array(p_deliverable, dtype=np.float64)
+            if key not in p_of_call:
+                p_of_call[key] = engine._regime_for_call(call).p.p_deliverable
+        self.off, self.members = self._flat([pr.members for pr in projects])
+        self.reg_off, self.regions = self._flat([pr.regions for pr in projects])
+        self.funding = np.array([pr.funding_per_step for pr in projects], dtype=np.float64)
+        self.cost = np.array([pr.cost_per_member for pr in projects], dtype=np.float64)
+        self.funder = np.array([call.funder for call in calls], dtype=np.int64)
+        self.domain = np.array([call.domain for call in calls], dtype=np.int64)
+        self.p_deliverable = np.array([p_of_call[call.scope, call.funder] for call in calls], dtype=np.float64)
+
+    _ARRAYS = ("funding", "cost", "funder", "domain", "p_deliverable")
+
+    def extended(self, more: _ProjectTable) -> _ProjectTable:
+        """This table with the projects of ``more`` appended (as a table of both lists would be)."""
+        out = object.__new__(_ProjectTable)
+        out.n = self.n + more.n
+        out.off = np.concatenate([self.off, more.off[1:] + self.off[-1]])
+        out.members = np.concatenate([self.members, more.members])
+        out.reg_off = np.concatenate([self.reg_off, more.reg_off[1:] + self.reg_off[-1]])
+        out.regions = np.concatenate([self.regions, more.regions])
+        for name in self._ARRAYS:
+            setattr(out, name, np.concatenate([getattr(self, name), getattr(more, name)]))
+        return out
+
+    def kept(self, keep: np.ndarray) -> _ProjectTable:
+        """The table of the projects flagged in ``keep`` (as a table of the shorter list would be)."""
+        out = object.__new__(_ProjectTable)
+        out.n = int(keep.sum())
+        out.off, out.members = self._keep_flat(self.off, self.members, keep)
+        out.reg_off, out.regions = self._keep_flat(self.reg_off, self.regions, keep)
+        for name in self._ARRAYS:
+            setattr(out, name, getattr(self, name)[keep])
+        return out
+
+    @staticmethod
+    def _keep_flat(off: np.ndarray, flat: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lens = np.diff(off)
+        new_off = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
+        np.cumsum(lens[keep], out=new_off[1:])
+        return new_off, flat[np.repeat(keep, lens)]
 
     @staticmethod
     def _flat(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -150,6 +173,7 @@ class S3Policy:
         self._all_region_cos = [np.flatnonzero(cl.region == r) for r in range(R)]  # pilots included
         self._one_region = np.eye(R, dtype=bool)
         self._no_domains = np.zeros(0, dtype=bool)  # subsidies open to every domain
+        self._no_rows = np.zeros(0, dtype=np.int64)
         self._by_region = [[reg for reg in self._all() if reg.scope.region == r] for r in range(R)]
         self._table_key: tuple | None = None
         self._table_cache: _ProjectTable | None = None
@@ -360,8 +384,8 @@ class S3Policy:
         cl = model.clusters
         D = model.world.n_domains
         cos = self._all_region_cos[scope.region] if scope.cluster < 0 else np.array([scope.cluster])
-        # whole numbers throughout, so the order of the additions does not matter
-        return np.bincount(cl.domain[cos], minlength=D) + self.member_innov[cos].sum(axis=0)
+        # whole numbers throughout, so the order of the additions does not matter (compiled: K.cluster_signals)
+        return K.cluster_signals(cos.astype(np.int64, copy=False), cl.domain, self.member_innov, D)
 
     def innovations_since_review(self, scope: Scope) -> np.ndarray:
         return self.innov_review[scope.region].copy()
@@ -438,10 +462,7 @@ class S3Policy:
         csr = self._step_cache.get("region_rows")
         if csr is None:
             a = model.actors
-            region = a.region[: a.n]
-            start = np.zeros(model.world.n_regions + 1, dtype=np.int64)
-            np.cumsum(np.bincount(region, minlength=model.world.n_regions), out=start[1:])
-            csr = (start, np.argsort(region, kind="stable").astype(np.int64))
+            csr = build_csr(a.region, np.ones(a.n, dtype=np.bool_), a.n, model.world.n_regions)  # a counting sort
             self._step_cache["region_rows"] = csr
         return csr
 
@@ -476,11 +497,15 @@ class S3Policy:
         return busy
 
     def _table(self) -> _ProjectTable:
-        """The running projects as arrays (rebuilt when the project list changed)."""
+        """The running projects as arrays (extended when projects were appended to the list, rebuilt when the list
+        changed otherwise, except by :meth:`after_step`, which cuts the table as it cuts the list)."""
         key = (self.projects, len(self.projects))
-        if self._table_key is None or self._table_key[0] is not key[0] or self._table_key[1] != key[1]:
+        old = self._table_key
+        if old is None or old[0] is not key[0] or old[1] > key[1]:
             self._table_cache = _ProjectTable(self, self.projects)
-            self._table_key = key
+        elif old[1] < key[1]:
+            self._table_cache = self._table_cache.extended(_ProjectTable(self, self.projects[old[1]:]))
+        self._table_key = key
         return self._table_cache
 
     @staticmethod
@@ -539,11 +564,16 @@ class S3Policy:
         params = [reg.p for reg in regs]
         R = model.world.n_regions
         region_ok = np.zeros((k, R), dtype=bool)
-        single = np.empty(k, dtype=np.int64)
-        scope = np.empty(k, dtype=np.int64)
-        use_mask = np.empty(k, dtype=bool)
-        for j, call in enumerate(calls):
-            region_ok[j], single[j], scope[j], use_mask[j] = self._pool(model, call)
+        single = np.full(k, -1, dtype=np.int64)
+        for j, call in enumerate(calls):  # as _pool
+            regions = np.asarray(call.regions)
+            if regions.size == 1:
+                single[j] = regions[0]
+                region_ok[j, single[j]] = True
+            else:
+                region_ok[j, regions] = True
+        scope = np.array([call.scope for call in calls], dtype=np.int64)
+        use_mask = np.array([call.scope < 0 and call.funder < 0 for call in calls], dtype=bool)
         units = [self._unit(p, call) for call, p in zip(calls, params)]
         domain = np.array([call.domain for call in calls], dtype=np.int64)
         sizes = np.array([int(p.project_size) for p in params], dtype=np.int64)
@@ -640,11 +670,21 @@ class S3Policy:
             new = reg.review_priorities(self, model, t) if reg.prioritises else None
             if new is not None:
                 reg.priorities = new
-        for r, reg in enumerate(self.regimes):
-            model.regions.priority[r] = reg.priorities if reg.prioritises else False
-            tilt[r] = reg.p.tau_dir * reg.priorities if reg.prioritises else 0.0
+        builtin = self._builtin_support()
+        pri = [reg.priorities for reg in self.regimes]
+        if builtin and all(x.dtype is _BOOL and x.shape == tilt.shape[1:] for x in pri):
+            # every row at once: the same products as below (no priorities: a row of zeros times 0.0)
+            none = np.zeros(tilt.shape[1], dtype=np.bool_)
+            pri = np.array([x if reg.prioritises else none for x, reg in zip(pri, self.regimes)], dtype=np.bool_)
+            tau = np.array([reg.p.tau_dir if reg.prioritises else 0.0 for reg in self.regimes], dtype=np.float64)
+            model.regions.priority[:] = pri
+            np.multiply(tau[:, None], pri, out=tilt)
+        else:
+            for r, reg in enumerate(self.regimes):
+                model.regions.priority[r] = reg.priorities if reg.prioritises else False
+                tilt[r] = reg.p.tau_dir * reg.priorities if reg.prioritises else 0.0
         due = (t - self.started) % int(self.config["call_period"]) == 0
-        if self._builtin_support():
+        if builtin:
             self._support_builtin(model, t, due)
         else:
             for reg in self._all():
@@ -671,13 +711,21 @@ class S3Policy:
         """True when the quarter's support may run as :meth:`_support_builtin`: no pilots, every region under a
         built-in regime whose support and calls are the shipped rules (no override in a subclass, on the class or
         on the instance), and the engine's own instruments as shipped."""
-        if self.pilots or self.__dict__.keys() & _ENGINE_INSTRUMENTS or type(self) is not S3Policy:
+        own = self.__dict__
+        if self.pilots or type(self) is not S3Policy:
             return False
-        for reg in self.regimes:
-            rules = _BUILTIN_RULES.get(type(reg))
-            if rules is None or reg.__dict__.keys() & _SUPPORT_RULES:
+        for m in _ENGINE_INSTRUMENTS:
+            if m in own:
                 return False
-            if rules != tuple(getattr(type(reg), m, None) for m in _SUPPORT_RULES):
+        for cls in set(map(type, self.regimes)):
+            rules = _BUILTIN_RULES.get(cls)
+            if rules is None:
+                return False
+            for m, f in zip(_SUPPORT_RULES, rules):
+                if getattr(cls, m, None) is not f:
+                    return False
+        for reg in self.regimes:
+            if not _SUPPORT_OVERRIDES.isdisjoint(reg.__dict__):
                 return False
         return True
 
@@ -794,16 +842,16 @@ class S3Policy:
             values = np.array([math.exp(sigma_v * float(x)) for x in z[:k]])
             model.credit_innovations(rows, values, doms)
         if self._first_end <= t + 1:  # a project runs quarters start..end-1
-            self.projects = [pr for pr in self.projects if pr.end > t + 1]
+            keep = np.array([pr.end > t + 1 for pr in self.projects], dtype=bool)
+            tb = self._table()
+            self.projects = [pr for pr, k in zip(self.projects, keep.tolist()) if k]
+            self._table_cache, self._table_key = tb.kept(keep), (self.projects, len(self.projects))
             self._first_end = min((pr.end for pr in self.projects), default=math.inf)
         # evidence for the next reviews: this step's innovations by region x domain and by cluster
-        innov = model.innovation_log[-1]
-        cells = innov[:, 2].astype(np.int64)
-        by_cell = np.bincount(cells, minlength=w.n_regions * D).reshape(w.n_regions, D)
-        if k:
-            np.add.at(by_cell, (a.region[rows], doms), 1)
-        self.innov_review += by_cell
-        self.cum_innov += by_cell.sum(axis=1)
+        if not k:
+            rows = doms = self._no_rows
+        K.count_review_innovations(model.innovation_log[-1], rows, doms, a.region, D, self.innov_review,
+                                   self.cum_innov)
         self._cluster_innovations(model)
         for reg in self._all():
             reg.monitor(self, model, t)
@@ -875,7 +923,9 @@ class S3Policy:
 _SUPPORT_RULES = ("direct_support", "call_share", "publish_calls", "eligible", "rank")
 _BUILTIN_RULES = {cls: tuple(getattr(cls, m, None) for m in _SUPPORT_RULES)
                   for cls in (NoPolicy, Horizontal, TopDownS3, ClusterS3, TransregionalS3)}
-_ENGINE_INSTRUMENTS = frozenset({"subsidise", "grant_clusters", "_fund_calls", "_fund", "_funded"})
+_SUPPORT_OVERRIDES = frozenset(_SUPPORT_RULES)
+_BOOL = np.dtype(np.bool_)
+_ENGINE_INSTRUMENTS = ("subsidise", "grant_clusters", "_fund_calls", "_fund", "_funded")
 
 
 def build_policy(config: Any) -> S3Policy | None:

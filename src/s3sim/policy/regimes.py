@@ -109,9 +109,14 @@ class ClusterS3(Regime):
         r = self.scope.region
         rng = model.streams["policy"]
         signal = engine.cluster_signals(model, self.scope)
-        score = (self.p.w_signal * zscore(signal) + self.p.w_relatedness * zscore(model.rd[r])
-                 + self.p.w_complexity * self._z_complexity(model)
-                 + self.p.sigma_edp * rng.standard_normal(signal.size))
+        rd, z_cx = model.rd[r], self._z_complexity(model)
+        noise = rng.standard_normal(signal.size)  # the only draw: the z-scores draw nothing
+        if signal.dtype == rd.dtype == z_cx.dtype == np.float64:  # compiled, the same operations
+            score = K.edp_scores(signal, np.ascontiguousarray(rd), z_cx, noise, self.p.w_signal,
+                                 self.p.w_relatedness, self.p.w_complexity, self.p.sigma_edp)
+        else:
+            score = (self.p.w_signal * zscore(signal) + self.p.w_relatedness * zscore(rd)
+                     + self.p.w_complexity * z_cx + self.p.sigma_edp * noise)
         k = min(self.p.n_priorities, signal.size)
         if last is None or not self.priorities.any():
             new = top_k(score, k)
@@ -119,21 +124,27 @@ class ClusterS3(Regime):
         else:
             kpi = engine.innovations_since_review(self.scope)
             pri = self.priorities
-            med = K.median(kpi[pri]) if pri.any() else 0.0
-            failing = pri & (kpi < self.p.theta_exit * med)
             strikes = self.state["strikes"]
-            strikes[failing] += 1
-            strikes[~failing] = 0
-            out = np.flatnonzero(pri & (strikes >= 2))
-            out = out[np.argsort(score[out], kind="stable")][: self.p.max_changes]
-            new = pri.copy()
-            new[out] = False
-            strikes[out] = 0
-            self.state["dropped"] = self.state.get("dropped", 0) + out.size
-            need = k - int(new.sum())
-            if need > 0:  # a dropped priority is replaced by the best non-priorities, not re-selected at once
-                candidates = np.flatnonzero(~pri)
-                new[candidates[np.argsort(-score[candidates], kind="stable")][:need]] = True
+            if (pri.dtype == np.bool_ and kpi.dtype == score.dtype == np.float64 and strikes.dtype == np.int64
+                    and pri.size == kpi.size == strikes.size == score.size):  # compiled: K.edp_update
+                new = np.empty(pri.size, dtype=np.bool_)
+                dropped = K.edp_update(score, kpi, pri, strikes, self.p.theta_exit, self.p.max_changes, k, new)
+            else:
+                med = K.median(kpi[pri]) if pri.any() else 0.0
+                failing = pri & (kpi < self.p.theta_exit * med)
+                strikes[failing] += 1
+                strikes[~failing] = 0
+                out = np.flatnonzero(pri & (strikes >= 2))
+                out = out[np.argsort(score[out], kind="stable")][: self.p.max_changes]
+                new = pri.copy()
+                new[out] = False
+                strikes[out] = 0
+                dropped = out.size
+                need = k - int(new.sum())
+                if need > 0:  # a dropped priority is replaced by the best non-priorities, not re-selected at once
+                    candidates = np.flatnonzero(~pri)
+                    new[candidates[np.argsort(-score[candidates], kind="stable")][:need]] = True
+            self.state["dropped"] = self.state.get("dropped", 0) + dropped
         engine.reset_review(self.scope)
         self.state["signalled"] = signal > 0
         return new
