@@ -744,7 +744,7 @@ class S3Policy:
         calls: list[Call] = []
         owners: list[Regime] = []
         for r, reg in enumerate(self.regimes):
-            b = budgets[r] * (1.0 - 0.0) if reg.funded else 0.0  # as _budget_of: no pilot takes a share
+            b = budgets[r] if reg.funded else 0.0  # as _budget_of (b x (1 - 0), exactly b): no pilot takes a share
             pool_part = share * b if reg.joint else 0.0
             self.pool_acc += pool_part
             if not reg.funded:
