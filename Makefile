@@ -25,8 +25,11 @@ run: $(STAMP)
 	if [ $$status -ne 2 ]; then $(BIN)/s3sim-compare $$dir --baseline $(BASELINE) || status=$$?; fi; \
 	exit $$status
 
+# The suite on $(TEST_WORKERS) pytest-xdist worker processes (TEST_WORKERS=0: in this process). Tests that start
+# worker processes of their own share one xdist_group (tests/conftest.py), so they run one at a time.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 $(BIN)/python -m pytest -q
+	OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # The README gallery: the three phase experiments and s3sim-validate at full size, figures into docs/gallery/.
 gallery: $(STAMP)

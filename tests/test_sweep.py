@@ -267,6 +267,10 @@ class TestCollectAndCompare:
                                       for j in range(6))
 
     def test_compare_reports_paired_contrasts(self, work, regime_sweep):
+        from s3sim.analysis.collect import open_sweep
+
+        # a collected sweep (collected here if no earlier test did): compare reads it and must not rewrite it
+        open_sweep(regime_sweep, progress=False)
         before = tree_digest(regime_sweep, skip=("report",))
         r = run_cli("s3sim-compare", str(regime_sweep), "--baseline", "none", cwd=work)
         assert r.returncode == 0, r.stderr[-3000:]
