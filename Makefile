@@ -25,8 +25,9 @@ run: $(STAMP)
 	if [ $$status -ne 2 ]; then $(BIN)/s3sim-compare $$dir --baseline $(BASELINE) || status=$$?; fi; \
 	exit $$status
 
-# The suite on $(TEST_WORKERS) pytest-xdist worker processes (TEST_WORKERS=0: in this process). Tests that start
-# worker processes of their own share one xdist_group (tests/conftest.py), so they run one at a time.
+# The suite on $(TEST_WORKERS) pytest-xdist worker processes (TEST_WORKERS=0: in this process). Test modules with
+# expensive module-scoped fixtures (runs, sweeps, the gallery) are each one xdist_group, so each runs whole on one
+# worker: their fixtures are made once and their tests run in file order.
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
