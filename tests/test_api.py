@@ -20,6 +20,10 @@ import s3sim
 from s3sim import ConfigError, RunResult
 from s3sim.indicators.outcomes import OUTCOMES
 
+# pytest-xdist (`make test`: --dist loadgroup) runs the whole module on one worker, so
+# its shared run is made once
+pytestmark = pytest.mark.xdist_group("api")
+
 SMALL = ["model.n_agents=300", "model.burn_in=2", "model.horizon=8"]
 SMALL_PARAMS = dict(n_agents=300, burn_in=2, horizon=8)
 STEPS = 10

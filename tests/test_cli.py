@@ -17,6 +17,10 @@ from pandas.testing import assert_frame_equal
 import s3sim
 from s3sim.runner.result import MANIFEST, TABLES
 
+# pytest-xdist (`make test`: --dist loadgroup) runs the whole module on one worker, so
+# its shared runs from the shell are made once
+pytestmark = pytest.mark.xdist_group("cli")
+
 SMALL = ["model.n_agents=300", "model.horizon=8", "model.burn_in=2"]
 RUN_ARGS = ["seed=3", *SMALL]
 TIMEOUT = 180

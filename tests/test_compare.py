@@ -15,6 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+# pytest-xdist (`make test`: --dist loadgroup) runs the whole module on one worker, so
+# its sweeps (each on 2 worker processes) are made once
+pytestmark = pytest.mark.xdist_group("compare")
+
 BIN = Path(sys.executable).parent
 SMALL = ["model.n_agents=300", "model.burn_in=4", "model.horizon=8", "model.materialize_agents=false"]
 SHARE = "interregional_collaboration_share"

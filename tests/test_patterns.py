@@ -26,6 +26,10 @@ from s3sim.indicators.outcomes import top_share
 
 from conftest import small_config, total_wide
 
+# pytest-xdist (`make test`: --dist loadgroup) runs the whole module on one worker, so
+# its default pattern runs are made once
+pytestmark = pytest.mark.xdist_group("patterns")
+
 SEEDS = tuple(range(10))
 PATTERN_SCALE = dict(n_agents=1000, burn_in=8, horizon=40)
 

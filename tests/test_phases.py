@@ -13,6 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+# pytest-xdist (`make test`: --dist loadgroup) runs the whole module on one worker, so
+# the gallery (the phase experiments on 2 worker processes) is made once
+pytestmark = pytest.mark.xdist_group("phases")
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

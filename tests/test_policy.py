@@ -25,6 +25,10 @@ from s3sim.model.state import LARGE, RI, SME, STARTUP
 from s3sim.policy import REGIMES, ClusterS3, Horizontal, NoPolicy, S3Policy, TopDownS3, TransregionalS3
 from s3sim.policy.engine import build_policy
 
+# pytest-xdist (`make test`: --dist loadgroup) runs the whole module on one worker, so
+# its instrumented runs of every regime are made once
+pytestmark = pytest.mark.xdist_group("policy")
+
 BURN_IN = 8
 HORIZON = 32
 SMALL = ["model.n_agents=800", f"model.burn_in={BURN_IN}", f"model.horizon={HORIZON}",

@@ -20,6 +20,10 @@ from pandas.testing import assert_frame_equal
 import s3sim
 from s3sim.runner.result import MANIFEST
 
+# pytest-xdist (`make test`: --dist loadgroup) runs the whole module on one worker, so
+# its runs from the shell are made once
+pytestmark = pytest.mark.xdist_group("policy_cli")
+
 SMALL = ["model.n_agents=800", "model.burn_in=8", "model.horizon=16", "model.materialize_agents=false"]
 TIMEOUT = 180
 REGIMES = ("none", "horizontal", "topdown_s3", "cluster_s3", "transregional_s3")

@@ -15,6 +15,10 @@ import s3sim
 from s3sim import ConfigError, RunResult
 from s3sim.runner.result import MANIFEST, TABLES
 
+# pytest-xdist (`make test`: --dist loadgroup) runs the whole module on one worker, so
+# its stored runs are made once
+pytestmark = pytest.mark.xdist_group("store")
+
 SMALL = ["model.n_agents=300", "model.burn_in=2", "model.horizon=8"]
 
 

@@ -13,6 +13,10 @@ from s3sim.errors import ConfigError
 from s3sim.runner.executors import DaskExecutor, LocalExecutor, SerialExecutor, make_executor
 from s3sim.runner.stress import run_stress
 
+# pytest-xdist (`make test`: --dist loadgroup) runs the whole module on one worker, so
+# its process pools and Dask LocalClusters (2 worker processes each) run one at a time
+pytestmark = pytest.mark.xdist_group("stress_executors")
+
 CFG = {"target": {"name": "s3", "params": ["g_min", "c_collab"], "fixed": {"n_agents": 150, "burn_in": 4,
                                                                             "horizon": 8},
                   "outputs": ["cluster_s3-topdown_s3:innovations_per_1000_firms"], "replicates": 2},

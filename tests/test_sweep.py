@@ -15,6 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+# pytest-xdist (`make test`: --dist loadgroup) runs the whole module on one worker, so
+# its sweeps (each on 2 worker processes) are made once and its tests run in file order
+pytestmark = pytest.mark.xdist_group("sweep")
+
 BIN = Path(sys.executable).parent
 SMALL = ["model.n_agents=300", "model.burn_in=4", "model.horizon=12", "model.materialize_agents=false"]
 
