@@ -39,14 +39,14 @@ from . import critical_mass as cm
 from ._jit import StreamHandles, kernel
 from .accounting import settle
 from .agents import ClusterOrganisation, Firm, RegionalAuthority, ResearchInstitute
-from .demography import exits, join_clusters, place_newborns, plan_births
+from .demography import draw_entrants, exits, join_clusters, place_newborns, plan_births
 from .evidence import expertise_mass, rca, relatedness_density, relatedness_weights
 from .exchange import exchange
 from .knowledge import draw_kene, refresh_products, refresh_profiles
 from .learning import learn_and_forget
 from .market import clear_market, update_demand
 from .network import metrics_from_ties
-from .partnering import build_csr, remember_pairs, search_partners
+from .partnering import build_csr, remember_pairs, search_index, search_partners
 from .research import do_research
 from .spillovers import spill, spillover_field
 from .state import KIND_NAMES, LARGE, ORIGIN_NAMES, RI, SME, ActorState, ClusterState, RegionState
@@ -402,8 +402,7 @@ class S3Model(mesa.Model):
         flows = 0
         self.n_pairs = 0
         if p.partnering:
-            reg_start, reg_rows = build_csr(a.region, a.alive, n, R)
-            cl_start, cl_rows = build_csr(a.cluster, a.alive, n, self.clusters.n)
+            reg_start, reg_rows, cl_start, cl_rows = search_index(a.region, a.cluster, a.alive, n, R, self.clusters.n)
             if self.pair_a.size < n:  # at most one new partnership per searcher
                 self.pair_a = np.empty(n + n // 2, dtype=np.int32)
                 self.pair_b = np.empty(n + n // 2, dtype=np.int32)
@@ -413,8 +412,7 @@ class S3Model(mesa.Model):
                 reg_start, reg_rows, cl_start, cl_rows, self.clusters.brokerage * p.cluster_brokerage,
                 self.clusters.link,
                 self.region_factor, p.tie_memory, p.search_rate, p.n_candidates, p.max_partners, p.theta_attr, p.p_prev, p.p_tc,
-                p.p_cluster, p.p_local, p.w_soc, p.w_org, p.c_collab, self.pair_a, self.pair_b)
-            a.rd_spend[:n] += a.n_partners[:n] * p.c_collab
+                p.p_cluster, p.p_local, p.w_soc, p.w_org, p.c_collab, a.rd_spend, self.pair_a, self.pair_b)
             if policy_active and hasattr(self.policy, "project_pairs"):
                 self._add_pairs(*self.policy.project_pairs(self), t)
             flows = exchange(self.stream_handle("exchange"), self.pair_a, self.pair_b, self.n_pairs, a.profile, a.klen,
@@ -507,12 +505,11 @@ class S3Model(mesa.Model):
     def _demography(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         p, a = self.p, self.actors
         R = self.world.n_regions
-        drng = self.streams["demography"]
         n = a.n
         gone, lost, firms_r = exits(a.alive, a.kind, a.region, a.capital, n, R)
         self.ledger["exited"] += lost
-        entrants = drng.poisson(p.entrant_rate * firms_r).astype(np.int64)
         handle = self.stream_handle("demography")
+        entrants = draw_entrants(handle, p.entrant_rate, firms_r)
         parent, reg, origin, source = plan_births(handle, a.alive, a.kind, a.region, a.profit, n, p.start_up_trigger,
                                                   p.spinoff_rate, p.spinoff_local_prob, p.ri_spinoff_rate,
                                                   self.region_cdf, entrants)

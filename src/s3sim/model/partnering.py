@@ -50,6 +50,39 @@ def build_csr(keys, alive, n, n_keys):
     return counts, rows
 
 
+@kernel
+def search_index(region, cluster, alive, n, n_regions, n_clusters):
+    """The partner search's two indexes in one pass over the actors: :func:`build_csr` of the alive actors by
+    region and by cluster organisation (actors in none left out): (region start, rows, cluster start, rows)."""
+    reg_counts = np.zeros(n_regions + 1, dtype=np.int64)
+    cl_counts = np.zeros(n_clusters + 1, dtype=np.int64)
+    for i in range(n):
+        if alive[i]:
+            if region[i] >= 0:
+                reg_counts[region[i] + 1] += 1
+            if cluster[i] >= 0:
+                cl_counts[cluster[i] + 1] += 1
+    for k in range(n_regions):
+        reg_counts[k + 1] += reg_counts[k]
+    for k in range(n_clusters):
+        cl_counts[k + 1] += cl_counts[k]
+    reg_rows = np.empty(reg_counts[n_regions], dtype=np.int64)
+    cl_rows = np.empty(cl_counts[n_clusters], dtype=np.int64)
+    reg_fill = reg_counts[:-1].copy()
+    cl_fill = cl_counts[:-1].copy()
+    for i in range(n):
+        if alive[i]:
+            r = region[i]
+            if r >= 0:
+                reg_rows[reg_fill[r]] = i
+                reg_fill[r] += 1
+            c = cluster[i]
+            if c >= 0:
+                cl_rows[cl_fill[c]] = i
+                cl_fill[c] += 1
+    return reg_counts, reg_rows, cl_counts, cl_rows
+
+
 @step_kernel
 def _recent_tie(i, j, tie_partner, tie_step, since):
     for s in range(TIE_SLOTS):
@@ -103,8 +136,9 @@ def remember_pairs(pa, pb, t, tie_partner, tie_step):
 def search_partners(rng, t, alive, kind, region, cluster, n, profit, success_threshold, advert, tie_partner,
                     tie_step, n_partners, costs, reg_start, reg_rows, cl_start, cl_rows, cl_brokerage, cl_link,
                     region_factor, tie_memory, search_rate, n_candidates, max_partners, theta_attr, p_prev, p_tc,
-                    p_cluster, p_local, w_soc, w_org, c_collab, pair_a, pair_b):
-    """Form this step's partnerships. Writes pairs into ``pair_a``/``pair_b``; returns their number."""
+                    p_cluster, p_local, w_soc, w_org, c_collab, rd_spend, pair_a, pair_b):
+    """Form this step's partnerships. Writes pairs into ``pair_a``/``pair_b`` and books each actor's
+    partnerships (``n_partners`` x ``c_collab``) in ``rd_spend``; returns their number."""
     check_stream(rng)  # a Generator or its stream handle (model._jit)
     n_domains = advert.shape[1]
     since = t - tie_memory
@@ -199,6 +233,8 @@ def search_partners(rng, t, alive, kind, region, cluster, n, profit, success_thr
             costs[best] += c_collab
             _remember(i, best, t, tie_partner, tie_step)
             _remember(best, i, t, tie_partner, tie_step)
+    for i in range(n):
+        rd_spend[i] += n_partners[i] * c_collab
     return n_pairs
 
 
