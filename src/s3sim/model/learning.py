@@ -35,34 +35,35 @@ def learn_and_forget(alive, kind, n, t, klen, cap, abil, expt, ih, res_slot, cap
     for i in range(n):
         if not alive[i]:
             continue
-        forget = kind[i] != RI or forget_ri
+        dec = 1 if kind[i] != RI or forget_ri else 0  # what forgetting takes from a non-IH triple this step
         q = 0.0
         n_ih = 0
         tot = 0
         k = 0
+        # the IH/non-IH split is computed without branches (both updates, then a choice; adding zeros leaves the
+        # sums exactly as they were): whether a triple is in the IH follows no pattern a CPU could predict
         while k < klen[i]:
             d = cap[i, k] >> cap_shift
-            if ih[i, k]:
-                if expt[i, k] < 10:
-                    expt[i, k] += 1
-                e = expt[i, k]
-                q += abil[i, k] * EXPERTISE_WEIGHT[e]
-                scratch[d] += e
-                ih_dom[n_ih] = d
-                n_ih += 1
-                adv[d] += e
-            elif forget:
-                expt[i, k] -= 1
-                if expt[i, k] <= 0:
-                    if res_slot[i] == k:  # the researched triple is forgotten (also when it is the last slot)
-                        res_slot[i] = -1
-                    elif res_slot[i] == klen[i] - 1:  # the last triple moves into slot k
-                        res_slot[i] = k
-                    remove_slot(i, k, klen, cap, abil, expt, ih)
-                    forgotten += 1
-                    continue  # the slot now holds the former last triple, visited next (so slot order is kept)
-            prof[d] += expt[i, k]
-            tot += expt[i, k]
+            in_ih = ih[i, k]
+            old = np.int64(expt[i, k])
+            e = (old + 1 if old < 10 else old) if in_ih else old - dec
+            if e <= 0 and dec and not in_ih:  # forgotten (rare)
+                if res_slot[i] == k:  # the researched triple is forgotten (also when it is the last slot)
+                    res_slot[i] = -1
+                elif res_slot[i] == klen[i] - 1:  # the last triple moves into slot k
+                    res_slot[i] = k
+                remove_slot(i, k, klen, cap, abil, expt, ih)
+                forgotten += 1
+                continue  # the slot now holds the former last triple, visited next (so slot order is kept)
+            expt[i, k] = e
+            w = abil[i, k] * EXPERTISE_WEIGHT[e]
+            q += w if in_ih else 0.0
+            scratch[d] += e if in_ih else 0
+            ih_dom[n_ih] = d
+            n_ih += 1 if in_ih else 0
+            adv[d] += e if in_ih else 0
+            prof[d] += e
+            tot += e
             k += 1
         # S2, as in knowledge.product_and_quality: argmax of IH expertise by domain, ties to the lowest domain
         best_d = 0
