@@ -8,7 +8,7 @@ firms; the model keeps a ledger of each so that the money balance can be checked
 
 from __future__ import annotations
 
-from ._jit import kernel
+from ._jit import kernel, live_rows
 from .state import RI
 
 
@@ -18,9 +18,7 @@ def settle(alive, kind, n, revenue, transfers, costs, capital, profit, prev_prof
     tr = 0.0
     tt = 0.0
     tc = 0.0
-    for i in range(n):
-        if not alive[i]:
-            continue
+    for i in live_rows(alive, n):
         costs[i] += depreciation
         if kind[i] == RI:
             transfers[i] += ri_grant

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import kernel, live_rows
 
 
 @kernel
 def mass(alive, region, domain, n, n_regions, n_domains):
     """Actors per (region, domain) as a float [R, D] matrix."""
     m = np.zeros((n_regions, n_domains))
-    for i in range(n):
-        if alive[i]:
-            m[region[i], domain[i]] += 1.0
+    for i in live_rows(alive, n):
+        m[region[i], domain[i]] += 1.0
     return m
 
 

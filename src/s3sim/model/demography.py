@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from ._jit import check_stream, generator_of, kernel, uniform
+from ._jit import check_stream, generator_of, kernel, live_rows, uniform
 from .knowledge import add_triple, draw_ih, draw_kene, product_and_quality, profile_of
 from .state import ORIGIN_NONLOCAL, ORIGIN_RI_SPINOFF, ORIGIN_SPINOFF, RI, STARTUP
 
@@ -38,8 +38,8 @@ def exits(alive, kind, region, capital, n, n_regions):
     firms = np.zeros(n_regions, dtype=np.int64)
     m = 0
     lost = 0.0
-    for i in range(n):
-        if alive[i] and kind[i] != RI:
+    for i in live_rows(alive, n):
+        if kind[i] != RI:
             if capital[i] < 0.0:
                 alive[i] = False
                 out[m] = i
@@ -73,9 +73,7 @@ def plan_births(rng, alive, kind, region, profit, n, start_up_trigger, spinoff_r
     origin = np.empty(cap_n, dtype=np.int64)
     source = np.empty(cap_n, dtype=np.int64)
     m = 0
-    for i in range(n):
-        if not alive[i]:
-            continue
+    for i in live_rows(alive, n):
         if kind[i] == RI:
             if uniform(rng) < ri_spinoff_rate:
                 parent[m] = i

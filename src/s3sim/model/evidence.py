@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import kernel, live_rows
 
 
 @kernel
 def expertise_mass(alive, region, n, klen, cap, expt, cap_shift, n_regions, n_domains):
     x = np.zeros((n_regions, n_domains))
-    for i in range(n):
-        if alive[i]:
-            r = region[i]
-            for k in range(klen[i]):
-                x[r, (cap[i, k] >> cap_shift)] += expt[i, k]
+    for i in live_rows(alive, n):
+        r = region[i]
+        for k in range(klen[i]):
+            x[r, (cap[i, k] >> cap_shift)] += expt[i, k]
     return x
 
 

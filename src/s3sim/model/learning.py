@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import kernel, live_rows
 from .knowledge import EXPERTISE_WEIGHT, remove_slot
 from .state import RI
 
@@ -32,9 +32,7 @@ def learn_and_forget(alive, kind, n, t, klen, cap, abil, expt, ih, res_slot, cap
     prof = np.zeros(n_domains, dtype=np.int64)  # integer expertise sums: exact, as the float32 sums they replace
     adv = np.zeros(n_domains, dtype=np.int64)
     ih_dom = np.empty(cap.shape[1], dtype=np.int64)
-    for i in range(n):
-        if not alive[i]:
-            continue
+    for i in live_rows(alive, n):
         dec = 1 if kind[i] != RI or forget_ri else 0  # what forgetting takes from a non-IH triple this step
         q = 0.0
         n_ih = 0

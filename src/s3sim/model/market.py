@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import kernel, live_rows
 from .state import RI
 
 
@@ -36,7 +36,9 @@ def clear_market(alive, kind, region, product_domain, quality, appeal, n, beta_q
     u = np.empty(n)
     for i in range(n):
         revenue[i] = 0.0
-        if alive[i] and kind[i] != RI:
+    live = live_rows(alive, n)
+    for i in live:
+        if kind[i] != RI:
             if appeal[i] != appeal_seen[i]:
                 appeal_seen[i] = appeal[i]
                 log_appeal[i] = math.log(appeal[i])
@@ -47,16 +49,16 @@ def clear_market(alive, kind, region, product_domain, quality, appeal, n, beta_q
                 shift[d] = ui
     sg = np.zeros(n_domains)
     sr = np.zeros((n_regions, n_domains))
-    for i in range(n):
-        if alive[i] and kind[i] != RI:
+    for i in live:
+        if kind[i] != RI:
             d = product_domain[i]
             e = math.exp(u[i] - shift[d])
             u[i] = e
             sg[d] += e
             sr[region[i], d] += e
     total = 0.0
-    for i in range(n):
-        if alive[i] and kind[i] != RI:
+    for i in live:
+        if kind[i] != RI:
             d = product_domain[i]
             r = region[i]
             e = u[i]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import check_stream, kernel, step_kernel, uniform
+from ._jit import check_stream, kernel, live_rows, step_kernel, uniform
 from .state import RI, TIE_SLOTS
 
 
@@ -56,12 +56,12 @@ def search_index(region, cluster, alive, n, n_regions, n_clusters):
     region and by cluster organisation (actors in none left out): (region start, rows, cluster start, rows)."""
     reg_counts = np.zeros(n_regions + 1, dtype=np.int64)
     cl_counts = np.zeros(n_clusters + 1, dtype=np.int64)
-    for i in range(n):
-        if alive[i]:
-            if region[i] >= 0:
-                reg_counts[region[i] + 1] += 1
-            if cluster[i] >= 0:
-                cl_counts[cluster[i] + 1] += 1
+    live = live_rows(alive, n)
+    for i in live:
+        if region[i] >= 0:
+            reg_counts[region[i] + 1] += 1
+        if cluster[i] >= 0:
+            cl_counts[cluster[i] + 1] += 1
     for k in range(n_regions):
         reg_counts[k + 1] += reg_counts[k]
     for k in range(n_clusters):
@@ -70,16 +70,15 @@ def search_index(region, cluster, alive, n, n_regions, n_clusters):
     cl_rows = np.empty(cl_counts[n_clusters], dtype=np.int64)
     reg_fill = reg_counts[:-1].copy()
     cl_fill = cl_counts[:-1].copy()
-    for i in range(n):
-        if alive[i]:
-            r = region[i]
-            if r >= 0:
-                reg_rows[reg_fill[r]] = i
-                reg_fill[r] += 1
-            c = cluster[i]
-            if c >= 0:
-                cl_rows[cl_fill[c]] = i
-                cl_fill[c] += 1
+    for i in live:
+        r = region[i]
+        if r >= 0:
+            reg_rows[reg_fill[r]] = i
+            reg_fill[r] += 1
+        c = cluster[i]
+        if c >= 0:
+            cl_rows[cl_fill[c]] = i
+            cl_fill[c] += 1
     return reg_counts, reg_rows, cl_counts, cl_rows
 
 
@@ -147,10 +146,9 @@ def search_partners(rng, t, alive, kind, region, cluster, n, profit, success_thr
     # searchers in a random order (Fisher-Yates with the partnering stream)
     order = np.empty(n, dtype=np.int64)
     m = 0
-    for i in range(n):
-        if alive[i] and (kind[i] == RI or profit[i] <= success_threshold):
-            order[m] = i
-            m += 1
+    for i in range(n):  # without a branch per row (as _jit.live_rows)
+        order[m] = i
+        m += 1 if alive[i] & ((kind[i] == RI) | (profit[i] <= success_threshold)) else 0
     for k in range(m - 1, 0, -1):
         j = int(uniform(rng) * (k + 1))
         tmp = order[k]

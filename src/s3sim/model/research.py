@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from ._jit import check_stream, generator_of, kernel, step_kernel, uniform
+from ._jit import check_stream, generator_of, kernel, live_rows, step_kernel, uniform
 from .knowledge import add_triple, draw_ih, find_capability
 from .sampling import categorical, relatedness_scores
 from .state import RI
@@ -123,9 +123,7 @@ def do_research(rng, alive, kind, region, n, capital, profit, prev_profit, trans
     n_domains = relatedness.shape[0]
     weights = np.empty(n_domains)  # radical_step's scratch
     n_out = 0
-    for i in range(n):
-        if not alive[i]:
-            continue
+    for i in live_rows(alive, n):
         r = region[i]
         is_ri = kind[i] == RI
         if is_ri:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import check_stream, kernel, uniform
+from ._jit import check_stream, kernel, live_rows, uniform
 from .knowledge import add_triple, find_capability
 from .sampling import categorical, relatedness_scores
 
@@ -37,9 +37,7 @@ def spill(rng, alive, region, n, profile, field, relatedness, sigma_s, caps_per_
     n_domains = profile.shape[1]
     w2 = np.empty(n_domains)
     events = 0
-    for i in range(n):
-        if not alive[i]:
-            continue
+    for i in live_rows(alive, n):
         r = region[i]
         p = 0.0
         for d in range(n_domains):
