@@ -70,14 +70,14 @@ def _learn(rng, i, src_c, src_a, src_e, m, p_abs, e_penalty_new, klen, kcap, cap
 
 @step_kernel
 def _snapshot_ih(i, klen, cap, abil, expt, ih, out_c, out_a, out_e):
-    """Copy row ``i``'s IH triples into the output buffers; returns how many."""
+    """Copy row ``i``'s IH triples into the output buffers; returns how many. Every triple is copied and only IH
+    ones are kept (the next copy overwrites the others): no branch on a flag that follows no pattern."""
     m = 0
     for k in range(klen[i]):
-        if ih[i, k]:
-            out_c[m] = cap[i, k]
-            out_a[m] = abil[i, k]
-            out_e[m] = expt[i, k]
-            m += 1
+        out_c[m] = cap[i, k]
+        out_a[m] = abil[i, k]
+        out_e[m] = expt[i, k]
+        m += 1 if ih[i, k] else 0
     return m
 
 

@@ -84,18 +84,18 @@ def search_index(region, cluster, alive, n, n_regions, n_clusters):
 
 @step_kernel
 def _recent_tie(i, j, tie_partner, tie_step, since):
-    for s in range(TIE_SLOTS):
-        if tie_partner[i, s] == j and tie_step[i, s] >= since:
-            return True
-    return False
+    found = False
+    for s in range(TIE_SLOTS):  # every slot, without an early exit: a loop of fixed length and no branch
+        found |= (tie_partner[i, s] == j) & (tie_step[i, s] >= since)
+    return found
 
 
 @step_kernel
 def _random_tie(rng, i, tie_partner, tie_step, since, alive):
     m = 0
     for s in range(TIE_SLOTS):
-        if tie_partner[i, s] >= 0 and tie_step[i, s] >= since and alive[tie_partner[i, s]]:
-            m += 1
+        j = tie_partner[i, s]
+        m += 1 if (j >= 0) & (tie_step[i, s] >= since) and alive[j] else 0
     if m == 0:
         return -1
     pick = int(uniform(rng) * m)
@@ -238,7 +238,7 @@ def search_partners(rng, t, alive, kind, region, cluster, n, profit, success_thr
 
 @step_kernel
 def tie_step_is(i, j, t, tie_partner, tie_step):
-    for s in range(TIE_SLOTS):
-        if tie_partner[i, s] == j and tie_step[i, s] == t:
-            return True
-    return False
+    found = False
+    for s in range(TIE_SLOTS):  # as _recent_tie
+        found |= (tie_partner[i, s] == j) & (tie_step[i, s] == t)
+    return found

@@ -70,8 +70,7 @@ def incremental_step(rng, i, klen, cap, abil, ih, res_slot, res_dir, improved, s
     if k < 0 or k >= klen[i] or not ih[i, k] or not improved:
         m = 0
         for s in range(klen[i]):
-            if ih[i, s]:
-                m += 1
+            m += 1 if ih[i, s] else 0
         if m == 0:
             return
         pick = int(uniform(rng) * m)
