@@ -66,11 +66,12 @@ def learn_and_forget(alive, kind, n, t, klen, cap, abil, expt, ih, res_slot, cap
         # S2, as in knowledge.product_and_quality: argmax of IH expertise by domain, ties to the lowest domain
         best_d = 0
         best_e = -1.0
-        for x in range(n_ih):
+        for x in range(n_ih):  # a choice per IH triple, not a branch
             d = ih_dom[x]
-            if scratch[d] > best_e or (scratch[d] == best_e and d < best_d):
-                best_e = scratch[d]
-                best_d = d
+            s = scratch[d]
+            better = (s > best_e) | ((s == best_e) & (d < best_d))
+            best_e = s if better else best_e
+            best_d = d if better else best_d
         for x in range(n_ih):
             scratch[ih_dom[x]] = 0.0
         product_domain[i] = best_d

@@ -74,12 +74,10 @@ def incremental_step(rng, i, klen, cap, abil, ih, res_slot, res_dir, improved, s
         if m == 0:
             return
         pick = int(uniform(rng) * m)
-        for s in range(klen[i]):
-            if ih[i, s]:
-                if pick == 0:
-                    k = s
-                    break
-                pick -= 1
+        seen = 0
+        for s in range(klen[i]):  # the pick-th IH slot, chosen without a branch per slot
+            k = s if ih[i, s] & (seen == pick) else k
+            seen += 1 if ih[i, s] else 0
         res_dir[i] = 1 if uniform(rng) < 0.5 else -1
         res_slot[i] = k
     a = abil[i, k]
