@@ -45,6 +45,27 @@ def test_serial_local_and_dask_give_identical_outputs(tmp_path):
         assert summary == ref[3]
 
 
+def test_dask_local_cluster_leaves_the_default_dashboard_port_alone():
+    """A LocalCluster of the dask executor takes a free port for the scheduler's HTTP server: another process
+    (or a second cluster) holding 8787 gives no 'Port 8787 is already in use' warning (dask/distributed#8136)."""
+    import socket
+    import warnings
+
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8787))
+    except OSError:
+        pass  # held already by something else: the same situation
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with make_executor("dask", workers=1) as ex:
+                assert dict(ex.map_unordered(_square, [3])) == {0: 9}
+        assert not [w for w in caught if "8787" in str(w.message)]
+    finally:
+        holder.close()
+
+
 def _env(var):
     return os.environ.get(var)
 

@@ -193,8 +193,10 @@ class DaskExecutor(Executor):
                                           for w in self._client.scheduler_info()["workers"].values()))
             else:
                 _pin_threads()
+                # dashboard_address=None does not stop the scheduler's HTTP server from trying port 8787 (and
+                # warning when another cluster holds it: dask/distributed#7207, #8136); ":0" takes a free port
                 self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                             dashboard_address=None, silence_logs=40)
+                                             dashboard_address=":0", silence_logs=40)
                 self._client = Client(self._cluster)
         return self._client
 
