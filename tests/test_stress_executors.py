@@ -107,7 +107,7 @@ def test_dask_executor_on_an_existing_scheduler_address(tmp_path):
                       "noise": 0.5},
            "sensitivity": {"method": "sobol", "n": 16, "num_resamples": 20}, "chunk_size": 10, "figures": False}
     serial = run_stress(cfg, tmp_path / "serial", executor="serial")
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         with make_executor("dask", address=cluster.scheduler_address) as ex:
             remote = run_stress(cfg, tmp_path / "remote", executor=ex)
             assert ex.workers == 2 and cluster.scheduler_address in ex.describe()
