@@ -87,3 +87,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_report_header(config):
+    """Say so when the installed pytest silently breaks xdist's ``--dist loadgroup`` (pytest 9.2:
+    pytest-dev/pytest-xdist#1386): the suite still passes, but every module's fixtures are built on every worker,
+    so ``make test`` runs slower. ``pyproject.toml`` holds pytest below 9.2; this catches a hand-installed one."""
+    version = tuple(int(x) for x in pytest.__version__.split(".")[:2] if x.isdigit())
+    if version >= (9, 2) and config.pluginmanager.hasplugin("xdist"):
+        return (f"warning: pytest {pytest.__version__} breaks pytest-xdist's loadgroup distribution "
+                "(pytest-dev/pytest-xdist#1386): install 'pytest<9.2' (make install does) for the faster make test")
+    return None
