@@ -28,9 +28,8 @@ def learn_and_forget(alive, kind, n, t, klen, cap, abil, expt, ih, res_slot, cap
     Returns the number of forgotten triples."""
     forget_ri = t % 2 == 0
     forgotten = 0
-    scratch = np.zeros(n_domains)
     prof = np.zeros(n_domains, dtype=np.int64)  # integer expertise sums: exact, as the float32 sums they replace
-    adv = np.zeros(n_domains, dtype=np.int64)
+    adv = np.zeros(n_domains, dtype=np.int64)  # IH expertise by domain: the advert, and the product's domain (S2)
     ih_dom = np.empty(cap.shape[1], dtype=np.int64)
     for i in live_rows(alive, n):
         dec = 1 if kind[i] != RI or forget_ri else 0  # what forgetting takes from a non-IH triple this step
@@ -56,24 +55,22 @@ def learn_and_forget(alive, kind, n, t, klen, cap, abil, expt, ih, res_slot, cap
             expt[i, k] = e
             w = abil[i, k] * EXPERTISE_WEIGHT[e]
             q += w if in_ih else 0.0
-            scratch[d] += e if in_ih else 0
             ih_dom[n_ih] = d
             n_ih += 1 if in_ih else 0
             adv[d] += e if in_ih else 0
             prof[d] += e
             tot += e
             k += 1
-        # S2, as in knowledge.product_and_quality: argmax of IH expertise by domain, ties to the lowest domain
+        # S2, as in knowledge.product_and_quality: argmax of IH expertise by domain, ties to the lowest domain (the
+        # integer sums in adv, equal to the float sums product_and_quality compares: whole numbers, exact)
         best_d = 0
-        best_e = -1.0
+        best_e = -1
         for x in range(n_ih):  # a choice per IH triple, not a branch
             d = ih_dom[x]
-            s = scratch[d]
+            s = adv[d]
             better = (s > best_e) | ((s == best_e) & (d < best_d))
             best_e = s if better else best_e
             best_d = d if better else best_d
-        for x in range(n_ih):
-            scratch[ih_dom[x]] = 0.0
         product_domain[i] = best_d
         quality[i] = q / (10.0 * n_ih) if n_ih > 0 else 0.0
         # S1 profiles, as knowledge.normalise_profiles scales them (same roundings to float32)
