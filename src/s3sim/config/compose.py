@@ -341,33 +341,44 @@ def validate(cfg: DictConfig | S3SimConfig) -> DictConfig:
     if replicate is not None and (not isinstance(replicate, int) or isinstance(replicate, bool) or replicate < 0):
         raise ConfigError("replicate", replicate, "a non-negative integer or null")
     for p in PARAMETERS.values():
-        value = OmegaConf.select(cfg, p.key)
-        if p.kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ConfigError(p.key, value, "an integer" if p.kind is int else "a number")
-        if p.kind is int and not isinstance(value, int):
-            raise ConfigError(p.key, value, "an integer")
-        if p.kind is bool and not isinstance(value, bool):
-            raise ConfigError(p.key, value, "true or false")
-        lo, hi = p.bounds
-        if (lo is not None and value < lo) or (hi is not None and value > hi) or (
-                isinstance(value, float) and not math.isfinite(value)):  # nan passes every comparison
-            raise ConfigError(p.key, value, f"a {'finite ' if lo is None or hi is None else ''}value in "
-                                            f"[{'-inf' if lo is None else lo}, "
-                                            f"{'inf' if hi is None else hi}] ({p.unit}: {p.meaning})")
-        if p.choices is not None and value not in p.choices:
-            raise ConfigError(p.key, value, f"one of {', '.join(p.choices)}")
+        check_parameter(p, OmegaConf.select(cfg, p.key))
     _validate_policy(cfg)
+    check_world_and_horizon(cfg)
+    return cfg
+
+
+def check_parameter(p: Any, value: Any) -> None:
+    """One parameter's value against its kind, bounds and choices (a :class:`~s3sim.config.parameters.Parameter`
+    of :data:`PARAMETERS`); raises :class:`~s3sim.errors.ConfigError` as :func:`validate` does."""
+    if p.kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ConfigError(p.key, value, "an integer" if p.kind is int else "a number")
+    if p.kind is int and not isinstance(value, int):
+        raise ConfigError(p.key, value, "an integer")
+    if p.kind is bool and not isinstance(value, bool):
+        raise ConfigError(p.key, value, "true or false")
+    lo, hi = p.bounds
+    if (lo is not None and value < lo) or (hi is not None and value > hi) or (
+            isinstance(value, float) and not math.isfinite(value)):  # nan passes every comparison
+        raise ConfigError(p.key, value, f"a {'finite ' if lo is None or hi is None else ''}value in "
+                                        f"[{'-inf' if lo is None else lo}, "
+                                        f"{'inf' if hi is None else hi}] ({p.unit}: {p.meaning})")
+    if p.choices is not None and value not in p.choices:
+        raise ConfigError(p.key, value, f"one of {', '.join(p.choices)}")
+
+
+def check_world_and_horizon(cfg: Any) -> None:
+    """The rules across parameters that :func:`validate` checks after the parameters one by one: generated-world
+    parameters keep their defaults under ``world=alpine``; ``burn_in + horizon >= 1``."""
     if cfg.world.kind == "alpine":  # the shipped world has its own regions, domains and relatedness
         defaults = WorldConfig()
         for name in SYNTHETIC_ONLY:
-            value = cfg.world[name]
+            value = getattr(cfg.world, name)
             if value != getattr(defaults, name):
                 raise ConfigError(f"world.{name}", value, f"its default {getattr(defaults, name)} under world=alpine "
                                                           "(it shapes generated worlds only: add world=synthetic)")
     m = cfg.model
     if m.burn_in + m.horizon < 1:
         raise ConfigError("model.horizon", m.horizon, "burn_in + horizon >= 1")
-    return cfg
 
 
 def region_ids(world_cfg) -> tuple[str, ...]:
