@@ -424,3 +424,55 @@ def test_edp_review_matches_the_numpy_rules(seed):
         member_innov = np.floor(rng.random((8, D)) * 3.0)
         want = np.bincount(cl_domain[cos], minlength=D) + member_innov[cos].sum(axis=0)
         assert K.cluster_signals(cos, cl_domain, member_innov, D).tobytes() == want.tobytes(), case
+
+
+@pytest.mark.parametrize("regime", ["cluster_s3", "transregional_s3"])
+def test_proposals_judged_by_regime_methods_equal_the_compiled_funding(regime):
+    """A subclass that restates ``eligible`` and ``rank`` gets its proposals as ``Proposal`` objects through those
+    methods, call by call (``S3Policy._fund``), and funds the same projects as the compiled funding of the
+    built-in regime: bit-identical tables and the same projects, calls and commitments."""
+    from omegaconf import OmegaConf
+
+    import s3sim
+    from s3sim.policy import REGIMES, S3Policy, register
+    from s3sim.policy.base import regime_class
+
+    base = regime_class(regime)
+    restated = register(type("RestatedJudgement", (base,), {
+        "name": f"_restated_judgement_{regime}",
+        "eligible": lambda self, engine, model, proposal: base.eligible(self, engine, model, proposal),
+        "rank": lambda self, engine, model, proposals: base.rank(self, engine, model, proposals)}))
+    seen = []
+    fund = S3Policy._fund
+
+    def counted(self, model, call, t):
+        seen.append(call.call_id)
+        return fund(self, model, call, t)
+
+    S3Policy._fund = counted
+    try:
+        cfg = s3sim.compose(["model.n_agents=400", "model.burn_in=8", "model.horizon=24",
+                             "model.materialize_agents=false", f"policy={regime}", "policy.budget_per_firm=100",
+                             "policy.project_cost=150", "policy.call_period=2"])
+        pol = OmegaConf.to_container(cfg.policy, resolve=True)
+        engines = {}
+        results = {}
+        for name in (regime, restated.name):
+            engines[name] = S3Policy(dict(pol, regime=name))
+            seen.clear()
+            results[name] = s3sim.simulate(cfg, seed=4, policy=engines[name])
+            assert bool(seen) == (name == restated.name)
+        a, b = (results[name] for name in (regime, restated.name))
+        for name in ("timeseries", "panel", "firms", "innovations"):
+            assert getattr(a, name).equals(getattr(b, name)), name
+        ea, eb = (engines[name] for name in (regime, restated.name))
+        assert ea.budget_log == eb.budget_log and ea.budget_log and ea.committed == eb.committed
+        assert len(ea.projects) == len(eb.projects)
+        for pa, pb in zip(ea.projects, eb.projects):
+            assert (pa.call.call_id, pa.start, pa.end, pa.funding_per_step, pa.cost_per_member) == \
+                   (pb.call.call_id, pb.start, pb.end, pb.funding_per_step, pb.cost_per_member)
+            assert np.array_equal(pa.members, pb.members) and np.array_equal(pa.regions, pb.regions)
+            assert pa.regions.dtype == pb.regions.dtype
+    finally:
+        S3Policy._fund = fund
+        REGIMES.pop(restated.name, None)
