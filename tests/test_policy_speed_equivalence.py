@@ -426,6 +426,63 @@ def test_edp_review_matches_the_numpy_rules(seed):
         assert K.cluster_signals(cos, cl_domain, member_innov, D).tobytes() == want.tobytes(), case
 
 
+def test_top_k_kernel_is_top_k():
+    from s3sim.policy.regimes import top_k
+
+    rng = np.random.default_rng(5)
+    for case in range(300):
+        D = int(rng.integers(1, 25))
+        score = np.round(rng.standard_normal(D), 1)  # ties
+        if case % 7 == 0:
+            score[rng.integers(0, D, 2)] = np.nan
+        k = int(rng.integers(-2, D + 3))
+        assert np.array_equal(K.top_k(score, k), top_k(score, k)), case
+
+
+@pytest.mark.parametrize("regime", ["cluster_s3", "transregional_s3"])
+def test_edp_reviews_in_one_compiled_pass_equal_one_region_at_a_time(regime):
+    """A subclass that restates ``review_priorities`` (so each region reviews on its own, through
+    ``ClusterS3.review_priorities``) gives bit-identical tables to the built-in regime, whose reviews run in one
+    compiled pass (``S3Policy._review_builtin``), with reviews every quarter and every other."""
+    from omegaconf import OmegaConf
+
+    import s3sim
+    from s3sim.policy import REGIMES, S3Policy, register
+    from s3sim.policy.base import regime_class
+
+    base = regime_class(regime)
+    restated = register(type("RestatedReview", (base,), {
+        "name": f"_restated_review_{regime}",
+        "review_priorities": lambda self, engine, model, t: base.review_priorities(self, engine, model, t)}))
+    batched = []
+    fast = S3Policy._review_builtin
+
+    def counted(self, model, t):
+        done = fast(self, model, t)
+        batched.append(done)
+        return done
+
+    S3Policy._review_builtin = counted
+    try:
+        for edp_period in (1, 2):
+            cfg = s3sim.compose(["model.n_agents=400", "model.burn_in=8", "model.horizon=24",
+                                 "model.materialize_agents=false", f"policy={regime}", "policy.budget_per_firm=100",
+                                 "policy.project_cost=150", "policy.call_period=2",
+                                 f"policy.edp_period={edp_period}"])
+            pol = OmegaConf.to_container(cfg.policy, resolve=True)
+            batched.clear()
+            a = s3sim.simulate(cfg, seed=3, policy=S3Policy(pol))
+            assert batched and all(batched)
+            batched.clear()
+            b = s3sim.simulate(cfg, seed=3, policy=S3Policy(dict(pol, regime=restated.name)))
+            assert batched and not any(batched)
+            for name in ("timeseries", "panel", "firms", "innovations"):
+                assert getattr(a, name).equals(getattr(b, name)), (edp_period, name)
+    finally:
+        S3Policy._review_builtin = fast
+        REGIMES.pop(restated.name, None)
+
+
 @pytest.mark.parametrize("regime", ["cluster_s3", "transregional_s3"])
 def test_proposals_judged_by_regime_methods_equal_the_compiled_funding(regime):
     """A subclass that restates ``eligible`` and ``rank`` gets its proposals as ``Proposal`` objects through those

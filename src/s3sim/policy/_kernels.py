@@ -228,6 +228,63 @@ def edp_update(score, kpi, pri, strikes, theta_exit, max_changes, k, new):
     return n_out
 
 
+@kernel
+def top_k(score, k):
+    """``regimes.top_k``: the ``k`` best-scoring entries (``np.argsort(-score, kind="stable")[:k]``, NaN last) as
+    a mask."""
+    D = score.size
+    neg = np.empty(D)
+    idx = np.empty(D, dtype=np.int64)
+    for d in range(D):
+        neg[d] = -score[d]
+        idx[d] = d
+    _stable_order(neg, idx, D)
+    n = min(k, D) if k >= 0 else max(D + k, 0)  # a slice's stop
+    out = np.zeros(D, dtype=np.bool_)
+    for q in range(n):
+        out[idx[q]] = True
+    return out
+
+
+@kernel
+def edp_reviews(iparams, co_start, co_rows, cl_domain, member_innov, innov_review, rd, z_complexity, noise, fparams,
+                first, pri, strikes, new, signalled, dropped):
+    """The EDP reviews of several regions' ``cluster_s3`` scopes in turn (``ClusterS3.review_priorities``). Review
+    ``j`` is of region ``r = iparams[j, 0]`` (its cluster organisations ``co_rows[co_start[r]:co_start[r + 1]]``),
+    with ``max_changes`` ``iparams[j, 1]``, ``k`` ``iparams[j, 2]``, the weights ``w_signal``, ``w_relatedness``,
+    ``w_complexity``, ``sigma_edp`` and ``theta_exit`` in ``fparams[j]`` and the standard normal draws
+    ``noise[j]``: the signals (:func:`cluster_signals`), the scores (:func:`edp_scores`), then the ``k`` best
+    (:func:`top_k`) when ``first[j]`` (a first review) or the priorities ``pri[j]`` are none, and ``first[j]`` is
+    set; else the exit rule on the region's innovations since its last review (:func:`edp_update` with
+    ``pri[j]`` and ``strikes[j]``; the number dropped into ``dropped[j]``). The new priorities go to ``new[j]``,
+    ``signal > 0`` to ``signalled[j]``, and the region's evidence is reset (``innov_review`` of the region,
+    ``member_innov`` of its cluster organisations)."""
+    D = innov_review.shape[1]
+    for j in range(iparams.shape[0]):
+        r = iparams[j, 0]
+        cos = co_rows[co_start[r]:co_start[r + 1]]
+        signal = cluster_signals(cos, cl_domain, member_innov, D)
+        score = edp_scores(signal, rd[r], z_complexity, noise[j], fparams[j, 0], fparams[j, 1], fparams[j, 2],
+                           fparams[j, 3])
+        if not first[j]:
+            first[j] = True
+            for d in range(D):
+                if pri[j, d]:
+                    first[j] = False
+        if first[j]:
+            new[j] = top_k(score, iparams[j, 2])
+        else:
+            kpi = innov_review[r].copy()
+            dropped[j] = edp_update(score, kpi, pri[j], strikes[j], fparams[j, 4], iparams[j, 1], iparams[j, 2],
+                                    new[j])
+        for d in range(D):
+            innov_review[r, d] = 0.0
+            signalled[j, d] = signal[d] > 0
+        for c in cos:
+            for d in range(D):
+                member_innov[c, d] = 0.0
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # calls: consortia, eligibility, ranking, funding
 # ----------------------------------------------------------------------------------------------------------------
@@ -521,6 +578,63 @@ def fund_calls(rng, n, alive, region, kind, cluster, profile, tie_partner, busy,
         out_n_funded[k], out_committed[k] = fund_ranked(
             region, mass, busy, out_members[k], out_len[k], rows, scores, domain[k], min_regions[k] >= 2,
             subsidy_rate[k], unit[k], duration[k], budget[k], out_funded[k])
+
+
+@kernel
+def start_projects(members, lens, funded, n_funded, region, rate, unit, funded_intra, funded_inter):
+    """The projects of calls' funded proposals, call after call, each call's in funding order
+    (``S3Policy._funded``; call ``j``'s proposals are ``members[j, p, :lens[j, p]]``, its funded ones
+    ``funded[j, :n_funded[j]]``). Project ``q`` gets the proposal's members ``flat[off[q]:off[q + 1]]``, its
+    members' distinct regions in ascending order ``regions[reg_off[q]:reg_off[q + 1]]``, its call ``call_of[q]``
+    and its public money per quarter ``rate[j] * unit[j] * members`` (multiplied in that order); it adds one to
+    ``funded_intra`` of its region, or to ``funded_inter`` of each of its regions when it spans several.
+    Returns (off, flat, reg_off, regions, call_of, per_step, the number spanning regions)."""
+    n_proj = 0
+    total = 0
+    for j in range(n_funded.size):
+        for f in range(n_funded[j]):
+            total += lens[j, funded[j, f]]
+        n_proj += n_funded[j]
+    off = np.zeros(n_proj + 1, dtype=np.int64)
+    reg_off = np.zeros(n_proj + 1, dtype=np.int64)
+    flat = np.empty(total, dtype=np.int64)
+    regions = np.empty(total, dtype=np.int64)
+    call_of = np.empty(n_proj, dtype=np.int64)
+    per_step = np.empty(n_proj)
+    q = 0
+    n_inter = 0
+    for j in range(n_funded.size):
+        for f in range(n_funded[j]):
+            p = funded[j, f]
+            length = lens[j, p]
+            a0 = off[q]
+            b0 = reg_off[q]
+            b1 = b0
+            for i in range(length):
+                x = members[j, p, i]
+                flat[a0 + i] = x
+                r = np.int64(region[x])
+                pos = b0  # insert r into the sorted regions so far, unless it is there
+                while pos < b1 and regions[pos] < r:
+                    pos += 1
+                if pos < b1 and regions[pos] == r:
+                    continue
+                for y in range(b1, pos, -1):
+                    regions[y] = regions[y - 1]
+                regions[pos] = r
+                b1 += 1
+            off[q + 1] = a0 + length
+            reg_off[q + 1] = b1
+            call_of[q] = j
+            per_step[q] = rate[j] * unit[j] * length
+            if b1 - b0 > 1:
+                for y in range(b0, b1):
+                    funded_inter[regions[y]] += 1
+                n_inter += 1
+            else:
+                funded_intra[regions[b0]] += 1
+            q += 1
+    return off, flat, reg_off, regions[: reg_off[n_proj]], call_of, per_step, n_inter
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -24,7 +24,10 @@ in the same order and do the same floating-point operations as the rules describ
 is bit-identical to the plain-numpy rules (``benchmarks/policy_equivalence.py`` checks stored runs table by table).
 When every region runs a built-in regime (no pilots, no override of its support or calls), a quarter's subsidies,
 operating grants and calls run in few compiled passes instead of one per region (:meth:`S3Policy._support_builtin`:
-the same draws and bookings in the same order; a test checks it against the one-region-at-a-time loop).
+the same draws and bookings in the same order; a test checks it against the one-region-at-a-time loop). Likewise,
+when every regime holding priorities is a built-in ``cluster_s3`` or ``transregional_s3`` (no pilots), a quarter's
+EDP reviews run in one compiled pass (:meth:`S3Policy._review_builtin`), and the projects a batch of calls funds
+are started in one (:meth:`S3Policy._funded`).
 A regime that overrides ``eligible`` or ``rank`` gets its proposals as :class:`Proposal` objects through those
 methods. Lean runs (``model.full_records = False``, the stress test) skip the policy's own indicators, which no
 outcome reads, until the last step.
@@ -33,6 +36,7 @@ outcome reads, until the last step.
 from __future__ import annotations
 
 import math
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -69,6 +73,17 @@ class _ProjectTable:
         self.p_deliverable = np.array([p_of_call[call.scope, call.funder] for call in calls], dtype=np.float64)
 
     _ARRAYS = ("funding", "cost", "funder", "domain", "p_deliverable")
+
+    @classmethod
+    def of_arrays(cls, off: np.ndarray, members: np.ndarray, reg_off: np.ndarray, regions: np.ndarray,
+                  **arrays: np.ndarray) -> _ProjectTable:
+        """The table whose flat members, regions and per-project arrays (``_ARRAYS``, by name) are given."""
+        out = object.__new__(cls)
+        out.n = off.size - 1
+        out.off, out.members, out.reg_off, out.regions = off, members, reg_off, regions
+        for name in cls._ARRAYS:
+            setattr(out, name, arrays[name])
+        return out
 
     def extended(self, more: _ProjectTable) -> _ProjectTable:
         """This table with the projects of ``more`` appended (as a table of both lists would be)."""
@@ -171,6 +186,10 @@ class S3Policy:
         self._co_rows = np.concatenate(self._region_cos).astype(np.int64) if R else np.zeros(0, dtype=np.int64)
         self._co_domain = cl.domain[self._co_rows]
         self._all_region_cos = [np.flatnonzero(cl.region == r) for r in range(R)]  # pilots included
+        self._all_co_start = np.zeros(R + 1, dtype=np.int64)  # the same as one array (as _co_start, _co_rows)
+        np.cumsum([cos.size for cos in self._all_region_cos], out=self._all_co_start[1:])
+        self._all_co_rows = (np.concatenate(self._all_region_cos).astype(np.int64) if R
+                             else np.zeros(0, dtype=np.int64))
         self._one_region = np.eye(R, dtype=bool)
         self._no_domains = np.zeros(0, dtype=bool)  # subsidies open to every domain
         self._no_rows = np.zeros(0, dtype=np.int64)
@@ -532,7 +551,9 @@ class S3Policy:
         p = reg.p
         props = [pr for pr in self._assemble(model, call) if reg.eligible(self, model, pr)]
         n_funded, committed = 0, 0.0
-        members = lens = funded = None
+        members = np.zeros((1, 1), dtype=np.int64)
+        lens = np.zeros(1, dtype=np.int64)
+        funded = np.zeros(1, dtype=np.int64)
         if props:
             scores = np.array(reg.rank(self, model, props), dtype=np.float64)
             members = np.zeros((len(props), max(pr.members.size for pr in props)), dtype=np.int64)
@@ -544,11 +565,15 @@ class S3Policy:
                 a.region, model.mass, self._busy_of(model), members, lens, np.arange(len(props)), scores,
                 int(call.domain), call.min_regions >= 2, p.subsidy_rate, self._unit(p, call), p.project_duration,
                 call.budget, funded)
-        return self._funded(model, call, p, members, lens, funded[:n_funded] if n_funded else (), committed, t)
+        return self._funded(model, [call], [reg], self._call_columns(model, [call], [reg]),
+                            np.array([self._unit(p, call)]), members[None], lens[None], funded[None],
+                            np.array([n_funded], dtype=np.int64), [committed], t)[0]
 
-    def _fund_calls(self, model, calls: list[Call], t: int, regs: list[Regime] | None = None) -> list[float]:
+    def _fund_calls(self, model, calls: list[Call], t: int, regs: list[Regime] | None = None,
+                    columns: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> list[float]:
         """Fund calls in turn (as :meth:`_fund` does one by one); returns the money each committed. ``regs``: the
-        calls' regimes (:meth:`_regime_for_call`), when the caller knows them."""
+        calls' regimes (:meth:`_regime_for_call`), ``columns``: their :meth:`_call_columns`, when the caller
+        knows them."""
         if not calls:
             return []
         if regs is None:
@@ -561,27 +586,14 @@ class S3Policy:
                 checked.add(id(reg))
         a = model.actors
         k = len(calls)
-        params = [reg.p for reg in regs]
-        R = model.world.n_regions
-        region_ok = np.zeros((k, R), dtype=bool)
-        single = np.full(k, -1, dtype=np.int64)
-        for j, call in enumerate(calls):  # as _pool
-            regions = np.asarray(call.regions)
-            if regions.size == 1:
-                single[j] = regions[0]
-                region_ok[j, single[j]] = True
-            else:
-                region_ok[j, regions] = True
-        scope = np.array([call.scope for call in calls], dtype=np.int64)
-        use_mask = np.array([call.scope < 0 and call.funder < 0 for call in calls], dtype=bool)
-        units = [self._unit(p, call) for call, p in zip(calls, params)]
-        domain = np.array([call.domain for call in calls], dtype=np.int64)
-        sizes = np.array([int(p.project_size) for p in params], dtype=np.int64)
-        min_regions = np.array([call.min_regions for call in calls], dtype=np.int64)
-        rate = np.array([p.subsidy_rate for p in params], dtype=np.float64)
-        unit = np.array(units, dtype=np.float64)
-        duration = np.array([p.project_duration for p in params], dtype=np.float64)
-        budget = np.array([call.budget for call in calls], dtype=np.float64)
+        if columns is None:
+            columns = self._call_columns(model, calls, regs)
+        ints, floats, region_ok = columns
+        domain, scope, funder, min_regions, sizes, single = (np.ascontiguousarray(x) for x in ints)
+        budget, rate, duration, cost, joint_factor = (np.ascontiguousarray(x) for x in floats)
+        # as _unit, elementwise (the same two operations per call)
+        unit = cost * (1.0 + np.where(min_regions >= 2, joint_factor, 0.0))
+        use_mask = (scope < 0) & (funder < 0)
         members = np.empty((k, K.MAX_COORDINATORS, max(int(sizes.max()), 3)), dtype=np.int64)
         lens = np.empty((k, K.MAX_COORDINATORS), dtype=np.int64)
         funded = np.empty((k, K.MAX_COORDINATORS), dtype=np.int64)
@@ -593,34 +605,68 @@ class S3Policy:
             self._busy_of(model), model.mass, reg_start, reg_rows, self._joint_mask(model), domain, region_ok, single,
             scope, use_mask, sizes, min_regions, rate, unit, duration, budget, members, lens, funded, n_funded,
             committed)
-        n_funded = n_funded.tolist()
-        committed = committed.tolist()
-        return [self._funded(model, call, p, members[j], lens[j], funded[j, : n_funded[j]] if n_funded[j] else (),
-                             committed[j], t, units[j])
-                for j, (call, p) in enumerate(zip(calls, params))]
+        return self._funded(model, calls, regs, columns, unit, members, lens, funded, n_funded, committed.tolist(), t)
 
-    def _funded(self, model, call: Call, p: Any, members, lens, funded, committed: float, t: int,
-                unit: float | None = None) -> float:
-        """Start the funded proposals' projects (in funding order) and book the call's commitment (``unit``: the
-        call's :meth:`_unit`, when the caller has it)."""
-        if len(funded):
+    @staticmethod
+    def _call_columns(model, calls: list[Call], regs: list[Regime]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What the compiled funding of calls reads of them and their regimes, one column per call: the rows
+        domain, scope, funder, min_regions, project_size and the region of a one-region call (else -1), as
+        int64; the rows budget, subsidy_rate, project_duration, project_cost and joint_cost_factor, as float64;
+        and the calls' regions as a mask (calls x regions; as :meth:`_pool`)."""
+        k = len(calls)
+        ints = np.empty((6, k), dtype=np.int64)
+        ints[:5] = np.array([(call.domain, call.scope, call.funder, call.min_regions, int(reg.p.project_size))
+                             for call, reg in zip(calls, regs)], dtype=np.int64).T
+        floats = np.array([(call.budget, p.subsidy_rate, p.project_duration, p.project_cost, p.joint_cost_factor)
+                           for call, p in zip(calls, (reg.p for reg in regs))], dtype=np.float64).T
+        regions = [np.asarray(call.regions) for call in calls]
+        n_reg = np.array([x.size for x in regions], dtype=np.int64)
+        flat = np.concatenate(regions).astype(np.int64, copy=False)
+        region_ok = np.zeros((k, model.world.n_regions), dtype=bool)
+        region_ok[np.repeat(np.arange(k), n_reg), flat] = True
+        single = ints[5]
+        single[:] = -1
+        one = n_reg == 1
+        single[one] = flat[(np.cumsum(n_reg) - n_reg)[one]]
+        return ints, floats, region_ok
+
+    def _funded(self, model, calls: list[Call], regs: list[Regime], columns: tuple[np.ndarray, ...], unit: np.ndarray,
+                members: np.ndarray, lens: np.ndarray, funded: np.ndarray, n_funded: np.ndarray,
+                committed: list[float], t: int) -> list[float]:
+        """Start the funded proposals' projects of calls in turn, each call's in funding order, and book each
+        call's commitment; returns the commitments. Call ``j`` (regime ``regs[j]``, :meth:`_call_columns`
+        ``columns``, :meth:`_unit` ``unit[j]``) had the proposals ``members[j, p, :lens[j, p]]``, of which it funded
+        ``funded[j, :n_funded[j]]``. A project's regions are its members' distinct regions (ascending); it counts
+        as funded within one region or across regions (compiled: :func:`s3sim.policy._kernels.start_projects`)."""
+        if n_funded.any():
+            ints, floats, _ = columns
             region = model.actors.region
-            if unit is None:
-                unit = self._unit(p, call)
-            end = t + int(p.project_duration)
-            for k in funded:
-                m = members[k, : lens[k]].copy()
-                regions = np.array(sorted(set(region[m].tolist())), dtype=region.dtype)  # np.unique, cheaper
-                per_step = p.subsidy_rate * unit * m.size
-                self.projects.append(Project(call, m, regions, t, end, per_step, unit))
-                self._first_end = min(self._first_end, end)
-                if regions.size > 1:
-                    self.funded_inter[regions] += 1
-                    self.funded_inter_total += 1
-                else:
-                    self.funded_intra[regions[0]] += 1
-        self.committed += committed
-        self.budget_log.append((call.call_id, call.budget, committed))
+            off, flat, reg_off, regions, call_of, per_step, n_inter = K.start_projects(
+                members, lens, funded, n_funded, region, np.ascontiguousarray(floats[1]), unit, self.funded_intra,
+                self.funded_inter)
+            self.funded_inter_total += n_inter
+            end = t + floats[2].astype(np.int64)  # t + int(project_duration)
+            self._first_end = min(self._first_end, int(end[n_funded > 0].min()))
+            # members and regions of each project: slices of one fresh array each (regions in the actors' dtype)
+            own_regions = regions.astype(region.dtype)
+            o, ro, ends, units = off.tolist(), reg_off.tolist(), end.tolist(), unit.tolist()
+            new = [Project(calls[j], flat[o[q]: o[q + 1]], own_regions[ro[q]: ro[q + 1]], t, ends[j], x, units[j])
+                   for q, (j, x) in enumerate(zip(call_of.tolist(), per_step.tolist()))]
+            old = self._table_key
+            fresh = old is not None and old[0] is self.projects and old[1] == len(self.projects)
+            self.projects.extend(new)
+            if fresh:  # the table of the list so far, extended by these projects (as _table would extend it)
+                p_deliverable = np.array([reg.p.p_deliverable for reg in regs], dtype=np.float64)
+                part = _ProjectTable.of_arrays(off, flat, reg_off, regions, funding=per_step, cost=unit[call_of],
+                                               funder=ints[2][call_of], domain=ints[0][call_of],
+                                               p_deliverable=p_deliverable[call_of])
+                self._table_cache = self._table_cache.extended(part)
+                self._table_key = (self.projects, len(self.projects))
+        total = self.committed
+        for c in committed:  # in call order
+            total += c
+        self.committed = total
+        self.budget_log.extend([(call.call_id, call.budget, c) for call, c in zip(calls, committed)])
         return committed
 
     def _run_projects(self, model, t: int) -> None:
@@ -666,19 +712,27 @@ class S3Policy:
         self.funded_inter_total = 0
         model.clusters.brokerage[:] = 1.0
         tilt = model.regions.search_tilt
-        for reg in self._all():
-            new = reg.review_priorities(self, model, t) if reg.prioritises else None
-            if new is not None:
-                reg.priorities = new
+        if not self._review_builtin(model, t):
+            for reg in self._all():
+                new = reg.review_priorities(self, model, t) if reg.prioritises else None
+                if new is not None:
+                    reg.priorities = new
         builtin = self._builtin_support()
-        pri = [reg.priorities for reg in self.regimes]
-        if builtin and all(x.dtype is _BOOL and x.shape == tilt.shape[1:] for x in pri):
+        pri = None
+        if builtin:
+            try:
+                pri = np.array([reg.priorities for reg in self.regimes])
+            except ValueError:  # rows of different lengths
+                pri = None
+        if pri is not None and pri.dtype == _BOOL and pri.shape == tilt.shape:
             # every row at once: the same products as below (no priorities: a row of zeros times 0.0)
-            none = np.zeros(tilt.shape[1], dtype=np.bool_)
-            pri = np.array([x if reg.prioritises else none for x, reg in zip(pri, self.regimes)], dtype=np.bool_)
-            tau = np.array([reg.p.tau_dir if reg.prioritises else 0.0 for reg in self.regimes], dtype=np.float64)
+            flags = [reg.prioritises for reg in self.regimes]
+            if not all(flags):
+                pri[~np.array(flags, dtype=bool)] = False
+            tau = np.array([reg.p.tau_dir if f else 0.0 for reg, f in zip(self.regimes, flags)], dtype=np.float64)
             model.regions.priority[:] = pri
             np.multiply(tau[:, None], pri, out=tilt)
+            self._step_cache["priorities"] = pri
         else:
             for r, reg in enumerate(self.regimes):
                 model.regions.priority[r] = reg.priorities if reg.prioritises else False
@@ -706,6 +760,69 @@ class S3Policy:
                 for committed in self._fund_calls(model, self._joint_calls(model, self.pool_acc), t):
                     self.pool_acc -= committed
         self._run_projects(model, t)
+
+    def _review_builtin(self, model, t: int) -> bool:
+        """The quarter's EDP reviews in one compiled pass (:func:`s3sim.policy._kernels.edp_reviews`) when every
+        regime that holds priorities is a built-in ``cluster_s3`` or ``transregional_s3`` reviewing by the shipped
+        rule (no pilots, no override of the review or of the engine's evidence for it, the compiled path's dtypes);
+        returns False, having changed nothing, otherwise. The same draws (one standard normal per domain, region
+        after region) and operations, in the same order, as ``ClusterS3.review_priorities`` one region at a time,
+        with the same state kept on each regime."""
+        own = self.__dict__
+        if self.pilots or type(self) is not S3Policy or any(m in own for m in _REVIEW_EVIDENCE):
+            return False
+        due: list[Regime] = []
+        never: list[bool] = []  # not reviewed yet
+        for reg in self.regimes:
+            if not reg.prioritises:
+                continue
+            cls = type(reg)
+            if cls not in _CLUSTER_TYPES or cls.review_priorities is not _CLUSTER_REVIEW \
+                    or "review_priorities" in reg.__dict__:
+                return False
+            last = reg.state.get("last_review")
+            if last is None or not t - last < reg.p.edp_period:
+                due.append(reg)
+                never.append(last is None)
+        if not due:
+            return True
+        n, D = len(due), model.world.n_domains
+        rd = model.rd
+        z_cx = due[0]._z_complexity(model)  # every cluster_s3 regime's own copy holds the same values
+        strikes = [reg.state.get("strikes") for reg in due]
+        none = np.zeros(D, dtype=np.int64)  # a first review's strikes are not read
+        try:
+            pri = np.array([reg.priorities for reg in due])
+            strike = np.array([none if s is None else s for s in strikes])
+        except ValueError:  # rows of different lengths
+            return False
+        if (rd.dtype != np.float64 or rd.shape[1:] != (D,) or z_cx.dtype != np.float64 or z_cx.shape != (D,)
+                or pri.dtype != np.bool_ or pri.shape != (n, D) or strike.dtype != np.int64 or strike.shape != (n, D)):
+            return False
+        noise = model.streams["policy"].standard_normal(n * D).reshape(n, D)  # the draws of n reviews, in turn
+        ps = [reg.p for reg in due]
+        fparams = np.array([(p.w_signal, p.w_relatedness, p.w_complexity, p.sigma_edp, p.theta_exit) for p in ps],
+                           dtype=np.float64)
+        iparams = np.array([(reg.scope.region, p.max_changes, min(p.n_priorities, D)) for reg, p in zip(due, ps)],
+                           dtype=np.int64)
+        first = np.array(never, dtype=np.bool_)
+        new = np.zeros((n, D), dtype=np.bool_)
+        signalled = np.zeros((n, D), dtype=np.bool_)
+        dropped = np.zeros(n, dtype=np.int64)
+        K.edp_reviews(iparams, self._all_co_start, self._all_co_rows, model.clusters.domain, self.member_innov,
+                      self.innov_review, np.ascontiguousarray(rd), z_cx, noise, fparams, first, pri, strike, new,
+                      signalled, dropped)
+        for reg, s, f, x, sig, row, out in zip(due, strikes, first.tolist(), dropped.tolist(), signalled, strike, new):
+            state = reg.state  # as the regime's own review leaves it
+            state["last_review"] = t
+            if f:
+                state["strikes"] = np.zeros(D, dtype=np.int64)
+            else:
+                s[:] = row
+                state["dropped"] = state.get("dropped", 0) + x
+            state["signalled"] = sig
+            reg.priorities = out
+        return True
 
     def _builtin_support(self) -> bool:
         """True when the quarter's support may run as :meth:`_support_builtin`: no pilots, every region under a
@@ -735,14 +852,18 @@ class S3Policy:
         :meth:`before_step`, but in few compiled passes: the subsidies of consecutive regions in one, the calls of
         consecutive regions in one (a region's subsidies and calls draw from the policy stream, so they keep their
         order), every operating grant in one (grants draw nothing, and without pilots a region's grants and
-        subsidies never meet in one region's books)."""
+        subsidies never meet in one region's books). A ``cluster_s3`` region's calls are those of
+        ``ClusterS3.publish_calls`` (one per priority domain, the budget split equally), made here with their
+        columns for the compiled funding."""
         share = self.config["transregional_share"]
         budgets = self.region_budget.tolist()
         acc = self.call_budget_acc
+        pri = self._step_cache.get("priorities")  # the regions' priorities as rows, when before_step made them
         subs: list[tuple[int, Regime, float]] = []
         grants: list[tuple[int, Regime, float]] = []
         calls: list[Call] = []
         owners: list[Regime] = []
+        groups: list[tuple[Regime, int, list[int], float]] = []  # a region's calls: regime, region, domains, budget
         for r, reg in enumerate(self.regimes):
             b = budgets[r] if reg.funded else 0.0  # as _budget_of (b x (1 - 0), exactly b): no pilot takes a share
             pool_part = share * b if reg.joint else 0.0
@@ -754,69 +875,114 @@ class S3Policy:
                 grants.append((r, reg, reg.p.co_grant_share * b))
                 acc[id(reg)] += b * reg.call_share()
                 if due:
-                    new = reg.publish_calls(self, model, t, acc[id(reg)])
-                    if new:
+                    budget = acc[id(reg)]
+                    domains = np.flatnonzero(reg.priorities if pri is None else pri[r]).tolist()
+                    if domains and not budget <= 0:  # ClusterS3.publish_calls, as new_call makes its calls
                         if subs:
-                            self._subsidise_regions(model, subs)
+                            self._subsidise_regions(model, subs, pri)
                             subs = []
-                        calls.extend(new)
-                        owners.extend([reg] * len(new))
+                        each = budget / len(domains)
+                        cid = self.next_call_id
+                        regions = np.array([r])
+                        scope = reg.scope.cluster
+                        calls.extend([Call(cid + j, d, each, regions.copy(), 1, scope, r)
+                                      for j, d in enumerate(domains, 1)])
+                        self.next_call_id = cid + len(domains)
+                        owners.extend([reg] * len(domains))
+                        groups.append((reg, r, domains, each))
             else:
                 if calls:
-                    self._fund_owned(model, calls, owners, t)
-                    calls, owners = [], []
+                    self._fund_owned(model, calls, owners, t, self._group_columns(model, groups))
+                    calls, owners, groups = [], [], []
                 subs.append((r, reg, b))
         if grants:
-            self._grant_regions(model, grants)
+            self._grant_regions(model, grants, pri)
         if subs:
-            self._subsidise_regions(model, subs)
+            self._subsidise_regions(model, subs, pri)
+        columns = self._group_columns(model, groups) if groups else None
         if due:
             joint = self._joint_calls(model, self.pool_acc)
-            calls.extend(joint)
-            owners.extend([None] * len(joint))
+            if joint:
+                regs = [self._regime_for_call(call) for call in joint]
+                more = self._call_columns(model, joint, regs)
+                if columns is not None:  # calls are columns of the first two, rows of the mask
+                    more = tuple(np.concatenate([x, y], axis=axis) for x, y, axis in zip(columns, more, (1, 1, 0)))
+                columns = more
+                calls.extend(joint)
+                owners.extend([None] * len(joint))
         if calls:
-            self._fund_owned(model, calls, owners, t)
+            self._fund_owned(model, calls, owners, t, columns)
 
-    def _fund_owned(self, model, calls: list[Call], owners: list[Regime | None], t: int) -> None:
+    @staticmethod
+    def _group_columns(model, groups: list[tuple[Regime, int, list[int], float]]) -> tuple[np.ndarray, ...]:
+        """:meth:`_call_columns` of regional calls given by groups (regime, region, domains, budget of each call):
+        one call per domain, of the region alone, funded by it."""
+        counts = [len(g[2]) for g in groups]
+        k = sum(counts)
+        by_group = np.array([(reg.scope.cluster, r, int(reg.p.project_size)) for reg, r, _, _ in groups],
+                            dtype=np.int64)
+        ints = np.empty((6, k), dtype=np.int64)
+        ints[0] = [d for g in groups for d in g[2]]
+        ints[1], ints[2], ints[4] = np.repeat(by_group, counts, axis=0).T
+        ints[3] = 1
+        ints[5] = ints[2]
+        floats = np.repeat(np.array([(each, reg.p.subsidy_rate, reg.p.project_duration, reg.p.project_cost,
+                                      reg.p.joint_cost_factor) for reg, _, _, each in groups], dtype=np.float64),
+                           counts, axis=0).T
+        region_ok = np.zeros((k, model.world.n_regions), dtype=bool)
+        region_ok[np.arange(k), ints[2]] = True
+        return ints, floats, region_ok
+
+    def _fund_owned(self, model, calls: list[Call], owners: list[Regime | None], t: int,
+                    columns: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
         """Fund calls in one pass and carry what each does not commit over to its owner's next call (``None``:
         the trans-regional pool)."""
         regs = [self._regime_for_call(call) if owner is None else owner for call, owner in zip(calls, owners)]
-        for owner, committed in zip(owners, self._fund_calls(model, calls, t, regs)):
+        for owner, committed in zip(owners, self._fund_calls(model, calls, t, regs, columns)):
             if owner is None:
                 self.pool_acc -= committed
             else:
                 self.call_budget_acc[id(owner)] -= committed
 
-    def _subsidise_regions(self, model, subs: list[tuple[int, Regime, float]]) -> None:
+    def _subsidise_regions(self, model, subs: list[tuple[int, Regime, float]], pri: np.ndarray | None = None) -> None:
         """:meth:`subsidise` of several regions' scopes (region, regime, budget) in turn, in one compiled pass;
-        ``topdown_s3`` subsidises its priority domains, ``horizontal`` every domain."""
+        ``topdown_s3`` subsidises its priority domains, ``horizontal`` every domain (``pri``: the regions'
+        priorities as rows, when known)."""
         a, p = model.actors, model.p
         k = len(subs)
-        regions = np.array([r for r, _, _ in subs], dtype=np.int64)
-        budget = np.array([b for _, _, b in subs], dtype=np.float64)
-        rate = np.array([reg.p.subsidy_rate for _, reg, _ in subs], dtype=np.float64)
-        all_domains = np.array([type(reg) is Horizontal for _, reg, _ in subs], dtype=np.bool_)
-        domains = np.zeros((k, model.world.n_domains), dtype=np.bool_)
-        for j, (_, reg, _) in enumerate(subs):
-            if not all_domains[j]:
-                domains[j] = reg.priorities
+        rs, regs, bs = zip(*subs)
+        regions = np.array(rs, dtype=np.int64)
+        budget = np.array(bs, dtype=np.float64)
+        rate = np.array([reg.p.subsidy_rate for reg in regs], dtype=np.float64)
+        all_domains = np.array([type(reg) is Horizontal for reg in regs], dtype=np.bool_)
+        if pri is None:
+            domains = np.zeros((k, model.world.n_domains), dtype=np.bool_)
+            for j, (_, reg, _) in enumerate(subs):
+                if not all_domains[j]:
+                    domains[j] = reg.priorities
+        else:  # rows of horizontal regions are never read
+            domains = pri[regions]
         start, rows = self._researching_csr(model)
         K.subsidise_regions(model.stream_handle("policy"), regions, start, rows, all_domains, domains,
                             a.product_domain, a.capital, a.transfers, a.subsidy, a.cluster, rate, p.c_rad, p.c_incr,
                             p.low_capital_threshold, budget, self._target(model), self.spent["spent_subsidies"],
                             self.cum_spent, self.to_clusters, self.transformative)
 
-    def _grant_regions(self, model, grants: list[tuple[int, Regime, float]]) -> None:
+    def _grant_regions(self, model, grants: list[tuple[int, Regime, float]], pri: np.ndarray | None = None) -> None:
         """:meth:`grant_clusters` of several regions' ``cluster_s3`` scopes (region, regime, grant budget) in
-        turn, in one compiled pass."""
+        turn, in one compiled pass (``pri``: the regions' priorities as rows, when known)."""
         cl = model.clusters
         k = len(grants)
-        regions = np.array([r for r, _, _ in grants], dtype=np.int64)
-        budget = np.array([b for _, _, b in grants], dtype=np.float64)
-        brokerage = np.array([reg.p.co_brokerage for _, reg, _ in grants], dtype=np.float64)
-        priorities = np.zeros((k, model.world.n_domains), dtype=np.bool_)
-        for j, (_, reg, _) in enumerate(grants):
-            priorities[j] = reg.priorities
+        rs, regs, bs = zip(*grants)
+        regions = np.array(rs, dtype=np.int64)
+        budget = np.array(bs, dtype=np.float64)
+        brokerage = np.array([reg.p.co_brokerage for reg in regs], dtype=np.float64)
+        if pri is None:
+            priorities = np.zeros((k, model.world.n_domains), dtype=np.bool_)
+            for j, (_, reg, _) in enumerate(grants):
+                priorities[j] = reg.priorities
+        else:
+            priorities = pri[regions]
         K.grant_regions(regions, self._co_start, self._co_rows, self._co_domain, priorities, brokerage,
                         cl.brokerage, cl.budget, budget, self._target(model), self.spent["spent_cluster_grants"],
                         self.cum_spent, self.to_clusters, self.transformative)
@@ -842,10 +1008,10 @@ class S3Policy:
             values = np.array([math.exp(sigma_v * float(x)) for x in z[:k]])
             model.credit_innovations(rows, values, doms)
         if self._first_end <= t + 1:  # a project runs quarters start..end-1
-            keep = np.array([pr.end > t + 1 for pr in self.projects], dtype=bool)
+            keep = [pr.end > t + 1 for pr in self.projects]
             tb = self._table()
-            self.projects = [pr for pr, k in zip(self.projects, keep.tolist()) if k]
-            self._table_cache, self._table_key = tb.kept(keep), (self.projects, len(self.projects))
+            self.projects = list(compress(self.projects, keep))
+            self._table_cache, self._table_key = tb.kept(np.array(keep, dtype=bool)), (self.projects, len(self.projects))
             self._first_end = min((pr.end for pr in self.projects), default=math.inf)
         # evidence for the next reviews: this step's innovations by region x domain and by cluster
         if not k:
@@ -925,7 +1091,10 @@ _BUILTIN_RULES = {cls: tuple(getattr(cls, m, None) for m in _SUPPORT_RULES)
                   for cls in (NoPolicy, Horizontal, TopDownS3, ClusterS3, TransregionalS3)}
 _SUPPORT_OVERRIDES = frozenset(_SUPPORT_RULES)
 _BOOL = np.dtype(np.bool_)
-_ENGINE_INSTRUMENTS = ("subsidise", "grant_clusters", "_fund_calls", "_fund", "_funded")
+_CLUSTER_TYPES = (ClusterS3, TransregionalS3)
+_CLUSTER_REVIEW = ClusterS3.review_priorities
+_REVIEW_EVIDENCE = ("cluster_signals", "innovations_since_review", "reset_review")
+_ENGINE_INSTRUMENTS = ("subsidise", "grant_clusters", "new_call", "_fund_calls", "_fund", "_funded")
 
 
 def build_policy(config: Any) -> S3Policy | None:
