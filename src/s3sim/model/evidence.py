@@ -70,9 +70,26 @@ def relatedness_density(specialised: np.ndarray, relatedness: np.ndarray,
     """RD[r, d] in [0, 100] (self-relatedness excluded). ``weights`` is :func:`relatedness_weights` of
     ``relatedness`` when the caller keeps it (a model does: its relatedness never changes)."""
     phi, denom = relatedness_weights(relatedness) if weights is None else weights
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rd = 100.0 * (specialised.astype(np.float64) @ phi) / denom
-    return np.nan_to_num(rd)
+    return _scaled_density(specialised.astype(np.float64) @ phi, np.ascontiguousarray(denom, dtype=np.float64))
+
+
+@kernel
+def _scaled_density(weighted, denom):
+    """``np.nan_to_num(100.0 * weighted / denom)`` (columns divided by ``denom``; 0/0 gives 0, x/0 the largest
+    float), in one compiled pass: the same operations in the same order."""
+    out = np.empty(weighted.shape)
+    big = np.finfo(np.float64).max
+    for r in range(weighted.shape[0]):
+        for d in range(weighted.shape[1]):
+            v = 100.0 * weighted[r, d] / denom[d]
+            if np.isnan(v):
+                v = 0.0
+            elif v == np.inf:
+                v = big
+            elif v == -np.inf:
+                v = -big
+            out[r, d] = v
+    return out
 
 
 def relatedness_weights(relatedness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

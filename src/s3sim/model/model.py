@@ -207,7 +207,7 @@ class S3Model(mesa.Model):
         lengths = np.select([kind_col == LARGE, kind_col == RI], [p.kene_large, p.kene_ri], p.kene_sme)
         a.kcap[rows] = np.ceil(p.cap_growth * lengths).astype(np.int32)
         a.capital[rows] = np.where(kind_col == LARGE, p.initial_capital * p.large_capital_mult, p.initial_capital)
-        _init_kenes(rng, rows, lengths.astype(np.int64), region_col.astype(np.int64), self.region_profile_cdf,
+        _init_kenes(self.stream_handle("init"), rows, lengths.astype(np.int64), region_col.astype(np.int64), self.region_profile_cdf,
                     self.caps_per_domain, self.cap_shift, p.u0, a.klen, a.kcap, a.cap, a.abil, a.expt, a.ih,
                     p.ih_len_max)
         a.appeal[rows] = np.exp(p.sigma_v * rng.standard_normal(n_actors))
@@ -227,7 +227,7 @@ class S3Model(mesa.Model):
         self.clusters = ClusterState(np.array(co_region, dtype=np.int32), np.array(co_domain, dtype=np.int32))
         self.co_start, self.co_rows = build_csr(self.clusters.region, np.ones(self.clusters.n, dtype=np.bool_),
                                                 self.clusters.n, R)
-        join_clusters(rng, rows, a.region, a.klen, a.cap, a.cluster, self.co_start, self.co_rows,
+        join_clusters(self.stream_handle("init"), rows, a.region, a.klen, a.cap, a.cluster, self.co_start, self.co_rows,
                       self.clusters.domain, self.cap_shift, p.co_membership_rate, self.clusters.members)
 
         pop_share = regions.population_m / regions.population_m.sum()

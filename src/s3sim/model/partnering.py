@@ -165,10 +165,9 @@ def search_partners(rng, t, alive, kind, region, cluster, n, profit, success_thr
         # the cosine below runs over these domains only: a domain the searcher does not advertise adds an exact
         # zero, so the sum is the full 18-domain sum to the last bit (same terms in the same order)
         n_held = 0
-        for d in range(n_domains):
-            if advert[i, d] != 0.0:
-                held[n_held] = d
-                n_held += 1
+        for d in range(n_domains):  # without a branch per domain (as _jit.live_rows)
+            held[n_held] = d
+            n_held += 1 if advert[i, d] != 0.0 else 0
         r = region[i]
         c = cluster[i]
         t1 = p_prev
