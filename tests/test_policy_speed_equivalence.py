@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from s3sim.model.partnering import build_csr
 from s3sim.policy import _kernels as K
 
 
@@ -238,6 +239,22 @@ def test_the_second_region_repair_keeps_the_sme(size):
     assert 6 in got and 7 in got  # the SME kept, the second region brought in
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_researching_by_region_is_the_counting_sort_of_the_researching_firms(seed):
+    """Alive firms (not research institutes) with last profit <= the threshold and not in a pilot cluster, by
+    region in ascending rows: what a counting sort of every row keyed by region (-1: left out) gives."""
+    n, alive, region, kind, cluster, _, _, _ = _actors(seed)
+    rng = np.random.default_rng(seed)
+    R = int(region[:n].max()) + 1
+    profit = np.round(rng.standard_normal(alive.size) * 100.0)  # ties with the threshold
+    pilot_flag = np.zeros(int(cluster.max()) + 2, dtype=np.bool_)  # the last entry: the sentinel of cluster -1
+    pilot_flag[: pilot_flag.size - 1] = rng.random(pilot_flag.size - 1) < 0.3
+    key = np.where((kind[:n] != 3) & (profit[:n] <= 0.0) & ~pilot_flag[cluster[:n]], region[:n], -1).astype(np.int64)
+    want = build_csr(key, alive, n, R)
+    got = K.researching_by_region(n, alive, kind, profit, region, cluster, pilot_flag, 0.0, R)
+    assert all(np.array_equal(x, y) for x, y in zip(got, want))
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # the built-in regimes' support of a quarter in few compiled passes (S3Policy._support_builtin)
 # ----------------------------------------------------------------------------------------------------------------
@@ -251,7 +268,7 @@ def test_regions_subsidies_and_grants_equal_one_scope_at_a_time(seed):
     transfers0 = np.where(rng.random(alive.size) < 0.3, rng.random(alive.size) * 500.0, 0.0)
     target = rng.random((R, D)) < 0.5
     key = np.where(kind[:n] != 3, region[:n], -1).astype(np.int64)
-    start, rows = K.build_csr(key, alive, n, R)
+    start, rows = build_csr(key, alive, n, R)
     regions = rng.permutation(R)[: max(R - 1, 1)].astype(np.int64)
     all_domains = rng.random(regions.size) < 0.4
     domains = rng.random((regions.size, D)) < 0.4

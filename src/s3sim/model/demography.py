@@ -51,6 +51,14 @@ def exits(alive, kind, region, capital, n, n_regions):
 
 
 @kernel
+def leave_clusters(gone, cluster, members):
+    """The exited actors ``gone`` leave their cluster organisations' member counts."""
+    for i in gone:
+        if cluster[i] >= 0:
+            members[cluster[i]] -= 1
+
+
+@kernel
 def draw_entrants(rng, entrant_rate, firms):
     """Non-local entrants per region: Poisson(entrant_rate x firms[r]) for each region in turn, exactly the draws
     of ``rng.poisson(entrant_rate * firms)`` (numba's Poisson sampler is numpy's, on the same bit generator)."""

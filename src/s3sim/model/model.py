@@ -39,7 +39,7 @@ from . import critical_mass as cm
 from ._jit import StreamHandles, kernel
 from .accounting import settle
 from .agents import ClusterOrganisation, Firm, RegionalAuthority, ResearchInstitute
-from .demography import draw_entrants, exits, join_clusters, place_newborns, plan_births
+from .demography import draw_entrants, exits, join_clusters, leave_clusters, place_newborns, plan_births
 from .evidence import expertise_mass, rca, relatedness_density, relatedness_weights
 from .exchange import exchange
 from .knowledge import draw_kene, refresh_products, refresh_profiles
@@ -524,8 +524,7 @@ class S3Model(mesa.Model):
                            self.clusters.members)
             self.ledger["entered"] += p.initial_capital * rows.size
         if gone.size:
-            co = a.cluster[gone]
-            self.clusters.members -= np.bincount(co[co >= 0], minlength=self.clusters.n)
+            leave_clusters(gone, a.cluster, self.clusters.members)
         if self.p.materialize_agents:
             for i in gone:
                 self.row_agent[i].remove()

@@ -15,8 +15,7 @@ import math
 
 import numpy as np
 
-from ..model._jit import check_stream, generator_of, kernel, step_kernel, uniform
-from ..model.partnering import build_csr
+from ..model._jit import check_stream, generator_of, kernel, live_rows, step_kernel, uniform
 
 MAX_COORDINATORS = 5  # coordinators (proposals) per call
 
@@ -996,11 +995,25 @@ def researching_by_region(n, alive, kind, profit, region, cluster, pilot_flag, s
     """Firms about to research (alive, not research institutes, last profit <= ``success_threshold``), pilot
     cluster members left out (``pilot_flag`` by cluster, index -1 the sentinel), grouped by region in ascending
     row order: (start[n_regions + 1], rows)."""
-    key = np.full(n, -1, dtype=np.int64)
-    for i in range(n):
-        if kind[i] != 3 and profit[i] <= success_threshold and not pilot_flag[cluster[i]]:
-            key[i] = region[i]
-    return build_csr(key, alive, n, n_regions)
+    # the alive rows only (model._jit.live_rows), then a counting sort by region, as build_csr would sort them
+    live = live_rows(alive, n)
+    rows = np.empty(live.size, dtype=np.int64)
+    m = 0
+    for i in live:
+        rows[m] = i
+        m += 1 if (kind[i] != 3) & (profit[i] <= success_threshold) and not pilot_flag[cluster[i]] else 0
+    start = np.zeros(n_regions + 1, dtype=np.int64)
+    for x in range(m):
+        start[region[rows[x]] + 1] += 1
+    for r in range(n_regions):
+        start[r + 1] += start[r]
+    out = np.empty(m, dtype=np.int64)
+    fill = start[:-1].copy()
+    for x in range(m):
+        r = region[rows[x]]
+        out[fill[r]] = rows[x]
+        fill[r] += 1
+    return start, out
 
 
 @kernel
