@@ -13,6 +13,17 @@ from .state import RI
 
 
 @kernel
+def open_books(n, costs, transfers, subsidy, rd_spend, flows_in):
+    """A step's books start empty: costs, transfers, subsidies, R&D spending and knowledge flows of every row."""
+    for i in range(n):
+        costs[i] = 0.0
+        transfers[i] = 0.0
+        subsidy[i] = 0.0
+        rd_spend[i] = 0.0
+        flows_in[i] = 0
+
+
+@kernel
 def settle(alive, kind, n, revenue, transfers, costs, capital, profit, prev_profit, depreciation, ri_grant):
     """Close the step's books. Returns (revenue, transfers, costs) summed over actors."""
     tr = 0.0

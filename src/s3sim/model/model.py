@@ -37,7 +37,7 @@ from ..indicators import Recorder, gini
 from ..world import World, build_world
 from . import critical_mass as cm
 from ._jit import StreamHandles, kernel
-from .accounting import settle
+from .accounting import open_books, settle
 from .agents import ClusterOrganisation, Firm, RegionalAuthority, ResearchInstitute
 from .demography import draw_entrants, exits, join_clusters, leave_clusters, place_newborns, plan_births
 from .evidence import expertise_mass, rca, relatedness_density, relatedness_weights
@@ -384,11 +384,7 @@ class S3Model(mesa.Model):
             self.recorder.grow(t)
         R, D = w.n_regions, w.n_domains
         n = a.n
-        a.costs[:n] = 0.0
-        a.transfers[:n] = 0.0
-        a.subsidy[:n] = 0.0
-        a.rd_spend[:n] = 0.0
-        a.flows_in[:n] = 0
+        open_books(n, a.costs, a.transfers, a.subsidy, a.rd_spend, a.flows_in)
         policy_active = self.policy is not None and not self.in_burn_in
         if policy_active:
             self.policy.before_step(self)
@@ -425,21 +421,14 @@ class S3Model(mesa.Model):
         self.G = cm.multiplier(cm.effective_mass(self.mass, links, p.omega), self.m_star, p.g_min, p.eta)
         tilt = self.regions.search_tilt if policy_active else self._no_tilt
         room = n + self.n_institutes  # an institute may innovate twice in a step
-        out_value = np.empty(room)
-        out_kind = np.empty(room, dtype=np.int8)
-        out_cell = np.empty(room, dtype=np.int32)
-        n_innov = do_research(
+        innov = do_research(
             self.stream_handle("research"), a.alive, a.kind, a.region, n, a.capital, a.profit, a.prev_profit,
             a.transfers, a.subsidy, a.costs, a.rd_spend, a.klen, a.kcap, a.cap, a.abil, a.expt, a.ih, a.res_slot, a.res_dir,
             a.product_domain, a.quality, a.appeal, a.profile, self.relatedness, tilt, self.G, a.innovations,
-            a.innov_incr, a.innov_rad, a.innov_value, out_value, out_kind, out_cell, p.success_threshold,
+            a.innov_incr, a.innov_rad, a.innov_value, room, p.success_threshold,
             p.low_capital_threshold, p.c_incr, p.c_rad, p.s_incr, p.p_innov_incr, p.p_innov_rad,
             p.relatedness_bias, p.p_radical_ri, p.sigma_v, self.caps_per_domain, self.cap_shift, p.ih_len_max,
             p.crowding_out)
-        innov = np.empty((n_innov, 3))
-        innov[:, 0] = out_value[:n_innov]
-        innov[:, 1] = out_kind[:n_innov]
-        innov[:, 2] = out_cell[:n_innov]
         self.innovation_log.append(innov)
 
         # S10 spillovers, S9 learning by doing

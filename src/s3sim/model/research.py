@@ -112,11 +112,16 @@ def _log(i, v, kind, cell, innovations, innov_value, out_value, out_kind, out_do
 def do_research(rng, alive, kind, region, n, capital, profit, prev_profit, transfers, subsidy, costs, rd_spend,
                 klen, kcap,
                 cap, abil, expt, ih, res_slot, res_dir, product_domain, quality, appeal, profile, relatedness,
-                tilt, G, innovations, innov_incr, innov_rad, innov_value, out_value, out_kind, out_domain,
+                tilt, G, innovations, innov_incr, innov_rad, innov_value, room,
                 success_threshold, low_capital_threshold, c_incr, c_rad, s_incr, p_innov_incr, p_innov_rad,
                 relatedness_bias, p_radical_ri, sigma_v, caps_per_domain, cap_shift, ih_len_max, crowding_out):
-    """One research round over all actors. Innovations are appended to ``out_*``; returns their count."""
+    """One research round over all actors. Returns the step's innovations, one row each (value, kind,
+    region x n_domains + domain), in the order made; ``room`` bounds their number (an actor makes at most one,
+    a research institute at most two)."""
     check_stream(rng)  # a Generator or its stream handle (model._jit)
+    out_value = np.empty(room)
+    out_kind = np.empty(room, dtype=np.int8)
+    out_domain = np.empty(room, dtype=np.int32)
     n_domains = relatedness.shape[0]
     weights = np.empty(n_domains)  # radical_step's scratch
     n_out = 0
@@ -165,4 +170,9 @@ def do_research(rng, alive, kind, region, n, capital, profit, prev_profit, trans
             innov_rad[i] += 1
             n_out = _log(i, v, RADICAL, r * n_domains + d, innovations, innov_value, out_value, out_kind,
                          out_domain, n_out)
-    return n_out
+    innov = np.empty((n_out, 3))
+    for x in range(n_out):
+        innov[x, 0] = out_value[x]
+        innov[x, 1] = out_kind[x]
+        innov[x, 2] = out_domain[x]
+    return innov
