@@ -10,6 +10,12 @@ them: A B, B A, A B, ... on one core. Host noise then hits both sides of a pair 
 
     .venv/bin/python benchmarks/compare_revisions.py HEAD~3              # 30 evaluations per side
     .venv/bin/python benchmarks/compare_revisions.py 2e23e9f --evals 60 --core 1
+    .venv/bin/python benchmarks/compare_revisions.py HEAD~3 --design     # samples of the standard design
+
+By default every evaluation runs the default parameters (seeds 500, 501, ...). The default parameters understate
+the policy engine's share of a real stress test (larger budgets fund more projects), so ``--design`` takes the
+evaluations from the standard stress-test design instead: the 32 samples of the 4 chunks that ``make bench-stress``
+times (each with its own run seed, replicate 0), in turn.
 
 It prints whether the two versions return the same outcomes (bit for bit, NaN included) on one evaluation, the median
 CPU time per evaluation of each, and the median of the per-pair ratios (this tree / the revision) with its
@@ -57,11 +63,35 @@ def export(rev: str, into: Path) -> Path:
     return pkg
 
 
+def design_samples(chunks: int = 4, chunk_size: int = 8) -> list[tuple[dict, int]]:
+    """(parameters, run seed) of the samples ``benchmarks/stress.py`` times: ``chunks`` chunks of ``chunk_size``
+    samples spread evenly over the standard design (drawn by this tree's s3sim)."""
+    from s3sim.runner.stress import StressTest, compose_stress, resolve
+
+    spec = resolve(compose_stress([f"chunk_size={chunk_size}"]))
+    if tuple(spec.target["regimes"]) != REGIMES:
+        raise SystemExit(f"compare_revisions: error: the standard design compares {spec.target['regimes']}, "
+                         f"this script {list(REGIMES)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        st = StressTest(spec, tmp)
+        st.prepare()
+        picks = sorted({int(k) for k in np.linspace(0, len(st.bounds) - 1, chunks)})
+        tasks = st.tasks(picks)
+    out = []
+    for task in tasks:
+        for values, seed in zip(task["values"], task["seeds"]):
+            out.append(({n: (int(v) if k == "int" else float(v)) for n, k, v in zip(task["names"], task["kinds"],
+                                                                                    values)}, int(seed)))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("rev", help="the revision to compare this working tree with (any git revision)")
     ap.add_argument("--evals", type=int, default=30, help="evaluations per version (default 30)")
     ap.add_argument("--core", type=int, default=None, help="pin the process to this core (default: no pinning)")
+    ap.add_argument("--design", action="store_true",
+                    help="evaluate the samples make bench-stress times (standard design) instead of the defaults")
     args = ap.parse_args(argv)
     if args.evals < 2:
         raise SystemExit(f"compare_revisions: error: --evals={args.evals}: an integer >= 2")
@@ -82,12 +112,14 @@ def main(argv: list[str] | None = None) -> None:
         same = a.keys() == b.keys() and all(np.array(a[k]).tobytes() == np.array(b[k]).tobytes() for k in a)
         print(f"warm-up {time.perf_counter() - t0:.0f} s; outcomes of this tree and {args.rev}: "
               f"{'identical' if same else 'DIFFERENT'}", flush=True)
+        cases = design_samples() if args.design else [({}, 500 + k) for k in range(args.evals)]
         t_new, t_ref = [], []
         for k in range(args.evals):
+            params, seed = cases[k % len(cases)]
             pair = ((ref, t_ref), (new, t_new)) if k % 2 == 0 else ((new, t_new), (ref, t_ref))
             for f, out in pair:
                 c = time.process_time()
-                f({}, 500 + k, 0, regimes=REGIMES)
+                f(params, seed, 0, regimes=REGIMES)
                 out.append(time.process_time() - c)
         ratio = np.array(t_new) / np.array(t_ref)
         rng = np.random.default_rng(0)
