@@ -296,3 +296,42 @@ def test_inline_uniform_draws_are_numpys_own():
     handle = stream_handle(np.random.default_rng(5))
     gc.collect()
     assert mixed(handle, 50).tobytes() == reference(np.random.default_rng(5), 50).tobytes()
+
+
+def test_entrant_counts_are_numpys_poisson_draws_also_for_large_means():
+    """The non-local entrants per region are numpy's Poisson draws on the demography stream, also for means of 10
+    and more, where numpy uses its PTRS sampler and numba's version of it differs in rare draws (it can return 0
+    where numpy rejects and draws again). The demography stream is set to a state in which numba's draws would
+    differ from numpy's, and one step's entrant counts are compared with numpy's draws."""
+    import numpy as np
+    from numba import njit
+
+    from s3sim.model.state import ORIGIN_NONLOCAL, RI
+
+    @njit(cache=False)
+    def numba_blocks(g, means, n_blocks):
+        out = np.empty((n_blocks, means.size), dtype=np.int64)
+        for b in range(n_blocks):
+            for r in range(means.size):
+                out[b, r] = g.poisson(means[r])
+        return out
+
+    cfg = config_from_params(n_agents=600, burn_in=2, horizon=4, materialize_agents=False, entrant_rate=0.3)
+    model = S3Model(cfg, seed=11)
+    model.run(3)
+    a, R = model.actors, model.world.n_regions
+    n = a.n
+    staying = a.alive[:n] & (a.kind[:n] != RI) & (a.capital[:n] >= 0.0)
+    means = cfg.model.entrant_rate * np.bincount(a.region[:n][staying], minlength=R)
+    assert ((means >= 10.0) & (means < 14.0)).any() and means.min() < 10.0  # both of numpy's samplers are used
+    # a state of the stream from which numba's draws differ from numpy's: the first differing block of draws
+    blocks = 200_000
+    theirs = np.random.default_rng(3).poisson(means, size=(blocks, R))
+    differs = np.flatnonzero((numba_blocks(np.random.default_rng(3), means, blocks) != theirs).any(axis=1))
+    assert differs.size
+    probe = np.random.default_rng(3)
+    probe.poisson(means, size=(differs[0], R))
+    model.streams["demography"].bit_generator.state = probe.bit_generator.state
+    model.step()
+    born = (a.birth[:a.n] == model.steps) & (a.origin[:a.n] == ORIGIN_NONLOCAL)
+    assert np.bincount(a.region[:a.n][born], minlength=R).tolist() == theirs[differs[0]].tolist()
