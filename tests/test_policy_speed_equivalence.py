@@ -3,6 +3,7 @@ random draws in the same order and bit-identical results. No timings."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -328,15 +329,13 @@ def test_target_mask_is_numpys():
         assert np.array_equal(K.target_mask(rd, spec), want), (R, D)
 
 
-def test_builtin_support_in_compiled_passes_equals_the_general_loop():
-    """Subclasses of the built-in regimes that restate ``direct_support`` and ``publish_calls`` (so every region's
-    support runs through the general loop of ``S3Policy.before_step``, one region at a time) give bit-identical
-    tables to the built-ins (``S3Policy._support_builtin``), on a map mixing every regime, with and without
-    pilots (pilots always take the general loop)."""
-    from omegaconf import OmegaConf
-
-    import s3sim
-    from s3sim.policy import REGIMES, ClusterS3, Horizontal, S3Policy, TopDownS3, TransregionalS3, register
+@contextlib.contextmanager
+def _restated_regimes(*bases):
+    """Register, for each built-in regime class in ``bases``, a subclass restating ``direct_support`` and
+    ``publish_calls`` unchanged (so its support takes the general loop of ``S3Policy.before_step``); yields
+    (the subclasses' names by built-in name, the steps at which the compiled support ``_support_builtin`` ran),
+    and unregisters them afterwards."""
+    from s3sim.policy import REGIMES, S3Policy, register
 
     class _Restated:
         def direct_support(self, engine, model, t, budget):
@@ -345,11 +344,9 @@ def test_builtin_support_in_compiled_passes_equals_the_general_loop():
         def publish_calls(self, engine, model, t, budget):
             return super().publish_calls(engine, model, t, budget)
 
-    made = {}
-    for base in (Horizontal, TopDownS3, ClusterS3, TransregionalS3):
-        made[base.name] = register(type(f"Restated{base.__name__}", (_Restated, base),
-                                        {"name": f"_restated_{base.name}"})).name
-    calls = []
+    made = {base.name: register(type(f"Restated{base.__name__}", (_Restated, base),
+                                     {"name": f"_restated_{base.name}"})).name for base in bases}
+    calls: list[int] = []
     fast = S3Policy._support_builtin
 
     def counted(self, model, t, due):
@@ -358,6 +355,24 @@ def test_builtin_support_in_compiled_passes_equals_the_general_loop():
 
     S3Policy._support_builtin = counted
     try:
+        yield made, calls
+    finally:
+        S3Policy._support_builtin = fast
+        for name in made.values():
+            REGIMES.pop(name, None)
+
+
+def test_builtin_support_in_compiled_passes_equals_the_general_loop():
+    """Subclasses of the built-in regimes that restate ``direct_support`` and ``publish_calls`` (so every region's
+    support runs through the general loop of ``S3Policy.before_step``, one region at a time) give bit-identical
+    tables to the built-ins (``S3Policy._support_builtin``), on a map mixing every regime, with and without
+    pilots (pilots always take the general loop)."""
+    from omegaconf import OmegaConf
+
+    import s3sim
+    from s3sim.policy import ClusterS3, Horizontal, S3Policy, TopDownS3, TransregionalS3
+
+    with _restated_regimes(Horizontal, TopDownS3, ClusterS3, TransregionalS3) as (made, calls):
         cfg = s3sim.compose(["model.n_agents=400", "model.burn_in=8", "model.horizon=24",
                              "model.materialize_agents=false", "policy=transregional_s3",
                              "policy.budget_per_firm=100", "policy.project_cost=150", "policy.call_period=2"])
@@ -384,10 +399,47 @@ def test_builtin_support_in_compiled_passes_equals_the_general_loop():
                 for indicator in ("spent_subsidies", "spent_cluster_grants", "spent_projects"):
                     spent = a.timeseries.query(f"indicator == '{indicator}' and region == 'ALL'")
                     assert spent["value"].sum() > 0, indicator  # subsidies, grants and calls all ran
-    finally:
-        S3Policy._support_builtin = fast
-        for name in made.values():
-            REGIMES.pop(name, None)
+
+
+def test_budget_flags_changed_on_a_regime_take_the_general_loop():
+    """A built-in regime whose budget flags (``prioritises``, ``collaborative``, ``funded``, ``joint``) are changed
+    on the instance or on its class is budgeted by the general loop of ``S3Policy.before_step``, as a restated
+    subclass with the same flags is: the same run, and the compiled support (``_support_builtin``) not taken."""
+    from omegaconf import OmegaConf
+
+    import s3sim
+    from s3sim.policy import ClusterS3, S3Policy, TopDownS3
+
+    with _restated_regimes(TopDownS3, ClusterS3) as (made, calls):
+        cfg = s3sim.compose(["model.n_agents=300", "model.burn_in=6", "model.horizon=12",
+                             "model.materialize_agents=false", "policy.budget_per_firm=100",
+                             "policy.call_period=2"])
+        base_pol = OmegaConf.to_container(cfg.policy, resolve=True)
+        rids = list(s3sim.S3Model(cfg, seed=1).world.regions.ids)
+        mix = dict(zip(rids, ("cluster_s3", "topdown_s3", "cluster_s3", "topdown_s3")))
+        for flag, value, on_class in (("prioritises", False, False), ("collaborative", False, False),
+                                      ("joint", True, False), ("prioritises", False, True)):
+            runs = []
+            for names in ({}, made):
+                pol = S3Policy(dict(base_pol, regime="horizontal", regions={r: names.get(v, v)
+                                                                            for r, v in mix.items()}))
+                model = s3sim.S3Model(cfg, seed=1, policy=pol)
+                if on_class:  # on the built-in class itself (the restated subclass inherits it)
+                    TopDownS3.prioritises = value
+                else:
+                    for reg in pol.regimes:
+                        if isinstance(reg, (TopDownS3, ClusterS3)):
+                            setattr(reg, flag, value)
+                try:
+                    model.run()
+                finally:
+                    TopDownS3.prioritises = True
+                runs.append(model)
+            assert not calls, (flag, on_class)
+            a, b = (m.actors for m in runs)
+            for name in ("capital", "subsidy", "innovations"):
+                assert np.array_equal(getattr(a, name)[:a.n], getattr(b, name)[:b.n]), (flag, name)
+            assert runs[0].ledger == runs[1].ledger, flag
 
 
 # ----------------------------------------------------------------------------------------------------------------

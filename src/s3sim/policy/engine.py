@@ -727,12 +727,13 @@ class S3Policy:
         if pri is not None and pri.dtype == _BOOL and pri.shape == tilt.shape:
             # every row at once: the same products as below (no priorities: a row of zeros times 0.0)
             flags = [reg.prioritises for reg in self.regimes]
+            self._step_cache["priorities"] = pri  # support reads each regime's own priorities, as the loop below
             if not all(flags):
+                pri = pri.copy()
                 pri[~np.array(flags, dtype=bool)] = False
             tau = np.array([reg.p.tau_dir if f else 0.0 for reg, f in zip(self.regimes, flags)], dtype=np.float64)
             model.regions.priority[:] = pri
             np.multiply(tau[:, None], pri, out=tilt)
-            self._step_cache["priorities"] = pri
         else:
             for r, reg in enumerate(self.regimes):
                 model.regions.priority[r] = reg.priorities if reg.prioritises else False
@@ -826,8 +827,9 @@ class S3Policy:
 
     def _builtin_support(self) -> bool:
         """True when the quarter's support may run as :meth:`_support_builtin`: no pilots, every region under a
-        built-in regime whose support and calls are the shipped rules (no override in a subclass, on the class or
-        on the instance), and the engine's own instruments as shipped."""
+        built-in regime whose support, calls and budget flags are the shipped ones (no override in a subclass, on
+        the class or on the instance), and the engine's own instruments as shipped (not overridden on the
+        engine instance; replacing them on the class ``S3Policy`` itself is not detected: subclass it)."""
         own = self.__dict__
         if self.pilots or type(self) is not S3Policy:
             return False
@@ -841,6 +843,8 @@ class S3Policy:
             for m, f in zip(_SUPPORT_RULES, rules):
                 if getattr(cls, m, None) is not f:
                     return False
+            if tuple(getattr(cls, f) for f in _REGIME_FLAGS) != _BUILTIN_FLAGS[cls]:
+                return False
         for reg in self.regimes:
             if not _SUPPORT_OVERRIDES.isdisjoint(reg.__dict__):
                 return False
@@ -1089,7 +1093,9 @@ class S3Policy:
 _SUPPORT_RULES = ("direct_support", "call_share", "publish_calls", "eligible", "rank")
 _BUILTIN_RULES = {cls: tuple(getattr(cls, m, None) for m in _SUPPORT_RULES)
                   for cls in (NoPolicy, Horizontal, TopDownS3, ClusterS3, TransregionalS3)}
-_SUPPORT_OVERRIDES = frozenset(_SUPPORT_RULES)
+_REGIME_FLAGS = ("funded", "prioritises", "collaborative", "joint")  # how the engine budgets a regime
+_BUILTIN_FLAGS = {cls: tuple(getattr(cls, f) for f in _REGIME_FLAGS) for cls in _BUILTIN_RULES}
+_SUPPORT_OVERRIDES = frozenset(_SUPPORT_RULES + _REGIME_FLAGS)
 _BOOL = np.dtype(np.bool_)
 _CLUSTER_TYPES = (ClusterS3, TransregionalS3)
 _CLUSTER_REVIEW = ClusterS3.review_priorities
