@@ -838,6 +838,8 @@ def test_s14_evidence_rca_and_relatedness_density_on_a_handmade_matrix():
     np.testing.assert_allclose(rd, [[0.0, 100 * 0.7 / 0.7, 0.0], [100.0, 100 * 0.2 / 0.7, 100.0],
                                     [0.0, 0.0, 0.0]])
     assert phi[0, 0] == 1.0  # not modified in place
+    for row in range(3):  # one region's row alone gives that region's densities
+        np.testing.assert_array_equal(relatedness_density(spec[row], phi), rd[row])
 
 
 def test_s14_evidence_expertise_mass_sums_alive_kene_expertise():

@@ -67,10 +67,14 @@ def _rca_whole(x):
 
 def relatedness_density(specialised: np.ndarray, relatedness: np.ndarray,
                          weights: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """RD[r, d] in [0, 100] (self-relatedness excluded). ``weights`` is :func:`relatedness_weights` of
-    ``relatedness`` when the caller keeps it (a model does: its relatedness never changes)."""
+    """RD[r, d] in [0, 100] (self-relatedness excluded); ``specialised`` is (regions, domains), or one region's
+    row (domains,), which gives that region's row. ``weights`` is :func:`relatedness_weights` of ``relatedness``
+    when the caller keeps it (a model does: its relatedness never changes)."""
     phi, denom = relatedness_weights(relatedness) if weights is None else weights
-    return _scaled_density(specialised.astype(np.float64) @ phi, np.ascontiguousarray(denom, dtype=np.float64))
+    spec = np.asarray(specialised)
+    rows = np.atleast_2d(spec).astype(np.float64)
+    out = _scaled_density(rows @ phi, np.ascontiguousarray(denom, dtype=np.float64))
+    return out[0] if spec.ndim == 1 else out
 
 
 @kernel
