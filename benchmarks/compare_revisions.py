@@ -88,12 +88,13 @@ def design_samples(chunks: int = 4, chunk_size: int = 8) -> list[tuple[dict, int
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("rev", help="the revision to compare this working tree with (any git revision)")
-    ap.add_argument("--evals", type=int, default=30, help="evaluations per version (default 30)")
+    ap.add_argument("--evals", type=int, default=None,
+                    help="evaluations per version (default 30, or the 32 samples of the design with --design)")
     ap.add_argument("--core", type=int, default=None, help="pin the process to this core (default: no pinning)")
     ap.add_argument("--design", action="store_true",
                     help="evaluate the samples make bench-stress times (standard design) instead of the defaults")
     args = ap.parse_args(argv)
-    if args.evals < 2:
+    if args.evals is not None and args.evals < 2:
         raise SystemExit(f"compare_revisions: error: --evals={args.evals}: an integer >= 2")
     if args.core is not None:
         os.sched_setaffinity(0, {args.core})
@@ -108,11 +109,14 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.perf_counter()
         for f in (new, ref):  # compile (or load) every kernel on a tiny model
             f({}, 1, 0, regimes=REGIMES, fixed={"n_agents": 150, "burn_in": 4, "horizon": 8})
-        a, b = new({}, 7, 0, regimes=REGIMES), ref({}, 7, 0, regimes=REGIMES)
+        cases = design_samples() if args.design else [({}, 500 + k) for k in range(args.evals or 30)]
+        if args.evals is None:
+            args.evals = len(cases)
+        check = cases[0] if args.design else ({}, 7)  # one evaluation of what is timed
+        a, b = new(*check, 0, regimes=REGIMES), ref(*check, 0, regimes=REGIMES)
         same = a.keys() == b.keys() and all(np.array(a[k]).tobytes() == np.array(b[k]).tobytes() for k in a)
-        print(f"warm-up {time.perf_counter() - t0:.0f} s; outcomes of this tree and {args.rev}: "
-              f"{'identical' if same else 'DIFFERENT'}", flush=True)
-        cases = design_samples() if args.design else [({}, 500 + k) for k in range(args.evals)]
+        print(f"warm-up {time.perf_counter() - t0:.0f} s; outcomes of this tree and {args.rev}"
+              f"{' (first design sample)' if args.design else ''}: {'identical' if same else 'DIFFERENT'}", flush=True)
         t_new, t_ref = [], []
         for k in range(args.evals):
             params, seed = cases[k % len(cases)]
