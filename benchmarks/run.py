@@ -461,6 +461,7 @@ def reference_rng_share(n_agents: int, steps: int, ref_ns: float) -> dict:
 # ----------------------------------------------------------------------------------------------------------------
 PHASES = ("update_demand", "clear_market", "refresh_profiles", "build_csr", "search_index", "search_partners",
           "exchange", "do_research", "spillover_field", "spill", "learn_and_forget", "open_books", "settle", "exits",
+          "draw_entrants",
           "plan_births", "place_newborns", "_step_indicators", "metrics_from_ties", "expertise_mass", "gini")
 
 

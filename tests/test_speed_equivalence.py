@@ -335,3 +335,21 @@ def test_entrant_counts_are_numpys_poisson_draws_also_for_large_means():
     model.step()
     born = (a.birth[:a.n] == model.steps) & (a.origin[:a.n] == ORIGIN_NONLOCAL)
     assert np.bincount(a.region[:a.n][born], minlength=R).tolist() == theirs[differs[0]].tolist()
+
+
+def test_compiled_entrant_draws_are_numpys_below_a_mean_of_10_and_refused_above():
+    import numpy as np
+
+    from s3sim.model._jit import stream_handle
+    from s3sim.model.demography import draw_entrants
+
+    ours, theirs = np.random.default_rng(21), np.random.default_rng(21)
+    handle = stream_handle(ours)
+    sizes = np.random.default_rng(0)
+    for _ in range(2000):
+        firms = sizes.integers(0, 1000, 11)
+        rate = 9.999 / max(int(firms.max()), 1) * sizes.random()
+        assert draw_entrants(handle, rate, firms).tolist() == theirs.poisson(rate * firms).tolist()
+    state = ours.bit_generator.state
+    assert draw_entrants(handle, 0.01, np.array([5, 1000, 3])) is None  # a mean of 10: nothing drawn
+    assert ours.bit_generator.state == state

@@ -59,6 +59,22 @@ def leave_clusters(gone, cluster, members):
 
 
 @kernel
+def draw_entrants(rng, entrant_rate, firms):
+    """Non-local entrants per region, Poisson(entrant_rate x firms[r]) for each region in turn: exactly the draws
+    of ``rng.poisson(entrant_rate * firms)`` when every mean is below 10, where numpy and numba both sample by
+    multiplying uniforms. Numba's version of numpy's sampler for means of 10 and more (PTRS) differs from it in
+    rare draws, so then nothing is drawn and None is returned: the caller draws with numpy."""
+    check_stream(rng)  # a Generator or its stream handle (model._jit)
+    for r in range(firms.size):
+        if not entrant_rate * firms[r] < 10.0:
+            return None
+    out = np.empty(firms.size, dtype=np.int64)
+    for r in range(firms.size):
+        out[r] = generator_of(rng).poisson(entrant_rate * firms[r])
+    return out
+
+
+@kernel
 def plan_births(rng, alive, kind, region, profit, n, start_up_trigger, spinoff_rate, spinoff_local_prob,
                 ri_spinoff_rate, region_cdf, entrants_per_region):
     """Decide this step's births. Returns (parent, region, origin, source_region) arrays."""

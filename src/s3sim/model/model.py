@@ -39,7 +39,7 @@ from . import critical_mass as cm
 from ._jit import StreamHandles, kernel
 from .accounting import open_books, settle
 from .agents import ClusterOrganisation, Firm, RegionalAuthority, ResearchInstitute
-from .demography import exits, join_clusters, leave_clusters, place_newborns, plan_births
+from .demography import draw_entrants, exits, join_clusters, leave_clusters, place_newborns, plan_births
 from .evidence import expertise_mass, rca, relatedness_density, relatedness_weights
 from .exchange import exchange
 from .knowledge import draw_kene, refresh_products, refresh_profiles
@@ -497,9 +497,10 @@ class S3Model(mesa.Model):
         n = a.n
         gone, lost, firms_r = exits(a.alive, a.kind, a.region, a.capital, n, R)
         self.ledger["exited"] += lost
-        # numpy's Poisson sampler, not numba's: numba's differs from it for means of 10 and more (large regions)
-        entrants = self.streams["demography"].poisson(p.entrant_rate * firms_r).astype(np.int64)
         handle = self.stream_handle("demography")
+        entrants = draw_entrants(handle, p.entrant_rate, firms_r)
+        if entrants is None:  # a mean of 10 or more: numpy's own sampler (numba's differs from it there)
+            entrants = self.streams["demography"].poisson(p.entrant_rate * firms_r).astype(np.int64)
         parent, reg, origin, source = plan_births(handle, a.alive, a.kind, a.region, a.profit, n, p.start_up_trigger,
                                                   p.spinoff_rate, p.spinoff_local_prob, p.ri_spinoff_rate,
                                                   self.region_cdf, entrants)
