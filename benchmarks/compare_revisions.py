@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("rev", help="the revision to compare this working tree with (any git revision)")
     ap.add_argument("--evals", type=int, default=None,
-                    help="evaluations per version (default 30, or the 32 samples of the design with --design)")
+                    help="evaluations per version (default 30; with --design, every sample: 32 on the standard design)")
     ap.add_argument("--core", type=int, default=None, help="pin the process to this core (default: no pinning)")
     ap.add_argument("--design", action="store_true",
                     help="evaluate the samples make bench-stress times (standard design) instead of the defaults")
@@ -112,6 +112,8 @@ def main(argv: list[str] | None = None) -> None:
         cases = design_samples() if args.design else [({}, 500 + k) for k in range(args.evals or 30)]
         if args.evals is None:
             args.evals = len(cases)
+        if args.evals < 2:
+            raise SystemExit(f"compare_revisions: error: {args.evals} evaluation(s): at least 2 are needed")
         check = cases[0] if args.design else ({}, 7)  # one evaluation of what is timed
         a, b = new(*check, 0, regimes=REGIMES), ref(*check, 0, regimes=REGIMES)
         same = a.keys() == b.keys() and all(np.array(a[k]).tobytes() == np.array(b[k]).tobytes() for k in a)

@@ -344,8 +344,7 @@ def _restated_regimes(*bases):
         def publish_calls(self, engine, model, t, budget):
             return super().publish_calls(engine, model, t, budget)
 
-    made = {base.name: register(type(f"Restated{base.__name__}", (_Restated, base),
-                                     {"name": f"_restated_{base.name}"})).name for base in bases}
+    made: dict[str, str] = {}
     calls: list[int] = []
     fast = S3Policy._support_builtin
 
@@ -355,6 +354,9 @@ def _restated_regimes(*bases):
 
     S3Policy._support_builtin = counted
     try:
+        for base in bases:
+            made[base.name] = register(type(f"Restated{base.__name__}", (_Restated, base),
+                                            {"name": f"_restated_{base.name}"})).name
         yield made, calls
     finally:
         S3Policy._support_builtin = fast
@@ -424,6 +426,7 @@ def test_budget_flags_changed_on_a_regime_take_the_general_loop():
                 pol = S3Policy(dict(base_pol, regime="horizontal", regions={r: names.get(v, v)
                                                                             for r, v in mix.items()}))
                 model = s3sim.S3Model(cfg, seed=1, policy=pol)
+                shipped = TopDownS3.__dict__["prioritises"]
                 if on_class:  # on the built-in class itself (the restated subclass inherits it)
                     TopDownS3.prioritises = value
                 else:
@@ -433,7 +436,7 @@ def test_budget_flags_changed_on_a_regime_take_the_general_loop():
                 try:
                     model.run()
                 finally:
-                    TopDownS3.prioritises = True
+                    TopDownS3.prioritises = shipped
                 runs.append(model)
             assert not calls, (flag, on_class)
             a, b = (m.actors for m in runs)

@@ -346,10 +346,14 @@ def test_compiled_entrant_draws_are_numpys_below_a_mean_of_10_and_refused_above(
     ours, theirs = np.random.default_rng(21), np.random.default_rng(21)
     handle = stream_handle(ours)
     sizes = np.random.default_rng(0)
-    for _ in range(2000):
+    for k in range(2000):
         firms = sizes.integers(0, 1000, 11)
         rate = 9.999 / max(int(firms.max()), 1) * sizes.random()
         assert draw_entrants(handle, rate, firms).tolist() == theirs.poisson(rate * firms).tolist()
+        if k % 500 == 0:  # no entry at all, and regions without firms
+            assert draw_entrants(handle, 0.0, firms).tolist() == theirs.poisson(0.0 * firms).tolist()
+            assert draw_entrants(handle, rate, 0 * firms).tolist() == theirs.poisson(rate * 0 * firms).tolist()
     state = ours.bit_generator.state
-    assert draw_entrants(handle, 0.01, np.array([5, 1000, 3])) is None  # a mean of 10: nothing drawn
+    for rate, firms in ((0.01, [5, 1000, 3]), (-0.01, [5, 10, 3])):  # a mean of 10, or negative: nothing drawn
+        assert draw_entrants(handle, rate, np.array(firms)) is None
     assert ours.bit_generator.state == state

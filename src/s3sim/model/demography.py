@@ -63,10 +63,11 @@ def draw_entrants(rng, entrant_rate, firms):
     """Non-local entrants per region, Poisson(entrant_rate x firms[r]) for each region in turn: exactly the draws
     of ``rng.poisson(entrant_rate * firms)`` when every mean is below 10, where numpy and numba both sample by
     multiplying uniforms. Numba's version of numpy's sampler for means of 10 and more (PTRS) differs from it in
-    rare draws, so then nothing is drawn and None is returned: the caller draws with numpy."""
+    rare draws, so then (and for a negative mean) nothing is drawn and None is returned: the caller draws with
+    numpy."""
     check_stream(rng)  # a Generator or its stream handle (model._jit)
     for r in range(firms.size):
-        if not entrant_rate * firms[r] < 10.0:
+        if not 0.0 <= entrant_rate * firms[r] < 10.0:  # numpy raises for a negative mean
             return None
     out = np.empty(firms.size, dtype=np.int64)
     for r in range(firms.size):

@@ -68,10 +68,13 @@ def _rca_whole(x):
 def relatedness_density(specialised: np.ndarray, relatedness: np.ndarray,
                          weights: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """RD[r, d] in [0, 100] (self-relatedness excluded); ``specialised`` is (regions, domains), or one region's
-    row (domains,), which gives that region's row. ``weights`` is :func:`relatedness_weights` of ``relatedness``
-    when the caller keeps it (a model does: its relatedness never changes)."""
+    row (domains,), which gives that region's densities (equal to its row of the matrix within rounding: numpy
+    multiplies a single row differently). ``weights`` is :func:`relatedness_weights` of ``relatedness`` when the
+    caller keeps it (a model does: its relatedness never changes)."""
     phi, denom = relatedness_weights(relatedness) if weights is None else weights
     spec = np.asarray(specialised)
+    if spec.ndim not in (1, 2):
+        raise ValueError(f"specialised: an array of shape (regions, domains) or (domains,), got shape {spec.shape}")
     rows = np.atleast_2d(spec).astype(np.float64)
     out = _scaled_density(rows @ phi, np.ascontiguousarray(denom, dtype=np.float64))
     return out[0] if spec.ndim == 1 else out
