@@ -843,8 +843,6 @@ class S3Policy:
             for m, f in zip(_SUPPORT_RULES, rules):
                 if getattr(cls, m, None) is not f:
                     return False
-            if tuple(getattr(cls, f) for f in _REGIME_FLAGS) != _BUILTIN_FLAGS[cls]:
-                return False
         for reg in self.regimes:
             if not _SUPPORT_OVERRIDES.isdisjoint(reg.__dict__):
                 return False
@@ -1090,12 +1088,12 @@ class S3Policy:
         return dict(zip(STRESS, out))
 
 
-_SUPPORT_RULES = ("direct_support", "call_share", "publish_calls", "eligible", "rank")
+# the support rules and budget flags (how the engine budgets a regime) as shipped, compared by identity
+_SUPPORT_RULES = ("direct_support", "call_share", "publish_calls", "eligible", "rank",
+                  "funded", "prioritises", "collaborative", "joint")
 _BUILTIN_RULES = {cls: tuple(getattr(cls, m, None) for m in _SUPPORT_RULES)
                   for cls in (NoPolicy, Horizontal, TopDownS3, ClusterS3, TransregionalS3)}
-_REGIME_FLAGS = ("funded", "prioritises", "collaborative", "joint")  # how the engine budgets a regime
-_BUILTIN_FLAGS = {cls: tuple(getattr(cls, f) for f in _REGIME_FLAGS) for cls in _BUILTIN_RULES}
-_SUPPORT_OVERRIDES = frozenset(_SUPPORT_RULES + _REGIME_FLAGS)
+_SUPPORT_OVERRIDES = frozenset(_SUPPORT_RULES)
 _BOOL = np.dtype(np.bool_)
 _CLUSTER_TYPES = (ClusterS3, TransregionalS3)
 _CLUSTER_REVIEW = ClusterS3.review_priorities
